@@ -1,0 +1,59 @@
+"""`vidihand` command line: one module per subcommand in this folder.
+
+Each subcommand module defines `register(subparsers)`, which adds its parser and sets
+`func=run` on it. Errors from `core` (VidihandError) are printed as a message and a hint, never
+as a traceback, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from core import __version__
+from core.errors import CancelledError, VidihandError
+
+#: subcommand modules, in the order `vidihand --help` lists them
+COMMAND_MODULES: tuple[str, ...] = (
+    "core.cli.cmd_reconstruct",
+    "core.cli.cmd_check",
+    "core.cli.cmd_info",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidihand",
+        description="ViDiHand Studio: reconstruct, review, correct and export 3D two-hand labels.",
+    )
+    parser.add_argument("--version", action="version", version=f"vidihand-studio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except CancelledError as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except VidihandError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""HDF5 label files, schema v1 (documented in docs/labels-format.md).
+
+Writes are atomic: the file is written next to its destination under a temporary name, flushed
+to disk and renamed over the destination, so a crash or a full disk never leaves a half-written
+label file and never damages the previous one. Reads validate everything a later step relies
+on and raise `LabelFileError` with a message that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from core import __version__
+from core.errors import LabelFileError, LabelMismatchError
+from core.io.atomic import atomic_path
+from core.labels.document import (
+    TRACK_FIELDS,
+    HandTrack,
+    LabelDocument,
+    VideoMeta,
+)
+from core.labels.joints import HAND_NAMES, JOINT_NAMES, N_JOINTS
+
+SCHEMA_VERSION = 1
+#: Rows per chunk along the frame axis: ~1 minute of 30 fps video. Big enough that an hour of
+#: labels is ~100 chunks per dataset (fast), small enough that a partial read stays cheap.
+CHUNK_FRAMES = 2048
+
+FILE_ATTRS: dict[str, str] = {
+    "coordinate_frame": "OpenCV camera frame: x right, y down, z forward; origin at the camera centre",
+    "units": "metres (3D), pixels (2D)",
+    "pixel_convention": "(0, 0) is the centre of the top-left pixel",
+    "rotation_format": "axis-angle (Rodrigues vector, radians)",
+    "joint_order": json.dumps(list(JOINT_NAMES)),
+    "hand_order": json.dumps(list(HAND_NAMES)),
+    "mano_convention": (
+        "smplx MANO, use_pca=False, flat_hand_mean=False: hand_pose is 15 joints x axis-angle "
+        "relative to the mean hand, in MANO's joint order (index, middle, little, ring, thumb)"
+    ),
+    "missing_values": "NaN where unknown; confidence 0 and present False where no hand",
+}
+
+REQUIRED_ROOT_ATTRS = ("schema_version", "fps", "n_frames", "width", "height", "video_sha256")
+#: v1 required per-hand datasets (others in TRACK_FIELDS are optional and default when absent).
+REQUIRED_HAND_FIELDS = (
+    "present",
+    "confidence",
+    "joints_3d",
+    "joints_2d",
+    "source",
+    "global_orient",
+    "hand_pose",
+    "betas",
+    "transl",
+)
+
+
+# ---------------------------------------------------------------------------------------- write
+def save_labels(doc: LabelDocument, path: str | os.PathLike[str]) -> Path:
+    """Write `doc` to `path` (schema v1), atomically. Returns the path written."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w", libver="latest") as f:
+            _write(f, doc)
+    doc.dirty = False
+    return path
+
+
+def _write(f: h5py.File, doc: LabelDocument) -> None:
+    m = doc.meta
+    f.attrs["schema_version"] = SCHEMA_VERSION
+    f.attrs["fps"] = float(m.fps)
+    f.attrs["n_frames"] = int(m.n_frames)
+    f.attrs["width"] = int(m.width)
+    f.attrs["height"] = int(m.height)
+    f.attrs["video_sha256"] = m.video_sha256
+    f.attrs["video_path"] = m.video_path
+    for key, value in FILE_ATTRS.items():
+        f.attrs[key] = value
+    f.attrs["backend"] = doc.backend
+    f.attrs["backend_version"] = doc.backend_version
+    f.attrs["created"] = doc.created
+    f.attrs["writer"] = f"vidihand-studio {__version__}"
+
+    f.create_dataset("camera/K", data=np.asarray(doc.K, np.float64))
+    for name, track in zip(HAND_NAMES, doc.hands, strict=True):
+        group = f.create_group(f"hands/{name}")
+        for field_name, (shape, dtype, _) in TRACK_FIELDS.items():
+            data = getattr(track, field_name)
+            chunks = (max(1, min(CHUNK_FRAMES, m.n_frames)), *shape)
+            group.create_dataset(
+                field_name,
+                data=np.ascontiguousarray(data, dtype=dtype),
+                chunks=chunks if m.n_frames else None,
+                compression="gzip" if m.n_frames else None,
+                compression_opts=1 if m.n_frames else None,
+                shuffle=bool(m.n_frames),
+            )
+    str_dt = h5py.string_dtype("utf-8")
+    f.create_dataset("meta/notes", data=json.dumps({str(k): v for k, v in doc.notes.items()}), dtype=str_dt)
+    f.create_dataset("meta/history", data=json.dumps(doc.history), dtype=str_dt)
+    f.create_dataset("meta/extras", data=json.dumps(doc.extras), dtype=str_dt)
+
+
+# ----------------------------------------------------------------------------------------- read
+def load_labels(
+    path: str | os.PathLike[str],
+    *,
+    expect: VideoMeta | None = None,
+    force: bool = False,
+) -> LabelDocument:
+    """Read and validate a label file.
+
+    With `expect` (the metadata of the opened video), a file made for another video (a different
+    hash or frame count) raises `LabelMismatchError` unless `force` is True.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LabelFileError(f"Label file not found: {path}", hint="Check the path.")
+    if path.is_dir():
+        raise LabelFileError(f"{path} is a folder, not a label file.", hint="Choose an .h5 file.")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise LabelFileError(
+            f"{path.name} is not a readable HDF5 file ({_short(exc)}).",
+            hint="The file may be truncated or not a label file; open another one or re-export it.",
+        ) from exc
+    try:
+        with f:
+            doc = _read(f, path)
+    except LabelFileError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise LabelFileError(
+            f"{path.name} is damaged or malformed: {_short(exc)}.",
+            hint="Open a backup or re-export the labels; the file was not changed.",
+        ) from exc
+    if expect is not None:
+        check_matches(doc, expect, path=path, force=force)
+    doc.dirty = False
+    return doc
+
+
+def _read(f: h5py.File, path: Path) -> LabelDocument:
+    missing = [a for a in REQUIRED_ROOT_ATTRS if a not in f.attrs]
+    if missing:
+        raise LabelFileError(
+            f"{path.name} is not a ViDiHand label file: root attributes {', '.join(missing)} "
+            "are missing.",
+            hint="Label files are written by `vidihand reconstruct` or the app's Save.",
+        )
+    version = int(f.attrs["schema_version"])
+    if version != SCHEMA_VERSION:
+        raise LabelFileError(
+            f"{path.name} uses label schema v{version}; this version of ViDiHand Studio reads v"
+            f"{SCHEMA_VERSION}.",
+            hint="Update ViDiHand Studio, or re-export the labels from the tool that wrote them.",
+        )
+    n = int(f.attrs["n_frames"])
+    meta = VideoMeta(
+        n_frames=n,
+        fps=float(f.attrs["fps"]),
+        width=int(f.attrs["width"]),
+        height=int(f.attrs["height"]),
+        video_sha256=_attr_str(f.attrs["video_sha256"]),
+        video_path=_attr_str(f.attrs.get("video_path", "")),
+    )
+    if n < 0 or meta.width <= 0 or meta.height <= 0 or not np.isfinite(meta.fps) or meta.fps <= 0:
+        raise LabelFileError(
+            f"{path.name} has impossible video metadata (frames={n}, size={meta.width}x"
+            f"{meta.height}, fps={meta.fps}).",
+            hint="Re-export the labels.",
+        )
+    if "camera/K" not in f:
+        raise LabelFileError(f"{path.name} has no /camera/K.", hint="Re-export the labels.")
+    K = np.asarray(f["camera/K"][()], dtype=np.float64)
+    if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise LabelFileError(
+            f"{path.name}: /camera/K must be a finite 3x3 matrix with positive focal lengths, "
+            f"got shape {K.shape}.",
+            hint="Re-export the labels.",
+        )
+    tracks = []
+    for name in HAND_NAMES:
+        key = f"hands/{name}"
+        if key not in f:
+            raise LabelFileError(f"{path.name} has no /{key} group.", hint="Re-export the labels.")
+        group = f[key]
+        arrays: dict[str, np.ndarray] = {}
+        for field_name, (shape, dtype, fill) in TRACK_FIELDS.items():
+            if field_name not in group:
+                if field_name in REQUIRED_HAND_FIELDS:
+                    raise LabelFileError(
+                        f"{path.name}: /{key}/{field_name} is missing.",
+                        hint="Re-export the labels.",
+                    )
+                arrays[field_name] = np.full((n, *shape), fill, dtype=dtype)
+                continue
+            ds = group[field_name]
+            if ds.shape != (n, *shape):
+                raise LabelFileError(
+                    f"{path.name}: /{key}/{field_name} has shape {ds.shape}, expected "
+                    f"{(n, *shape)} for {n} frames.",
+                    hint="The file is inconsistent; re-export the labels.",
+                )
+            arrays[field_name] = np.asarray(ds[()]).astype(dtype, copy=False)
+        if arrays["joints_3d"].size and np.isinf(arrays["joints_3d"]).any():
+            raise LabelFileError(
+                f"{path.name}: /{key}/joints_3d holds infinite values.",
+                hint="Re-export the labels.",
+            )
+        tracks.append(HandTrack(**arrays))
+    doc = LabelDocument(meta, K, (tracks[0], tracks[1]))
+    doc.backend = _attr_str(f.attrs.get("backend", ""))
+    doc.backend_version = _attr_str(f.attrs.get("backend_version", ""))
+    doc.created = _attr_str(f.attrs.get("created", doc.created))
+    doc.notes = {int(k): str(v) for k, v in _json(f, "meta/notes", {}).items()}
+    doc.history = list(_json(f, "meta/history", []))
+    doc.extras = dict(_json(f, "meta/extras", {}))
+    return doc
+
+
+def check_matches(
+    doc: LabelDocument, video: VideoMeta, *, path: Path | str = "labels", force: bool = False
+) -> None:
+    """Raise LabelMismatchError if `doc` was made for another video than `video`."""
+    name = Path(path).name
+    problems = []
+    if doc.meta.n_frames != video.n_frames:
+        problems.append(f"{doc.meta.n_frames} frames in the labels, {video.n_frames} in the video")
+    if doc.meta.video_sha256 and video.video_sha256 and doc.meta.video_sha256 != video.video_sha256:
+        problems.append(
+            f"video hash {doc.meta.video_sha256[:12]}... in the labels, "
+            f"{video.video_sha256[:12]}... for the video"
+        )
+    if (doc.meta.width, doc.meta.height) != (video.width, video.height):
+        problems.append(
+            f"size {doc.meta.width}x{doc.meta.height} in the labels, "
+            f"{video.width}x{video.height} for the video"
+        )
+    if problems and not force:
+        raise LabelMismatchError(
+            f"{name} was made for another video: " + "; ".join(problems) + ".",
+            hint="Open the video these labels belong to, or force loading (--force, or "
+            "'Open anyway' in the app) if you know they match.",
+        )
+
+
+def _json(f: h5py.File, key: str, default: Any) -> Any:
+    if key not in f:
+        return default
+    raw = f[key][()]
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    return json.loads(raw)
+
+
+def _attr_str(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def describe(doc: LabelDocument) -> dict[str, Any]:
+    """A short JSON-able summary for `vidihand check` and the README's main command."""
+    return {
+        "frames": doc.n_frames,
+        "fps": doc.meta.fps,
+        "size": [doc.meta.width, doc.meta.height],
+        "backend": f"{doc.backend} {doc.backend_version}".strip(),
+        "present": doc.present_counts(),
+        "sources": doc.source_counts(),
+        "reviewed": {n: int(t.reviewed.sum()) for n, t in zip(HAND_NAMES, doc.hands, strict=True)},
+        "joints": N_JOINTS,
+    }
