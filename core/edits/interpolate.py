@@ -1,0 +1,235 @@
+"""Keyframe interpolation and temporal smoothing of one hand's track.
+
+Interpolation between keyframes `start` and `end` (frames strictly between are overwritten and
+become INTERPOLATED; start and end become keyframes), with t = (f - start) / (end - start):
+- MANO (when both ends have it): global_orient and each of the 15 hand_pose rotations by
+  quaternion slerp along the shorter arc, transl and betas linearly.
+- joints: from the interpolated MANO parameters through the MANO model when one is available;
+  otherwise wrist position linearly, each bone's direction by slerp on the unit sphere (parents
+  first) and each bone's length linearly. Rigid motions and uniform finger curls interpolate
+  without shrinking the hand, unlike a plain per-joint lerp.
+- joints_2d are the projection of the joints, confidence is linear, present is True.
+
+Smoothing (`smooth`, with `preview_smooth` to show the result first) is a Gaussian of `sigma`
+frames over start..end, computed only from frames where the hand has a pose; keyframes inside the
+range are pinned (kept as they are).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from core.camera import project
+from core.edits.model import hand_model
+from core.edits.registry import get_float, get_range, one_hand, register
+from core.errors import EditError
+from core.labels.document import MANO_FIELDS, LabelDocument, Patch, Source
+from core.labels.joints import BONES
+
+if TYPE_CHECKING:
+    from core.edits.history import EditHistory
+
+
+# ------------------------------------------------------------------------------ quaternion math
+def aa_to_quat(aa: np.ndarray) -> np.ndarray:
+    """(..., 3) axis-angle -> (..., 4) unit quaternions (w, x, y, z)."""
+    aa = np.asarray(aa, np.float64)
+    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
+    half = angle / 2.0
+    # sin(a/2)/a, with its limit 1/2 at a = 0
+    k = np.where(angle > 1e-8, np.sin(half) / np.where(angle > 1e-8, angle, 1.0), 0.5)
+    return np.concatenate([np.cos(half), aa * k], axis=-1)
+
+
+def quat_to_aa(q: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternions (w, x, y, z) -> (..., 3) axis-angle with angle in [0, pi]."""
+    q = np.asarray(q, np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    q = np.where(q[..., :1] < 0, -q, q)
+    v = q[..., 1:]
+    s = np.linalg.norm(v, axis=-1, keepdims=True)
+    angle = 2.0 * np.arctan2(s, q[..., :1])
+    k = np.where(s > 1e-8, angle / np.where(s > 1e-8, s, 1.0), 2.0)
+    return v * k
+
+
+def quat_slerp(q0: np.ndarray, q1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Slerp along the shorter arc between quaternions q0, q1 (..., 4) at fractions t (...)."""
+    q0, q1 = np.asarray(q0, np.float64), np.asarray(q1, np.float64)
+    t = np.asarray(t, np.float64)[..., None]
+    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
+    q1 = np.where(dot < 0, -q1, q1)
+    dot = np.abs(dot)
+    omega = np.arccos(np.clip(dot, -1.0, 1.0))
+    so = np.sin(omega)
+    near = so < 1e-6
+    w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * omega) / np.where(near, 1.0, so))
+    w1 = np.where(near, t, np.sin(t * omega) / np.where(near, 1.0, so))
+    out = w0 * q0 + w1 * q1
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def slerp_axis_angle(a0: np.ndarray, a1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Slerp between axis-angle rotations a0, a1 (..., 3); t (N,) gives (N, ..., 3)."""
+    t = np.asarray(t, np.float64)
+    shape = (len(t),) + (1,) * (np.ndim(a0) - 1)
+    q = quat_slerp(aa_to_quat(a0)[None], aa_to_quat(a1)[None], t.reshape(shape))
+    return quat_to_aa(q)
+
+
+def slerp_directions(d0: np.ndarray, d1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Slerp between unit vectors d0, d1 (..., 3) at fractions t (N,): (N, ..., 3)."""
+    t = np.asarray(t, np.float64).reshape((-1,) + (1,) * np.ndim(d0))
+    cos = np.clip(np.sum(d0 * d1, axis=-1, keepdims=True), -1.0, 1.0)
+    omega = np.arccos(cos)
+    so = np.sin(omega)
+    near = so < 1e-6
+    w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * omega) / np.where(near, 1.0, so))
+    w1 = np.where(near, t, np.sin(t * omega) / np.where(near, 1.0, so))
+    out = w0 * d0 + w1 * d1
+    return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+
+
+def interpolate_skeleton(j0: np.ndarray, j1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(N, 21, 3) joints between (21, 3) poses: wrist lerp, bone direction slerp, length lerp."""
+    t = np.asarray(t, np.float64)
+    out = np.empty((len(t), *j0.shape))
+    out[:, 0] = (1 - t)[:, None] * j0[0] + t[:, None] * j1[0]
+    for parent, child in BONES:  # parents come before their children
+        b0, b1 = j0[child] - j0[parent], j1[child] - j1[parent]
+        l0, l1 = np.linalg.norm(b0), np.linalg.norm(b1)
+        d = slerp_directions(b0 / max(l0, 1e-12), b1 / max(l1, 1e-12), t)
+        out[:, child] = out[:, parent] + d * ((1 - t) * l0 + t * l1)[:, None]
+    return out
+
+
+# ------------------------------------------------------------------------------ interpolation
+def interpolated_values(
+    doc: LabelDocument, hand: int, start: int, end: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Frames strictly between start and end and their interpolated values (not written)."""
+    track = doc.hands[hand]
+    for f in (start, end):
+        if not track.present[f] or not np.isfinite(track.joints_3d[f]).all():
+            raise EditError(
+                f"frame {f} has no pose for the {('left', 'right')[hand]} hand to interpolate from",
+                hint="Interpolation needs a present hand with 3D joints at start and end.",
+            )
+    if end - start < 2:
+        return np.empty(0, np.int64), {}
+    frames = np.arange(start + 1, end)
+    t = (frames - start) / float(end - start)
+    lerp = lambda a, b: (1 - t).reshape(-1, *[1] * a.ndim) * a + t.reshape(-1, *[1] * a.ndim) * b  # noqa: E731
+    p0 = {k: getattr(track, k)[start].astype(np.float64) for k in MANO_FIELDS}
+    p1 = {k: getattr(track, k)[end].astype(np.float64) for k in MANO_FIELDS}
+    has_mano = all(np.isfinite(v).all() for v in (*p0.values(), *p1.values()))
+    values: dict[str, np.ndarray] = {}
+    if has_mano:
+        values["global_orient"] = slerp_axis_angle(p0["global_orient"], p1["global_orient"], t)
+        pose = slerp_axis_angle(p0["hand_pose"].reshape(15, 3), p1["hand_pose"].reshape(15, 3), t)
+        values["hand_pose"] = pose.reshape(len(t), 45)
+        values["transl"] = lerp(p0["transl"], p1["transl"])
+        values["betas"] = lerp(p0["betas"], p1["betas"])
+    else:
+        values.update({k: np.full((len(t), *p0[k].shape), np.nan) for k in MANO_FIELDS})
+    model = hand_model()
+    if has_mano and model is not None:
+        joints = np.asarray(model.joints(hand, {k: values[k] for k in MANO_FIELDS}), np.float64)
+    else:
+        joints = interpolate_skeleton(
+            track.joints_3d[start].astype(np.float64), track.joints_3d[end].astype(np.float64), t
+        )
+    values["joints_3d"] = joints
+    values["joints_2d"] = project(joints, doc.K)
+    values["confidence"] = lerp(
+        np.float64(track.confidence[start]), np.float64(track.confidence[end])
+    )
+    values["present"] = np.ones(len(t), bool)
+    values["source"] = np.full(len(t), int(Source.INTERPOLATED), np.uint8)
+    values["keyframe"] = np.zeros(len(t), bool)
+    return frames, values
+
+
+@register("interpolate", ("hand", "start", "end"))
+def interpolate(h: EditHistory, e: dict[str, Any]) -> None:
+    """Make start and end keyframes and fill the frames strictly between by interpolation."""
+    hand = one_hand(e)
+    start, end = get_range(h.doc, e)
+    if start == end:
+        raise EditError("interpolate needs two different frames", hint="Use start < end.")
+    frames, values = interpolated_values(h.doc, hand, start, end)
+    h.write(hand, [start, end], {"keyframe": True})
+    if len(frames):
+        h.write(hand, frames, values)
+
+
+# ------------------------------------------------------------------------------ smoothing
+def _smooth_series(x: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing along axis 0 using only valid rows (normalised convolution)."""
+    w = valid.astype(np.float64)
+    flat = np.where(valid[:, None], x.reshape(len(x), -1), 0.0)
+    num = gaussian_filter1d(flat * w[:, None], sigma, axis=0, mode="nearest")
+    den = gaussian_filter1d(w, sigma, mode="nearest")
+    return (num / np.maximum(den, 1e-12)[:, None]).reshape(x.shape)
+
+
+def _smooth_rotations(aa: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
+    """Smooth (N, K, 3) rotations: quaternions made sign-continuous, averaged, renormalised."""
+    q = aa_to_quat(aa)
+    for i in range(1, len(q)):
+        flip = np.sum(q[i] * q[i - 1], axis=-1) < 0
+        q[i][flip] *= -1
+    qs = _smooth_series(q, valid, sigma)
+    return quat_to_aa(qs)
+
+
+def preview_smooth(
+    doc: LabelDocument, hand: int | str, start: int, end: int, sigma: float
+) -> Patch:
+    """What `smooth` would write (frames and values), without changing the document."""
+    from core.labels.joints import hand_index
+
+    h = hand_index(hand)
+    if sigma <= 0:
+        raise EditError(f"sigma must be positive, got {sigma}", hint="Sigma is in frames, e.g. 2.")
+    if not (0 <= start <= end < doc.n_frames):
+        raise EditError(f"range {start}..{end} is outside the video's frames 0..{doc.n_frames - 1}")
+    track = doc.hands[h]
+    frames = np.arange(start, end + 1)
+    joints = track.joints_3d[frames].astype(np.float64)
+    valid = track.present[frames] & np.isfinite(joints).all(axis=(1, 2))
+    values: dict[str, np.ndarray] = {"joints_3d": _smooth_series(joints, valid, sigma)}
+    mano_ok = valid & track.has_mano()[frames]
+    if mano_ok.any():
+        go = track.global_orient[frames].astype(np.float64)[:, None]
+        pose = track.hand_pose[frames].astype(np.float64).reshape(-1, 15, 3)
+        values["global_orient"] = _smooth_rotations(go, mano_ok, sigma)[:, 0]
+        values["hand_pose"] = _smooth_rotations(pose, mano_ok, sigma).reshape(-1, 45)
+        for k in ("transl", "betas"):
+            values[k] = _smooth_series(getattr(track, k)[frames].astype(np.float64), mano_ok, sigma)
+        model = hand_model()
+        if model is not None and mano_ok.all():
+            values["joints_3d"] = np.asarray(
+                model.joints(h, {k: values[k] for k in MANO_FIELDS}), np.float64
+            )
+        for k in MANO_FIELDS:  # frames without full MANO keep what they have
+            mask = mano_ok.reshape(-1, *[1] * (values[k].ndim - 1))
+            values[k] = np.where(mask, values[k], getattr(track, k)[frames])
+    keep = valid & ~track.keyframe[frames]
+    out = {k: v[keep] for k, v in values.items()}
+    out["joints_2d"] = project(out["joints_3d"], doc.K)
+    out["source"] = np.full(int(keep.sum()), int(Source.EDITED), np.uint8)
+    return Patch(h, frames[keep], out)
+
+
+@register("smooth", ("hand", "start", "end", "sigma"))
+def smooth(h: EditHistory, e: dict[str, Any]) -> None:
+    """Gaussian-smooth a hand over start..end (sigma in frames); keyframes are pinned."""
+    hand = one_hand(e)
+    start, end = get_range(h.doc, e)
+    patch = preview_smooth(h.doc, hand, start, end, get_float(e, "sigma"))
+    if len(patch.frames):
+        h.write(hand, patch.frames, patch.values)

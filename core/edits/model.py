@@ -1,0 +1,69 @@
+"""The hand model the edits use to keep joints and MANO parameters consistent.
+
+Edits need two things from a MANO model: joints from parameters (after a rotation edit or an
+interpolation) and parameters from joints (a refit after a joint is dragged). Both come from
+`core.hands` (MANO through smplx from the user's model files, and the batched fit) when the user
+has MANO files; without them edits fall back to documented rules (docs/edits-format.md): MANO
+fields of joint-edited frames become NaN, and joints follow the skeleton's kinematics.
+
+The app (or a test) may set the model explicitly with `use_hand_model`; otherwise the first call
+of `hand_model()` asks `core.hands` once.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from core.labels.document import MANO_FIELDS
+
+
+class HandModel(Protocol):
+    """What the edits need from a MANO model. Arrays are batched over frames (N, ...)."""
+
+    def joints(self, hand: int, params: dict[str, np.ndarray]) -> np.ndarray:
+        """(N, 21, 3) joints in label order for MANO fields global_orient, hand_pose, betas,
+        transl (axis-angle, flat_hand_mean=False)."""
+        ...
+
+    def fit(
+        self, hand: int, joints: np.ndarray, init: dict[str, np.ndarray] | None
+    ) -> dict[str, np.ndarray]:
+        """MANO fields (N, ...) whose joints best match `joints` (N, 21, 3), starting from `init`
+        (the frame's current parameters; NaN rows mean unknown)."""
+        ...
+
+
+_UNSET = object()
+_model: object = _UNSET
+
+
+def use_hand_model(model: HandModel | None) -> None:
+    """Set the model edits use (None: no MANO, use the fallbacks)."""
+    global _model
+    _model = model
+
+
+def hand_model() -> HandModel | None:
+    """The configured model, looked up in core.hands on first use (None when unavailable)."""
+    global _model
+    if _model is _UNSET:
+        _model = _from_core_hands()
+    return _model  # type: ignore[return-value]
+
+
+def _from_core_hands() -> HandModel | None:
+    """Ask core.hands for a MANO model from the user's files; None when there is none."""
+    try:
+        from core.hands import edit_model  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        return edit_model()  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - no usable MANO files: edits use the documented fallbacks
+        return None
+
+
+def mano_params(track_arrays: dict[str, np.ndarray], frames: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: np.asarray(track_arrays[k][frames], np.float64) for k in MANO_FIELDS}

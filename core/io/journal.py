@@ -1,0 +1,307 @@
+"""Crash-safe autosave journal: every edit is on disk before the user sees it done.
+
+A journal is an append-only file beside the label file (`LABELS.h5.journal`), or for a document
+never saved `data_dir()/autosave/<video sha256>.journal`. It holds records, each written with one
+`write` and `fsync`ed:
+
+- `header`: journal version, label path, video hash, fingerprint of the label file it builds on;
+- `snapshot`: the whole document (track arrays, K, meta, notes, history, extras), zlib-packed;
+- `delta`: what one gesture, undo or redo changed, as absolute values (the patches written, notes
+  set, doc.history cut and appended). Replaying a delta twice gives the same state as once.
+
+Record framing: b"VJR1", u32 header length, u64 payload length, u32 CRC-32 of header+payload,
+then the JSON header and the binary payload (raw little-endian arrays). A crash can only leave a
+torn last record; reading stops at the first record whose length or CRC does not check out, so
+recovery returns the state after the last complete record.
+
+Lifecycle for the app: `j = Journal.open_for(labels_path)` (or `video_sha256=...` for an unsaved
+document); if `j.has_recovery()`, offer `doc = j.recover(base_doc)`; then `j.start(doc)` and
+`EditHistory(doc, journal=j)`; after a successful save, `j.clear()` (and `j.start(doc)` again to
+keep journaling). For a document that is not saved yet `start` writes a snapshot, since there is
+no file to rebuild from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.edits.history import Delta
+from core.errors import LabelFileError
+from core.labels.document import (
+    TRACK_FIELDS,
+    HandTrack,
+    LabelDocument,
+    Patch,
+    VideoMeta,
+)
+from core.paths import data_dir
+
+JOURNAL_VERSION = 1
+MAGIC = b"VJR1"
+_FRAME = struct.Struct("<4sIQI")  # magic, header length, payload length, crc32
+
+
+@dataclass
+class Record:
+    kind: str
+    header: dict[str, Any]
+    payload: bytes
+
+
+def _fingerprint(path: Path) -> dict[str, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+# ------------------------------------------------------------------------------ array packing
+def _pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[list[dict[str, Any]], bytes]:
+    specs, chunks, offset = [], [], 0
+    for name, arr in arrays.items():
+        a = np.ascontiguousarray(arr)
+        data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+        specs.append({"name": name, "dtype": a.dtype.str, "shape": list(a.shape), "offset": offset})
+        chunks.append(data)
+        offset += len(data)
+    return specs, b"".join(chunks)
+
+
+def _unpack_arrays(specs: list[dict[str, Any]], payload: bytes) -> dict[str, np.ndarray]:
+    out = {}
+    for s in specs:
+        dt = np.dtype(s["dtype"])
+        n = int(np.prod(s["shape"], dtype=np.int64)) * dt.itemsize
+        out[s["name"]] = (
+            np.frombuffer(
+                payload, dt, count=n // dt.itemsize if dt.itemsize else 0, offset=s["offset"]
+            )
+            .reshape(s["shape"])
+            .copy()
+        )
+    return out
+
+
+def _encode_delta(delta: Delta) -> tuple[dict[str, Any], bytes]:
+    arrays: dict[str, np.ndarray] = {}
+    patches = []
+    for i, p in enumerate(delta.patches):
+        arrays[f"{i}/frames"] = p.frames
+        for k, v in p.values.items():
+            arrays[f"{i}/{k}"] = v
+        patches.append({"hand": p.hand, "fields": list(p.values)})
+    specs, payload = _pack_arrays(arrays)
+    header = {
+        "kind": "delta",
+        "label": delta.label,
+        "patches": patches,
+        "arrays": specs,
+        "notes": [[f, t] for f, t in delta.notes],
+        "history_len": delta.history_len,
+        "history_append": delta.history_append,
+    }
+    return header, payload
+
+
+def _decode_delta(header: dict[str, Any], payload: bytes) -> Delta:
+    arrays = _unpack_arrays(header["arrays"], payload)
+    patches = [
+        Patch(p["hand"], arrays[f"{i}/frames"], {k: arrays[f"{i}/{k}"] for k in p["fields"]})
+        for i, p in enumerate(header["patches"])
+    ]
+    notes = [(int(f), t) for f, t in header["notes"]]
+    return Delta(
+        header["label"], patches, notes, int(header["history_len"]), header["history_append"]
+    )
+
+
+def _encode_snapshot(doc: LabelDocument) -> tuple[dict[str, Any], bytes]:
+    arrays = {"K": doc.K}
+    for h, track in enumerate(doc.hands):
+        for name in TRACK_FIELDS:
+            arrays[f"{h}/{name}"] = getattr(track, name)
+    specs, raw = _pack_arrays(arrays)
+    header = {
+        "kind": "snapshot",
+        "arrays": specs,
+        "compression": "zlib",
+        "meta": vars(doc.meta),
+        "backend": doc.backend,
+        "backend_version": doc.backend_version,
+        "created": doc.created,
+        "notes": {str(k): v for k, v in doc.notes.items()},
+        "history": doc.history,
+        "extras": doc.extras,
+    }
+    return header, zlib.compress(raw, 1)
+
+
+def _decode_snapshot(header: dict[str, Any], payload: bytes) -> LabelDocument:
+    arrays = _unpack_arrays(header["arrays"], zlib.decompress(payload))
+    hands = tuple(
+        HandTrack(**{name: arrays[f"{h}/{name}"] for name in TRACK_FIELDS}) for h in range(2)
+    )
+    doc = LabelDocument(VideoMeta(**header["meta"]), arrays["K"], hands)  # type: ignore[arg-type]
+    doc.backend, doc.backend_version = header["backend"], header["backend_version"]
+    doc.created = header["created"]
+    doc.notes = {int(k): v for k, v in header["notes"].items()}
+    doc.history = list(header["history"])
+    doc.extras = dict(header["extras"])
+    return doc
+
+
+# ------------------------------------------------------------------------------ the journal
+class Journal:
+    """The autosave journal of one document (see the module docstring for the lifecycle)."""
+
+    def __init__(self, path: str | os.PathLike[str], labels_path: Path | None = None) -> None:
+        self.path = Path(path)
+        self.labels_path = labels_path
+        self._fd: int | None = None
+        self.records_written = 0
+
+    @classmethod
+    def open_for(
+        cls, labels_path: str | os.PathLike[str] | None = None, *, video_sha256: str = ""
+    ) -> Journal:
+        """The journal of a label file (beside it), or of an unsaved document (by video hash)."""
+        if labels_path is not None:
+            lp = Path(labels_path).absolute()
+            return cls(lp.with_name(lp.name + ".journal"), lp)
+        if not video_sha256:
+            raise ValueError("give a labels path or the video's sha256")
+        folder = data_dir() / "autosave"
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(folder / f"{video_sha256}.journal")
+
+    # ------------------------------------------------------------------ writing
+    def _append(self, header: dict[str, Any], payload: bytes = b"") -> None:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        head = json.dumps(header, separators=(",", ":"), allow_nan=True).encode("utf-8")
+        crc = zlib.crc32(payload, zlib.crc32(head))
+        data = _FRAME.pack(MAGIC, len(head), len(payload), crc) + head + payload
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        os.fsync(self._fd)
+        self.records_written += 1
+
+    def start(self, doc: LabelDocument) -> None:
+        """Begin journaling `doc` (after opening, recovering or saving it).
+
+        Writes a header; with no saved label file to rebuild from (or a document already changed
+        since it was loaded), a full snapshot as well.
+        """
+        self.clear()
+        base = _fingerprint(self.labels_path) if self.labels_path else None
+        self._append(
+            {
+                "kind": "header",
+                "version": JOURNAL_VERSION,
+                "labels_path": str(self.labels_path or ""),
+                "video_sha256": doc.meta.video_sha256,
+                "base": base,
+            }
+        )
+        if base is None or doc.dirty:
+            self.snapshot(doc)
+
+    def record(self, delta: Delta) -> None:
+        """Append one gesture's (or undo's, redo's) change. Called by EditHistory."""
+        header, payload = _encode_delta(delta)
+        self._append(header, payload)
+
+    def snapshot(self, doc: LabelDocument) -> None:
+        """Append the whole document: recovery starts from the last snapshot."""
+        header, payload = _encode_snapshot(doc)
+        self._append(header, payload)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def clear(self) -> None:
+        """Remove the journal (after a successful save: the file now holds everything)."""
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    # ------------------------------------------------------------------ reading
+    def records(self) -> list[Record]:
+        """The complete records of the journal file, stopping at a torn or damaged tail."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        out, pos = [], 0
+        while pos + _FRAME.size <= len(data):
+            magic, hlen, plen, crc = _FRAME.unpack_from(data, pos)
+            start, end = pos + _FRAME.size, pos + _FRAME.size + hlen + plen
+            if magic != MAGIC or end > len(data):
+                break
+            head, payload = data[start : start + hlen], data[start + hlen : end]
+            if zlib.crc32(payload, zlib.crc32(head)) != crc:
+                break
+            header = json.loads(head)
+            out.append(Record(header["kind"], header, payload))
+            pos = end
+        return out
+
+    def has_recovery(self) -> bool:
+        """True when the journal holds unsaved work (a snapshot or any change)."""
+        return any(r.kind in ("delta", "snapshot") for r in self.records())
+
+    def recover(self, base_doc: LabelDocument | None = None) -> LabelDocument:
+        """The document as it was after the last complete record.
+
+        Starts from the last snapshot, or from `base_doc` (the label file as saved, loaded by the
+        caller) when there is none; the result is marked dirty (it is not saved yet).
+        """
+        records = self.records()
+        last_snap = max((i for i, r in enumerate(records) if r.kind == "snapshot"), default=-1)
+        if last_snap >= 0:
+            doc = _decode_snapshot(records[last_snap].header, records[last_snap].payload)
+        elif base_doc is not None:
+            doc = base_doc.copy()
+        else:
+            raise LabelFileError(
+                f"The journal {self.path.name} holds changes but no snapshot to apply them to.",
+                hint="Open the label file it belongs to and recover with that document.",
+            )
+        for r in records[last_snap + 1 :]:
+            if r.kind == "delta":
+                _decode_delta(r.header, r.payload).apply(doc)
+        doc.dirty = True
+        return doc
+
+    def describe(self) -> dict[str, Any]:
+        """A summary for a "restore unsaved work?" dialog."""
+        records = self.records()
+        deltas = [r.header["label"] for r in records if r.kind == "delta"]
+        return {
+            "path": str(self.path),
+            "changes": len(deltas),
+            "last_change": deltas[-1] if deltas else None,
+            "has_snapshot": any(r.kind == "snapshot" for r in records),
+            "modified": os.path.getmtime(self.path) if self.path.exists() else None,
+        }
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
