@@ -1,0 +1,80 @@
+"""`vidihand serve`: run reconstructions for remote clients (see docs/remote.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from core.errors import VidihandError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve reconstructions to remote clients (bind to loopback, reach through SSH)",
+        description="Listens on HOST:PORT (loopback by default: reach it through an SSH tunnel). "
+        "Every request needs the token in --token-file (created with a random token if missing).",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--token-file", required=True, help="file holding the shared token")
+    p.add_argument("--jobs-dir", help="where uploads and jobs are kept (default: <data dir>/serve)")
+    p.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload (default 2048)")
+    p.add_argument("--max-jobs", type=int, default=1, help="jobs running at once (default 1)")
+    p.add_argument("--max-queued", type=int, default=32, help="jobs waiting beyond those (default 32)")
+    p.add_argument("--backend-option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
+                   help="server-side backend option, e.g. vidihand.checkpoint=/models/ckpt (repeatable)")
+    p.add_argument("--test-batch-delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    p.set_defaults(func=run)
+
+
+def parse_backend_options(items: list[str]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        backend, dot, key = name.partition(".")
+        if not sep or not dot or not backend or not key:
+            raise VidihandError(f"--backend-option must be BACKEND.KEY=VALUE, got {item!r}.",
+                                hint="Example: --backend-option vidihand.checkpoint=/models/vidihand")
+        out.setdefault(backend, {})[key] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.paths import data_dir
+    from core.remote.client import ensure_token_file
+    from core.remote.server import Server, ServerConfig
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("vidihand.remote").setLevel(logging.INFO)
+    token, created = ensure_token_file(args.token_file)
+    if created:
+        print(f"created a new token in {args.token_file}: copy it to the client machines", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding to {args.host} exposes the server beyond this machine; "
+              "the protocol is not encrypted: prefer 127.0.0.1 and an SSH tunnel", file=sys.stderr)
+    jobs_dir = Path(args.jobs_dir).expanduser() if args.jobs_dir else data_dir() / "serve"
+    config = ServerConfig(
+        token=token.encode(), jobs_dir=jobs_dir, host=args.host, port=args.port,
+        max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_jobs=max(1, args.max_jobs),
+        max_queued=max(0, args.max_queued), backend_options=parse_backend_options(args.backend_option),
+        test_batch_delay=args.test_batch_delay,
+    )
+    try:
+        server = Server(config)
+    except OSError as exc:
+        raise VidihandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.",
+                            hint="Is another server running on that port? Pick another with --port.") from None
+    signal.signal(signal.SIGTERM, lambda *_: server._closing.set())
+    host, port = server.address
+    print(f"vidihand serve: listening on {host}:{port}, jobs in {jobs_dir}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,242 @@
+"""`RemoteReconstructor`: a Reconstructor whose frames are computed by a `vidihand serve` server.
+
+Used exactly like a local backend (`reconstruct(video, frames, K, cancel)` yields FrameBatches),
+so run_reconstruction, the CLI and the app's worker need nothing special. Behind that call it
+uploads the video (skipped when the server has its hash), starts the job (or re-attaches to an
+identical one), and streams the batches. When the link drops it reconnects with bounded backoff,
+re-opening the SSH tunnel if there is one, and asks for the frames after the last one it got:
+the job kept running on the server meanwhile, and no frame is computed twice.
+
+`on_message` receives core.worker.messages objects (Started, Progress) and `ConnectionState`
+updates, so the app can show a remote run like a local one plus the state of the link.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from core.errors import CancelledError, ReconstructorError, RemoteError
+from core.labels.document import FrameBatch
+from core.recon.base import CancelToken, Reconstructor
+from core.remote.client import RemoteClient
+from core.remote.protocol import ConnectionLost
+from core.remote.tunnel import Endpoint, TunnelError
+from core.video.reader import VideoSource
+from core.worker.messages import Message, Progress, Started
+
+log = logging.getLogger("vidihand.remote")
+
+
+@dataclass
+class ConnectionState(Message):
+    """The link to the server: connecting | uploading | connected | reconnecting | closed."""
+
+    kind: ClassVar[str] = "connection"
+    state: str = ""
+    where: str = ""
+    attempt: int = 0  #: reconnect attempt (0 when connected)
+    detail: str = ""
+
+
+@dataclass
+class Backoff:
+    """Reconnect delays: initial * factor**k, capped, for at most `attempts` tries in a row."""
+
+    initial: float = 0.25
+    factor: float = 2.0
+    max_delay: float = 4.0
+    attempts: int = 8
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_delay, self.initial * self.factor ** max(0, attempt - 1))
+
+
+class RemoteReconstructor(Reconstructor):
+    """Runs backend `backend` on the server behind `endpoint`."""
+
+    version = "remote"
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        token: str,
+        backend: str = "mediapipe",
+        options: dict[str, Any] | None = None,
+        *,
+        reuse: bool = True,
+        backoff: Backoff | None = None,
+        on_message: Callable[[Message], None] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.token = token
+        self.name = backend  # labels record the backend that computed them, not the transport
+        self.options = dict(options or {})
+        self.reuse = reuse
+        self.backoff = backoff or Backoff()
+        self.on_message = on_message
+        self.job_id: str | None = None
+        self.last_status: dict[str, Any] = {}
+        self.reconnects = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "remote": self.endpoint.describe(), "job": self.job_id}
+
+    def close(self) -> None:
+        self.endpoint.close()
+
+    # ----------------------------------------------------------------- events
+    def _emit(self, message: Message) -> None:
+        if self.on_message is not None:
+            message.job_id = self.job_id or ""
+            self.on_message(message)
+
+    def _state(self, state: str, attempt: int = 0, detail: str = "") -> None:
+        self._emit(ConnectionState(state=state, where=self.endpoint.describe(), attempt=attempt, detail=detail))
+
+    # ------------------------------------------------------------- connection
+    def connect(self) -> RemoteClient:
+        """A fresh authenticated connection, retried with backoff while the link is down."""
+        last: Exception | None = None
+        for attempt in range(1, self.backoff.attempts + 1):
+            try:
+                host, port = self.endpoint.address()
+                client = RemoteClient(host, port, self.token, where=self.endpoint.describe())
+                self._state("connected")
+                return client
+            except (ConnectionLost, TunnelError) as exc:
+                last = exc  # a refusal by the server (token, version) is not retried
+            if attempt < self.backoff.attempts:
+                delay = self.backoff.delay(attempt)
+                self._state("reconnecting", attempt, f"{last}; retrying in {delay:.1f} s")
+                time.sleep(delay)
+        self._state("closed", detail=str(last))
+        reason = getattr(last, "message", str(last))
+        raise RemoteError(
+            f"cannot reach the vidihand server {self.endpoint.describe()} after "
+            f"{self.backoff.attempts} attempts: {reason}",
+            hint=self.endpoint.hint() + ".",
+        )
+
+    def cancel_job(self) -> None:
+        """Ask the server to stop the job after its current batch (own connection)."""
+        if self.job_id is None:
+            return
+        client = self.connect()
+        try:
+            client.cancel(self.job_id)
+        finally:
+            client.close()
+
+    # ---------------------------------------------------------------- running
+    def reconstruct(
+        self, video: VideoSource, frames: range, K: np.ndarray, cancel: CancelToken | None = None
+    ) -> Iterator[FrameBatch]:
+        info = video.info
+        if info.is_image_folder:
+            raise RemoteError("remote runs need a video file, not an image folder.",
+                              hint="Encode the images into a video (e.g. ffmpeg -i %06d.jpg -crf 12 out.mp4).")
+        from core.video.hashing import video_sha256
+
+        sha = video_sha256(info.path)
+        cursor, t0 = frames.start, time.perf_counter()
+        got = 0
+        stop_watch = threading.Event()
+        watcher = threading.Thread(target=self._watch_cancel, args=(cancel, stop_watch), daemon=True)
+        watcher_started = False
+        failures = 0
+        try:
+            while True:
+                if cancel is not None and cancel.cancelled and self.job_id is None:
+                    return
+                self._state("connecting", failures)
+                client = self.connect()
+                try:
+                    if self.job_id is None:
+                        self._state("uploading")
+                        client.upload(info.path, sha)
+                        options = self._upload_file_options(client)
+                        status = client.start_job(sha, self.name, frames, K, options, self.reuse)
+                        self.job_id = status["job"]
+                        self._emit(Started(backend=self.name, backend_version=self.version,
+                                           total=len(frames), start=frames.start, stop=frames.stop))
+                        self._state("connected")
+                    if cancel is not None and not watcher_started:
+                        watcher.start()
+                        watcher_started = True
+                    for item in client.stream(self.job_id, cursor):
+                        self.last_status = item.status
+                        failures = 0
+                        if item.kind == "batch":
+                            assert item.batch is not None
+                            cursor = int(item.status["cursor"])
+                            got += len(item.batch)
+                            elapsed = time.perf_counter() - t0
+                            fps = got / elapsed if elapsed > 0 else 0.0
+                            self._emit(Progress(done=got, total=len(frames), fps=fps, elapsed=elapsed,
+                                                eta=(len(frames) - got) / fps if fps else float("inf")))
+                            yield item.batch
+                        elif item.kind == "end":
+                            self._finish(item.status, cancel)
+                            return
+                except ConnectionLost as exc:
+                    failures += 1
+                    self.reconnects += 1
+                    if failures > self.backoff.attempts:
+                        raise RemoteError(f"the connection to the server {self.endpoint.describe()} keeps dropping: {exc.message}",
+                                          hint=self.endpoint.hint() + ".") from None
+                    log.info("connection lost at frame %d (%s); reconnecting", cursor, exc)
+                    self._state("reconnecting", failures, str(exc))
+                    time.sleep(self.backoff.delay(failures))
+                finally:
+                    client.close()
+        finally:
+            stop_watch.set()
+            self._state("closed")
+
+    def _upload_file_options(self, client: RemoteClient) -> dict[str, Any]:
+        """Options naming a local file (e.g. groundtruth's labels=gt.h5) are uploaded and sent as
+        {"blob": sha256}: the server never sees a client path."""
+        from core.video.hashing import video_sha256
+
+        out: dict[str, Any] = {}
+        for key, value in self.options.items():
+            if isinstance(value, str | os.PathLike) and Path(value).expanduser().is_file():
+                path = Path(value).expanduser()
+                digest = video_sha256(path)
+                client.upload(path, digest)
+                out[key] = {"blob": digest}
+            else:
+                out[key] = value
+        return out
+
+    def _finish(self, status: dict[str, Any], cancel: CancelToken | None) -> None:
+        state = status.get("state")
+        if state == "done":
+            return
+        if state == "cancelled":
+            if cancel is not None and cancel.cancelled:
+                return  # run_reconstruction reports the cancel with the frames kept
+            raise CancelledError("The job was cancelled on the server; finished frames were kept.")
+        err = status.get("error") or {}
+        raise ReconstructorError(
+            f"the remote job {status.get('job')} failed: {err.get('message') or state}",
+            hint=err.get("hint") or "See the server's log.",
+        )
+
+    def _watch_cancel(self, cancel: CancelToken, stop: threading.Event) -> None:
+        while not stop.wait(0.1):
+            if cancel.cancelled:
+                try:
+                    self.cancel_job()
+                except RemoteError as exc:
+                    log.warning("could not cancel the remote job: %s", exc)
+                return

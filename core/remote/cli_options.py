@@ -1,0 +1,65 @@
+"""The `--remote` / `--ssh` options of `vidihand reconstruct`, kept here so the reconstruct
+command only needs two calls: `add_remote_arguments(parser)` and `remote_backend(args, ...)`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from core.errors import RemoteError
+from core.recon.base import Reconstructor
+
+DEFAULT_REMOTE_PORT = 8765
+
+
+def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("remote worker (see docs/remote.md)")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--remote", metavar="HOST:PORT",
+                       help="run the backend on a `vidihand serve` server reached directly")
+    where.add_argument("--ssh", metavar="[USER@]HOST[:PORT]",
+                       help="open an SSH tunnel to HOST and run the backend on its `vidihand serve`")
+    g.add_argument("--token-file", metavar="FILE", help="the server's token (required with --remote/--ssh)")
+    g.add_argument("--remote-port", type=int, default=DEFAULT_REMOTE_PORT,
+                   help=f"port `vidihand serve` listens on, on the SSH host (default {DEFAULT_REMOTE_PORT})")
+    g.add_argument("--remote-command", metavar="CMD",
+                   help='start the server on the SSH host first, e.g. "vidihand serve --port 8765 '
+                   '--token-file ~/.vidihand/token"')
+    g.add_argument("--identity-file", metavar="KEY", help="SSH private key (ssh -i)")
+    g.add_argument("--known-hosts", metavar="FILE", help="SSH known_hosts file checked strictly")
+    g.add_argument("--ssh-option", action="append", default=[], metavar="OPT",
+                   help="extra ssh -o option, e.g. ProxyJump=bastion (repeatable)")
+    g.add_argument("--no-reuse", action="store_true",
+                   help="always start a new remote job (default: re-attach to an identical one)")
+
+
+def wants_remote(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "remote", None) or getattr(args, "ssh", None))
+
+
+def remote_backend(args: argparse.Namespace, backend: str, options: dict[str, Any] | None = None,
+                   **kwargs: Any) -> Reconstructor:
+    """A RemoteReconstructor for `backend` built from the command-line options."""
+    from core.remote.backend import RemoteReconstructor
+    from core.remote.client import read_token
+    from core.remote.tunnel import DirectEndpoint, SshTarget, SshTunnel
+
+    if not args.token_file:
+        raise RemoteError("--remote and --ssh need --token-file.",
+                          hint="Copy the token file the server was started with to this machine.")
+    token = read_token(args.token_file)
+    if args.ssh:
+        ssh_options: list[str] = []
+        for opt in args.ssh_option:
+            ssh_options += ["-o", opt]
+        endpoint = SshTunnel(SshTarget.parse(args.ssh), args.remote_port, identity_file=args.identity_file,
+                             known_hosts=args.known_hosts, remote_command=args.remote_command,
+                             ssh_options=ssh_options)
+    else:
+        endpoint = DirectEndpoint.parse(args.remote)
+    return RemoteReconstructor(endpoint, token, backend, options, reuse=not args.no_reuse, **kwargs)
+
+
+def describe_command(args: argparse.Namespace) -> str:
+    return shlex.join(["--ssh", args.ssh] if args.ssh else ["--remote", args.remote])
