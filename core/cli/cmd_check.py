@@ -32,16 +32,44 @@ def consistency_problems(doc) -> list[str]:
         missing = p & np.isnan(t.joints_3d).any(axis=(1, 2))
         if missing.any():
             problems.append(f"{name}: {int(missing.sum())} present frames have no 3D joints")
+        missing_2d = p & np.isnan(t.joints_2d).any(axis=(1, 2))
+        if missing_2d.any():
+            problems.append(f"{name}: {int(missing_2d.sum())} present frames have no 2D joints")
         bad_src = t.source > max(Source)
         if bad_src.any():
             problems.append(f"{name}: {int(bad_src.sum())} frames have an unknown source code")
         z = t.joints_3d[p][..., 2]
-        if z.size and np.nanmin(z) <= 0:
+        z = z[np.isfinite(z)]
+        if z.size and z.min() <= 0:
             problems.append(f"{name}: joints behind the camera (z <= 0) on present frames")
         c = t.confidence
         if ((c < 0) | (c > 1)).any():
             problems.append(f"{name}: confidence outside [0, 1]")
     return problems
+
+
+def projection_rms(doc) -> dict[str, float | None]:
+    """Per hand: RMS distance (px) between the projection of joints_3d and joints_2d over
+    present frames (None when no frame has both). Informative: backends whose 2D joints come
+    from a separate detector may legitimately differ by a few pixels."""
+    K = doc.K
+    out: dict[str, float | None] = {}
+    for name, t in zip(("left", "right"), doc.hands, strict=True):
+        j = t.joints_3d[t.present].astype(np.float64)
+        uv = t.joints_2d[t.present].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(j[..., 2] > 0, j[..., 2], np.nan)
+            proj = np.stack(
+                [
+                    K[0, 0] * j[..., 0] / z + K[0, 1] * j[..., 1] / z + K[0, 2],
+                    K[1, 1] * j[..., 1] / z + K[1, 2],
+                ],
+                axis=-1,
+            )
+            d2 = np.sum((proj - uv) ** 2, axis=-1)
+        d2 = d2[np.isfinite(d2)]
+        out[name] = float(np.sqrt(d2.mean())) if d2.size else None
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,22 +80,34 @@ def run(args: argparse.Namespace) -> int:
     problems = consistency_problems(doc)
     summary = describe(doc)
     summary["problems"] = problems
+    summary["projection_rms_px"] = projection_rms(doc)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"{args.labels}: schema v1, {summary['frames']} frames at {summary['fps']:.3f} fps, "
-              f"{summary['size'][0]}x{summary['size'][1]}, backend {summary['backend'] or '-'}")
+        print(
+            f"{args.labels}: schema v1, {summary['frames']} frames at {summary['fps']:.3f} fps, "
+            f"{summary['size'][0]}x{summary['size'][1]}, backend {summary['backend'] or '-'}"
+        )
         pres = summary["present"]
         n = max(summary["frames"], 1)
-        print(f"  hands present: left {pres['left']} ({100 * pres['left'] / n:.1f}%), right "
-              f"{pres['right']} ({100 * pres['right'] / n:.1f}%), both {pres['both']}, any {pres['any']}")
+        print(
+            f"  hands present: left {pres['left']} ({100 * pres['left'] / n:.1f}%), right "
+            f"{pres['right']} ({100 * pres['right'] / n:.1f}%), both {pres['both']}, any {pres['any']}"
+        )
         for hand, counts in summary["sources"].items():
             nz = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
             print(f"  {hand} sources: {nz}; reviewed {summary['reviewed'][hand]}")
+        rms = ", ".join(
+            f"{k} {v:.2f} px" if v is not None else f"{k} -"
+            for k, v in summary["projection_rms_px"].items()
+        )
+        print(f"  3D-to-2D projection RMS: {rms}")
         if args.video:
             print(f"  matches {args.video}")
         for prob in problems:
             print(f"  PROBLEM: {prob}")
     if problems:
-        raise LabelFileError(f"{args.labels} has {len(problems)} problem(s): " + "; ".join(problems))
+        raise LabelFileError(
+            f"{args.labels} has {len(problems)} problem(s): " + "; ".join(problems)
+        )
     return 0
