@@ -1,0 +1,141 @@
+"""Runs a reconstruction for the window: a `core.worker` job whose batches land in the document.
+
+The controller starts a `LocalWorker` (child process), polls its queue on a QTimer in the GUI
+thread and applies every `Batch` to the session's document with `apply_batch`, so results show
+up in every view as they arrive (through the document's observers). Errors, including a crashed
+child, go to the window's ErrorPresenter. A remote worker can later implement the same small
+interface as LocalWorker (start / poll / cancel / kill / finished).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.errors import ErrorInfo, ErrorPresenter
+from app.session import Session
+from core.labels.document import LabelDocument, Source, apply_batch
+from core.worker.messages import Batch, Cancelled, Done, Error, Message, Progress, Started
+from core.worker.process import JobSpec, LocalWorker
+
+POLL_MS = 30
+#: at most this many ms of batch application per poll, so the GUI keeps ticking
+_APPLY_BUDGET_MESSAGES = 64
+
+
+@dataclass
+class RunState:
+    done: int = 0
+    total: int = 0
+    fps: float = 0.0
+    eta: float = float("inf")
+    backend: str = ""
+    start: int = 0
+    stop: int = 0
+
+
+class ReconController(QObject):
+    started = Signal(object)  #: RunState
+    progressed = Signal(object)  #: RunState
+    batchApplied = Signal(object)  #: frames written (np.ndarray)
+    finished = Signal(str)  #: "done" | "cancelled" | "error"
+
+    def __init__(self, session: Session, errors: ErrorPresenter, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.errors = errors
+        self.worker: LocalWorker | None = None
+        self.state = RunState()
+        self.last_outcome = ""
+        self._doc: LabelDocument | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        session.documentReplaced.connect(self._on_document_replaced)
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and not self.worker.finished
+
+    def start(self, backend: str, start: int = 0, stop: int | None = None, options: dict | None = None) -> None:
+        """Reconstruct frames [start, stop) of the open video with `backend`."""
+        s = self.session
+        if s.video_path is None or s.doc is None:
+            self.errors.report(ErrorInfo("Nothing to reconstruct", "Open a video first.", "File > Open Video (Ctrl+O)."))
+            return
+        if self.running:
+            self.errors.report(ErrorInfo("Reconstruction running", "A reconstruction is already running.", "Cancel it first."))
+            return
+        n = s.doc.n_frames
+        stop = n if stop is None else min(int(stop), n)
+        spec = JobSpec(
+            video_path=str(s.video_path),
+            backend=backend,
+            options=dict(options or {}),
+            start=int(start),
+            stop=int(stop),
+            K=np.asarray(s.doc.K, np.float64).copy(),
+        )
+        self._doc = s.doc
+        self.state = RunState(total=max(0, stop - int(start)), backend=backend, start=int(start), stop=stop)
+        self.last_outcome = ""
+        self.worker = LocalWorker(spec)
+        self.worker.start()
+        self._timer.start()
+        self.started.emit(self.state)
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def shutdown(self) -> None:
+        """Window closing: stop the child now."""
+        self._timer.stop()
+        if self.worker is not None and not self.worker.finished:
+            self.worker.kill()
+
+    def _on_document_replaced(self) -> None:
+        # results of a run belong to the document it started on
+        if self.running and self.session.doc is not self._doc:
+            self.worker.kill()  # type: ignore[union-attr]
+            self._finish("cancelled")
+
+    # ------------------------------------------------------------------ poll
+    def _poll(self) -> None:
+        if self.worker is None:
+            self._timer.stop()
+            return
+        for msg in self.worker.poll(max_messages=_APPLY_BUDGET_MESSAGES):
+            self._handle(msg)
+        if self.worker is not None and self.worker.finished and self.last_outcome == "":
+            self._finish("error")
+
+    def _handle(self, msg: Message) -> None:
+        if isinstance(msg, Started):
+            self.state.backend = msg.backend
+            if self._doc is not None:
+                self._doc.backend, self._doc.backend_version = msg.backend, msg.backend_version
+        elif isinstance(msg, Batch):
+            if self._doc is not None and msg.n_frames:
+                written = apply_batch(self._doc, msg.to_frame_batch(), source=Source.PREDICTED)
+                self.batchApplied.emit(written)
+        elif isinstance(msg, Progress):
+            self.state.done, self.state.fps, self.state.eta = msg.done, msg.fps, msg.eta
+            self.progressed.emit(self.state)
+        elif isinstance(msg, Done):
+            self.state.done = msg.done
+            self._finish("done")
+        elif isinstance(msg, Cancelled):
+            self._finish("cancelled")
+        elif isinstance(msg, Error):
+            self.errors.report(
+                ErrorInfo(msg.title, msg.message, msg.hint, msg.traceback)
+            )
+            self._finish("error")
+
+    def _finish(self, outcome: str) -> None:
+        self._timer.stop()
+        self.last_outcome = outcome
+        self.finished.emit(outcome)

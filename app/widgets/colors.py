@@ -1,0 +1,33 @@
+"""Colours shared by the views, so left/right and sources read the same everywhere."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor
+
+from core.labels.document import Source
+
+#: left = 0, right = 1
+HAND_COLORS = (QColor("#4fc3f7"), QColor("#ff8a50"))
+HAND_RGB = tuple((c.redF(), c.greenF(), c.blueF()) for c in HAND_COLORS)
+HAND_LABELS = ("Left", "Right")
+
+SOURCE_COLORS: dict[int, QColor] = {
+    Source.NONE: QColor(0, 0, 0, 0),
+    Source.PREDICTED: QColor("#5c7cfa"),
+    Source.EDITED: QColor("#40c057"),
+    Source.INTERPOLATED: QColor("#fab005"),
+    Source.IMPORTED: QColor("#be4bdb"),
+}
+REVIEWED_COLOR = QColor("#20c997")
+FLAG_COLOR = QColor("#fa5252")
+BACKGROUND = QColor("#1e1f22")
+LANE_BACKGROUND = QColor("#2a2c30")
+TEXT = QColor("#d8dadf")
+TEXT_DIM = QColor("#8b8f98")
+MARKER = QColor("#ffd43b")
+
+
+def confidence_alpha(confidence: float) -> float:
+    """Opacity for a hand drawn with this confidence: faint but visible at 0, opaque at 1."""
+    c = 0.0 if confidence != confidence else max(0.0, min(1.0, float(confidence)))
+    return 0.25 + 0.75 * c

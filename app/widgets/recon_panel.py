@@ -1,0 +1,136 @@
+"""The reconstruction dock: backend, frame range, run / cancel, progress with speed and ETA."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.recon import ReconController, RunState
+from app.session import Session
+from core.recon.registry import available_backends
+
+
+def format_eta(seconds: float) -> str:
+    if seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class ReconPanel(QWidget):
+    def __init__(self, session: Session, controller: ReconController, default_backend: str = "mediapipe",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.controller = controller
+        self.setObjectName("reconPanel")
+        self.backend = QComboBox()
+        for name, desc in available_backends().items():
+            self.backend.addItem(name, name)
+            self.backend.setItemData(self.backend.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
+        i = self.backend.findData(default_backend)
+        self.backend.setCurrentIndex(max(i, 0))
+        self.whole = QRadioButton("Whole clip")
+        self.range = QRadioButton("Frames")
+        self.whole.setChecked(True)
+        self.start_spin, self.stop_spin = QSpinBox(), QSpinBox()
+        self.start_spin.setToolTip("First frame")
+        self.stop_spin.setToolTip("Last frame (inclusive)")
+        self.from_here = QPushButton("From current")
+        self.from_here.setToolTip("Start the range at the current frame")
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("primaryButton")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+        self.status = QLabel("Choose a backend and run it on the whole clip or a range.")
+        self.status.setWordWrap(True)
+        self.status.setObjectName("dimLabel")
+
+        form = QFormLayout()
+        form.addRow("Backend", self.backend)
+        rng = QHBoxLayout()
+        rng.addWidget(self.start_spin)
+        rng.addWidget(QLabel("to"))
+        rng.addWidget(self.stop_spin)
+        rng.addWidget(self.from_here)
+        form.addRow(self.whole)
+        form.addRow(self.range, rng)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(controller.cancel)
+        self.from_here.clicked.connect(lambda: (self.range.setChecked(True), self.start_spin.setValue(session.clock.frame)))
+        self.start_spin.valueChanged.connect(lambda _v: self.range.setChecked(True))
+        controller.started.connect(self._on_started)
+        controller.progressed.connect(self._on_progress)
+        controller.finished.connect(self._on_finished)
+        session.documentReplaced.connect(self._on_document)
+        self._on_document()
+
+    def _on_document(self) -> None:
+        n = self.session.doc.n_frames if self.session.doc is not None else 0
+        for spin in (self.start_spin, self.stop_spin):
+            spin.blockSignals(True)
+            spin.setRange(0, max(n - 1, 0))
+            spin.blockSignals(False)
+        self.stop_spin.setValue(max(n - 1, 0))
+
+    def selected_range(self) -> tuple[int, int | None]:
+        if self.whole.isChecked():
+            return 0, None
+        a, b = self.start_spin.value(), self.stop_spin.value()
+        return min(a, b), max(a, b) + 1
+
+    def run(self) -> None:
+        start, stop = self.selected_range()
+        self.controller.start(self.backend.currentData(), start, stop)
+
+    def _on_started(self, state: RunState) -> None:
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, max(state.total, 1))
+        self.progress.setValue(0)
+        self.progress.setFormat(f"starting {state.backend}...")
+        self.status.setText(f"Reconstructing frames {state.start}-{state.stop - 1} with {state.backend}.")
+
+    def _on_progress(self, state: RunState) -> None:
+        self.progress.setValue(state.done)
+        self.progress.setFormat(
+            f"{state.done}/{state.total} frames  ·  {state.fps:.1f} fps  ·  {format_eta(state.eta)} left"
+        )
+
+    def _on_finished(self, outcome: str) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        st = self.controller.state
+        text = {
+            "done": f"Done: {st.done} frames with {st.backend}.",
+            "cancelled": f"Cancelled after {st.done} of {st.total} frames; finished frames were kept.",
+            "error": f"Failed after {st.done} frames; finished frames were kept (see the error).",
+        }[outcome]
+        self.progress.setFormat(outcome if outcome != "done" else f"{st.done}/{st.total} frames  ·  done")
+        self.status.setText(text)

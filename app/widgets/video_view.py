@@ -1,0 +1,317 @@
+"""The video pane: the current frame, a 2D overlay of both hands, zoom and pan.
+
+A plain QWidget painting with QPainter: the frame is drawn through a view transform
+(image -> widget: scale and offset) and the overlay in image coordinates through the same
+transform, so they always line up. Wheel zooms about the cursor, middle-drag or space+drag pans,
+double-click or F fits.
+
+The view observes the session: `FrameClock.frameChanged` (new frame) and the document's edits
+(redraw when the current frame changed). It records what it last painted (`shown_frame`,
+`drawn_joints`) so tests and other tools can check that all views agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app.session import Session
+from app.widgets.colors import BACKGROUND, HAND_COLORS, HAND_LABELS, TEXT, confidence_alpha
+from core.errors import VidihandError
+from core.labels.joints import BONES, N_JOINTS
+
+_MIN_ZOOM, _MAX_ZOOM = 0.05, 40.0
+
+
+class VideoView(QWidget):
+    """Current frame + 2D hand overlay."""
+
+    #: (frame) emitted after a paint that showed a new frame
+    framePainted = Signal(int)
+    #: a frame could not be decoded (the error is also reported by the window)
+    frameError = Signal(object)
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setObjectName("videoView")
+        self.setMinimumSize(320, 180)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.show_overlay = True
+        self.show_labels = True
+        self._image: QImage | None = None
+        self._array: np.ndarray | None = None  # keeps the QImage's buffer alive
+        self._frame = -1
+        self._zoom = 1.0
+        self._offset = QPointF(0, 0)
+        self._fit = True
+        self._pan_from: QPointF | None = None
+        self._space = False
+        #: what the last paint showed
+        self.shown_frame = -1
+        self.drawn_joints: dict[int, np.ndarray] = {}
+        session.clock.frameChanged.connect(self.show_frame)
+        session.documentEdited.connect(self._on_edit)
+        session.documentReplaced.connect(self.refresh)
+        session.videoChanged.connect(self._on_video)
+
+    # ---------------------------------------------------------------- model
+    def _on_video(self) -> None:
+        self._fit = True
+        self._frame = -1
+
+    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+        if change.hand is None or self._frame in set(change.frames.tolist()):
+            self.update()
+
+    def refresh(self) -> None:
+        self._frame = -1
+        self.show_frame(self.session.clock.frame)
+
+    def show_frame(self, index: int) -> None:
+        """Decode frame `index` and schedule a paint."""
+        if index == self._frame and self._image is not None:
+            return
+        try:
+            arr = self.session.frame_image(index)
+        except (VidihandError, IndexError) as exc:
+            self._image, self._array = None, None
+            self._frame = index
+            self.frameError.emit(exc)
+            self.update()
+            return
+        if arr is None:
+            self._image = None
+            self._frame = -1
+            self.update()
+            return
+        arr = np.ascontiguousarray(arr)
+        h, w = arr.shape[:2]
+        self._array = arr
+        self._image = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
+        self._frame = index
+        self.update()
+
+    # ------------------------------------------------------------ transform
+    def image_size(self) -> tuple[int, int]:
+        if self._image is not None:
+            return self._image.width(), self._image.height()
+        meta = self.session.meta
+        return (meta.width, meta.height) if meta is not None else (16, 9)
+
+    def _fit_transform(self) -> None:
+        w, h = self.image_size()
+        avail_w, avail_h = max(self.width(), 1), max(self.height(), 1)
+        self._zoom = min(avail_w / w, avail_h / h)
+        self._offset = QPointF((avail_w - w * self._zoom) / 2, (avail_h - h * self._zoom) / 2)
+
+    def transform(self) -> QTransform:
+        """Image pixel edges -> widget coordinates."""
+        if self._fit:
+            self._fit_transform()
+        return QTransform(self._zoom, 0, 0, self._zoom, self._offset.x(), self._offset.y())
+
+    def image_to_widget(self, uv: np.ndarray) -> np.ndarray:
+        """Pixel-centre image coordinates (..., 2) -> widget coordinates."""
+        t = self.transform()
+        p = np.asarray(uv, np.float64) + 0.5  # pixel centre convention -> pixel edges
+        return p * t.m11() + np.array([t.dx(), t.dy()])
+
+    def widget_to_image(self, xy: np.ndarray) -> np.ndarray:
+        t = self.transform()
+        return (np.asarray(xy, np.float64) - np.array([t.dx(), t.dy()])) / t.m11() - 0.5
+
+    def joint_at(self, pos: QPointF, radius_px: float = 8.0) -> tuple[int, int] | None:
+        """(hand, joint) of the drawn joint nearest `pos` within `radius_px` (for editing)."""
+        best, best_d = None, radius_px
+        for hand, uv in self.drawn_joints.items():
+            xy = self.image_to_widget(uv)
+            d = np.hypot(xy[:, 0] - pos.x(), xy[:, 1] - pos.y())
+            d[np.isnan(d)] = np.inf
+            j = int(np.argmin(d))
+            if d[j] <= best_d:
+                best, best_d = (hand, j), float(d[j])
+        return best
+
+    def fit(self) -> None:
+        self._fit = True
+        self.update()
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        t = self.transform()
+        anchor = anchor or QPointF(self.width() / 2, self.height() / 2)
+        new = max(_MIN_ZOOM, min(_MAX_ZOOM, t.m11() * factor))
+        f = new / t.m11()
+        self._offset = QPointF(
+            anchor.x() - (anchor.x() - t.dx()) * f, anchor.y() - (anchor.y() - t.dy()) * f
+        )
+        self._zoom = new
+        self._fit = False
+        self.update()
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    # --------------------------------------------------------------- events
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt API
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_by(1.15**steps, event.position())
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.MiddleButton or (
+            event.button() == Qt.MouseButton.LeftButton and self._space
+        ):
+            self._pan_from = event.position()
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._pan_from is not None:
+            t = self.transform()
+            d = event.position() - self._pan_from
+            self._pan_from = event.position()
+            self._offset = QPointF(t.dx() + d.x(), t.dy() + d.y())
+            self._zoom = t.m11()
+            self._fit = False
+            self.update()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._pan_from is not None:
+            self._pan_from = None
+            self.unsetCursor()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self.fit()
+
+    def keyPressEvent(self, event) -> None:  # noqa: ANN001, N802
+        # space+drag pans; a plain space press (no drag) still reaches the play/pause action
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = True
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:  # noqa: ANN001, N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = False
+        super().keyReleaseEvent(event)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+        if self._fit:
+            self._fit_transform()
+        super().resizeEvent(event)
+
+    # ---------------------------------------------------------------- paint
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+        p = QPainter(self)
+        p.fillRect(self.rect(), BACKGROUND)
+        t = self.transform()
+        drawn: dict[int, np.ndarray] = {}
+        if self._image is not None:
+            p.save()
+            p.setTransform(t)
+            # smooth scaling only when shrinking a lot; nearest keeps zoomed pixels honest
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, t.m11() < 1.0)
+            p.drawImage(QPointF(0, 0), self._image)
+            p.restore()
+        elif self._frame >= 0:
+            p.setPen(TEXT)
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, f"Frame {self._frame} cannot be decoded")
+        doc = self.session.doc
+        if self.show_overlay and doc is not None and 0 <= self._frame < doc.n_frames:
+            p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            for hand in (0, 1):
+                uv = self._draw_hand(p, hand)
+                if uv is not None:
+                    drawn[hand] = uv
+        self._draw_hud(p)
+        p.end()
+        self.drawn_joints = drawn
+        if self.shown_frame != self._frame:
+            self.shown_frame = self._frame
+            self.framePainted.emit(self._frame)
+
+    def _draw_hand(self, p: QPainter, hand: int) -> np.ndarray | None:
+        track = self.session.doc.hands[hand]  # type: ignore[union-attr]
+        f = self._frame
+        if not track.present[f]:
+            return None
+        uv = track.joints_2d[f]
+        if np.isnan(uv).all():
+            return None
+        xy = self.image_to_widget(uv)
+        alpha = confidence_alpha(float(track.confidence[f]))
+        base = QColor(HAND_COLORS[hand])
+        base.setAlphaF(alpha)
+        # bones: one path, dark outline under a coloured line so it reads on any background
+        path = QPainterPath()
+        for a, b in BONES:
+            if np.isnan(xy[a]).any() or np.isnan(xy[b]).any():
+                continue
+            path.moveTo(QPointF(*xy[a]))
+            path.lineTo(QPointF(*xy[b]))
+        width = max(1.5, min(4.0, 2.2 * self.zoom ** 0.5))
+        outline = QColor(0, 0, 0, int(150 * alpha))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(QPen(outline, width + 2, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        p.drawPath(path)
+        p.setPen(QPen(base, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        p.drawPath(path)
+        r = width + 1.5
+        p.setPen(QPen(outline, 1.0))
+        p.setBrush(QBrush(base))
+        for j in range(N_JOINTS):
+            if not np.isnan(xy[j]).any():
+                p.drawEllipse(QPointF(*xy[j]), r, r)
+        if self.show_labels and not np.isnan(xy[0]).any():
+            p.setPen(base)
+            p.setFont(QFont(self.font().family(), 9, QFont.Weight.Bold))
+            p.drawText(QPointF(xy[0, 0] + r + 3, xy[0, 1] + r + 10), HAND_LABELS[hand][0])
+        return uv.copy()
+
+    def _draw_hud(self, p: QPainter) -> None:
+        clock = self.session.clock
+        if clock.n_frames <= 0:
+            p.setPen(TEXT)
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open a video (Ctrl+O)")
+            return
+        f = max(self._frame, 0)
+        text = f"{f} / {clock.n_frames - 1}   {format_time(clock.time_of(f))}"
+        if abs(self.zoom - 1.0) > 0.01 and not self._fit:
+            text += f"   {self.zoom * 100:.0f}%"
+        p.setFont(QFont(self.font().family(), 10))
+        fm = p.fontMetrics()
+        rect = QRectF(8, 8, fm.horizontalAdvance(text) + 16, fm.height() + 8)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 150))
+        p.drawRoundedRect(rect, 4, 4)
+        p.setPen(TEXT)
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def format_time(seconds: float) -> str:
+    m, s = divmod(max(seconds, 0.0), 60.0)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:06.3f}" if h else f"{m:02d}:{s:06.3f}"

@@ -1,0 +1,275 @@
+"""The 3D view: both hands in camera space, the camera frustum and wrist trails.
+
+A pyvistaqt `QtInteractor` embedded in our own widget, with its auto-update timer off: we render
+explicitly after each change. Every actor is added once when the view is built; a frame change
+writes new point coordinates into the existing meshes (`points[:] = ...`) and renders. Hands are
+drawn as the simple joint-driven hand mesh (core/hands/simple_mesh.py: fixed topology) plus the
+skeleton (bones as lines rendered as tubes, joints as spheres). Camera frame: OpenCV (x right,
+y down, z forward, metres), so "from the camera" looks down +z with -y up.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_API", "pyside6")
+
+import numpy as np
+import pyvista as pv
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+from pyvistaqt import QtInteractor
+
+from app.session import Session
+from app.widgets.colors import HAND_RGB
+from core.labels.joints import BONES, N_JOINTS, WRIST
+
+try:  # the simple mesh is optional: without it the view shows the skeleton only
+    from core.hands.simple_mesh import N_SIMPLE_VERTICES, SIMPLE_HAND_FACES, simple_hand_mesh
+except ImportError:  # pragma: no cover - depends on the checkout
+    simple_hand_mesh = None  # type: ignore[assignment]
+
+PRESETS = ("camera", "side", "top")
+_FRUSTUM_DEPTH = 0.12  # metres: how far the drawn frustum reaches
+_DEFAULT_CENTRE = np.array([0.0, 0.0, 0.5])
+
+
+def _lines_cells(pairs: list[tuple[int, int]]) -> np.ndarray:
+    return np.array([[2, a, b] for a, b in pairs], dtype=np.int64).ravel()
+
+
+class View3D(QWidget):
+    """3D hands at the clock's frame. `shown_frame` and `drawn_joints` record the last draw."""
+
+    rendered = Signal(int)
+
+    def __init__(self, session: Session, parent: QWidget | None = None, trail_length: int = 15) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setObjectName("view3d")
+        self.trail_length = max(2, int(trail_length))
+        self.plotter = QtInteractor(self, auto_update=False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plotter.interactor)
+        self.plotter.set_background("#1b1c1f", top="#2b2e34")
+        self.show_mesh = simple_hand_mesh is not None
+        self.show_skeleton = True
+        self.shown_frame = -1
+        self.drawn_joints: dict[int, np.ndarray] = {}
+        self._preset = "camera"
+        self._build_scene()
+        session.clock.frameChanged.connect(self.show_frame)
+        session.documentReplaced.connect(self._on_document)
+        session.documentEdited.connect(self._on_edit)
+
+    # ----------------------------------------------------------------- scene
+    def _build_scene(self) -> None:
+        p = self.plotter
+        self._skel: list[pv.PolyData] = []
+        self._skel_actors = []
+        self._joint_actors = []
+        self._jointpd: list[pv.PolyData] = []
+        self._mesh: list[pv.PolyData | None] = []
+        self._mesh_actors = []
+        self._trail: list[pv.PolyData] = []
+        self._trail_actors = []
+        zeros = np.zeros((N_JOINTS, 3))
+        for hand in (0, 1):
+            color = HAND_RGB[hand]
+            skel = pv.PolyData(zeros.copy(), lines=_lines_cells(list(BONES)))
+            self._skel.append(skel)
+            self._skel_actors.append(
+                p.add_mesh(skel, color=color, line_width=5, render_lines_as_tubes=True,
+                           style="wireframe", lighting=True, reset_camera=False)
+            )
+            joints = pv.PolyData(zeros.copy())
+            self._joint_actors.append(
+                p.add_mesh(joints, color=color, point_size=11, render_points_as_spheres=True,
+                           style="points", reset_camera=False)
+            )
+            self._jointpd.append(joints)
+            if simple_hand_mesh is not None:
+                faces = np.hstack([np.full((len(SIMPLE_HAND_FACES), 1), 3), SIMPLE_HAND_FACES]).ravel()
+                mesh = pv.PolyData(np.zeros((N_SIMPLE_VERTICES, 3)), faces=faces)
+                self._mesh.append(mesh)
+                self._mesh_actors.append(
+                    p.add_mesh(mesh, color=color, smooth_shading=False, specular=0.2,
+                               opacity=1.0, reset_camera=False)
+                )
+            else:
+                self._mesh.append(None)
+                self._mesh_actors.append(None)
+            n = self.trail_length
+            trail = pv.PolyData(np.zeros((n, 3)), lines=np.hstack([[n], np.arange(n)]))
+            self._trail.append(trail)
+            self._trail_actors.append(
+                p.add_mesh(trail, color=color, line_width=2, opacity=0.7, reset_camera=False)
+            )
+        self._frustum = pv.PolyData(np.zeros((5, 3)), lines=_lines_cells(
+            [(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (2, 3), (3, 4), (4, 1)]))
+        self._frustum_actor = p.add_mesh(self._frustum, color="#c9cdd4", line_width=1.5,
+                                         reset_camera=False)
+        p.add_axes(line_width=2, labels_off=False)
+        self._set_visible_all(False)
+
+    def _set_visible_all(self, visible: bool) -> None:
+        for actors in (self._skel_actors, self._joint_actors, self._mesh_actors, self._trail_actors):
+            for a in actors:
+                if a is not None:
+                    a.SetVisibility(visible)
+
+    def _on_document(self) -> None:
+        doc = self.session.doc
+        if doc is None:
+            return
+        K, w, h = doc.K, doc.meta.width, doc.meta.height
+        corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
+        rays = np.stack([(corners[:, 0] - K[0, 2]) / K[0, 0], (corners[:, 1] - K[1, 2]) / K[1, 1],
+                         np.ones(4)], axis=1)
+        pts = np.vstack([[0, 0, 0], rays * _FRUSTUM_DEPTH])
+        self._frustum.points[:] = pts
+        self._frustum.Modified()
+        self.shown_frame = -1
+        self.set_preset(self._preset, render=False)
+        self.show_frame(self.session.clock.frame)
+
+    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+        f = self.session.clock.frame
+        if change.hand is None:
+            return
+        fr = change.frames
+        if fr.size and fr[0] <= f and fr[-1] >= f - self.trail_length:
+            self.shown_frame = -1
+            self.show_frame(f)
+
+    # ----------------------------------------------------------------- frame
+    def show_frame(self, frame: int) -> None:
+        """Move every hand actor to `frame` and render."""
+        doc = self.session.doc
+        if doc is None or not 0 <= frame < doc.n_frames:
+            return
+        drawn: dict[int, np.ndarray] = {}
+        for hand in (0, 1):
+            track = doc.hands[hand]
+            j = track.joints_3d[frame]
+            ok = bool(track.present[frame]) and not np.isnan(j).any()
+            self._skel_actors[hand].SetVisibility(ok and self.show_skeleton)
+            self._joint_actors[hand].SetVisibility(ok)
+            mesh_actor = self._mesh_actors[hand]
+            if ok:
+                self._skel[hand].points[:] = j
+                self._skel[hand].Modified()
+                self._jointpd[hand].points[:] = j
+                self._jointpd[hand].Modified()
+                drawn[hand] = j.copy()
+                alpha = float(np.clip(track.confidence[frame], 0.0, 1.0))
+                prop = self._joint_actors[hand].GetProperty()
+                prop.SetOpacity(0.35 + 0.65 * alpha)
+                if mesh_actor is not None and self.show_mesh:
+                    self._mesh[hand].points[:] = simple_hand_mesh(j)
+                    self._mesh[hand].Modified()
+            if mesh_actor is not None:
+                mesh_actor.SetVisibility(ok and self.show_mesh)
+            self._update_trail(hand, frame)
+        self.drawn_joints = drawn
+        self.shown_frame = frame
+        self.render()
+        self.rendered.emit(frame)
+
+    def _update_trail(self, hand: int, frame: int) -> None:
+        track = self.session.doc.hands[hand]  # type: ignore[union-attr]
+        a = max(0, frame - self.trail_length + 1)
+        w = track.joints_3d[a : frame + 1, WRIST]
+        ok = track.present[a : frame + 1] & ~np.isnan(w).any(1)
+        pts = w[ok]
+        actor = self._trail_actors[hand]
+        if len(pts) < 2:
+            actor.SetVisibility(False)
+            return
+        n = self.trail_length
+        # fixed topology: pad at the old end by repeating the oldest point
+        filled = np.vstack([np.repeat(pts[:1], n - len(pts), axis=0), pts]) if len(pts) < n else pts[-n:]
+        self._trail[hand].points[:] = filled
+        self._trail[hand].Modified()
+        actor.SetVisibility(True)
+
+    def render(self) -> None:
+        # hidden actors do not count in the bounds: refit the depth range to what is visible
+        self.plotter.renderer.ResetCameraClippingRange()
+        self.plotter.render()
+
+    # ---------------------------------------------------------------- camera
+    def set_preset(self, name: str, *, render: bool = True) -> None:
+        """Camera presets: 'camera' (through the video camera), 'side', 'top'."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown camera preset {name!r}: use one of {PRESETS}")
+        self._preset = name
+        cam = self.plotter.camera
+        centre = self._centre()
+        if name == "camera":
+            cam.position = (0.0, 0.0, 0.0)
+            cam.focal_point = (0.0, 0.0, float(max(centre[2], 0.3)))
+            cam.up = (0.0, -1.0, 0.0)
+            cam.view_angle = self._camera_view_angle()
+            self.plotter.reset_camera_clipping_range()
+        else:
+            dist = max(0.5, 1.2 * float(np.linalg.norm(centre)))
+            if name == "side":
+                offset, up = np.array([dist, 0.0, 0.0]), (0.0, -1.0, 0.0)
+            else:  # top: above the scene (y points down in the camera frame)
+                offset, up = np.array([0.0, -dist, 0.0]), (0.0, 0.0, 1.0)
+            focal = centre / 2.0  # between the camera and the hands: both in view
+            cam.focal_point = tuple(focal)
+            cam.position = tuple(focal + offset)
+            cam.up = up
+            cam.view_angle = 30.0
+            self.plotter.reset_camera_clipping_range()
+        if render:
+            self.render()
+
+    def _camera_view_angle(self) -> float:
+        """Vertical view angle that shows the whole video frame in this widget's aspect."""
+        doc = self.session.doc
+        if doc is None:
+            return 40.0
+        K, w, h = doc.K, doc.meta.width, doc.meta.height
+        half_v = np.arctan(h / 2 / K[1, 1])
+        aspect = max(self.width(), 1) / max(self.height(), 1)
+        half_v_for_width = np.arctan(np.tan(np.arctan(w / 2 / K[0, 0])) / aspect)
+        return float(np.degrees(2 * max(half_v, half_v_for_width)) * 1.04)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().resizeEvent(event)
+        if self._preset == "camera":
+            self.plotter.camera.view_angle = self._camera_view_angle()
+
+    @property
+    def preset(self) -> str:
+        return self._preset
+
+    def _centre(self) -> np.ndarray:
+        doc = self.session.doc
+        if doc is None:
+            return _DEFAULT_CENTRE.copy()
+        pts = []
+        for track in doc.hands:
+            sel = track.present & ~np.isnan(track.joints_3d[:, WRIST]).any(1)
+            if sel.any():
+                pts.append(np.median(track.joints_3d[sel, WRIST], axis=0))
+        return np.mean(pts, axis=0) if pts else _DEFAULT_CENTRE.copy()
+
+    def set_mesh_visible(self, visible: bool) -> None:
+        self.show_mesh = visible and simple_hand_mesh is not None
+        self.shown_frame = -1
+        self.show_frame(self.session.clock.frame)
+
+    # ------------------------------------------------------------ screenshot
+    def grab_image(self) -> np.ndarray:
+        """(H, W, 3) uint8 of the rendered 3D scene at the widget's size."""
+        self.render()
+        return np.asarray(self.plotter.screenshot(return_img=True))[..., :3].copy()
+
+    def close(self) -> bool:  # noqa: D401 - Qt override
+        self.plotter.close()
+        return super().close()

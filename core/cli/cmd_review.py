@@ -1,0 +1,36 @@
+"""`vidihand review [VIDEO] [--labels L]`: the review app. With no video it opens the sample."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "review",
+        help="open the review app (video, 2D overlay, 3D view, timeline, reconstruction)",
+        description="Open the review window. Without VIDEO, the project's own sample is opened "
+        "(generated on first use). With --screenshot, render frame --frame of the real window "
+        "to a PNG and exit.",
+    )
+    p.add_argument("video", nargs="?", help="video file or folder of images")
+    p.add_argument("--labels", help="label file (.h5) to open with the video")
+    p.add_argument("--frame", type=int, help="frame to show first")
+    p.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot of the window and exit")
+    p.add_argument("--size", default="1600x960", help="window size for --screenshot (WxH)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("QT_API", "pyside6")
+    from core.errors import VidihandError
+
+    try:
+        w, h = (int(v) for v in str(args.size).lower().split("x"))
+    except ValueError:
+        raise VidihandError(f"--size must look like 1600x960, got {args.size!r}.") from None
+    from app.launch import run_app
+
+    return run_app(args.video, args.labels, frame=args.frame, screenshot=args.screenshot, size=(w, h))

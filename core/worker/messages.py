@@ -1,0 +1,139 @@
+"""Typed messages a reconstruction worker streams back to whoever started it.
+
+Plain dataclasses holding numbers, strings and numpy arrays, so they cross a process boundary
+(multiprocessing queue) and can be encoded for a socket (`to_dict` / `from_dict`: only builtin
+types and arrays, no pickle needed) by a remote worker. Order of a run:
+
+    Started -> (Progress | Batch)* -> Done | Cancelled | Error
+
+A child process that dies without sending one of the last three is reported by the parent as an
+`Error` (see core/worker/process.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from core.labels.document import FrameBatch
+
+
+@dataclass
+class Message:
+    """Base of every worker message."""
+
+    kind: ClassVar[str] = "message"
+    job_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Builtin types and numpy arrays only: safe to encode with msgpack/JSON + arrays."""
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            out[f.name] = getattr(self, f.name)
+        return out
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Message:
+        kind = data.get("kind")
+        cls = MESSAGE_TYPES.get(str(kind))
+        if cls is None:
+            raise ValueError(f"unknown worker message kind {kind!r}")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Started(Message):
+    """The job is running: the backend is created and the video is open."""
+
+    kind: ClassVar[str] = "started"
+    backend: str = ""
+    backend_version: str = ""
+    total: int = 0  #: frames asked for
+    start: int = 0
+    stop: int = 0
+
+
+@dataclass
+class Progress(Message):
+    """Frames finished so far, speed and time left (seconds; inf when unknown)."""
+
+    kind: ClassVar[str] = "progress"
+    done: int = 0
+    total: int = 0
+    fps: float = 0.0
+    eta: float = float("inf")
+    elapsed: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass
+class Batch(Message):
+    """Results for some frames: the arrays of a `FrameBatch` (frames, present, confidence,
+    joints_3d, joints_2d and MANO fields), as plain arrays."""
+
+    kind: ClassVar[str] = "batch"
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def from_frame_batch(cls, batch: FrameBatch, job_id: str = "") -> Batch:
+        return cls(job_id=job_id, arrays={k: np.ascontiguousarray(v) for k, v in batch.to_dict().items()})
+
+    def to_frame_batch(self) -> FrameBatch:
+        return FrameBatch(**self.arrays)
+
+    @property
+    def n_frames(self) -> int:
+        frames = self.arrays.get("frames")
+        return 0 if frames is None else int(len(frames))
+
+
+@dataclass
+class Error(Message):
+    """The job failed. `title`, `message` and `hint` are written for people (from a
+    VidihandError where there was one); `traceback` is the technical detail."""
+
+    kind: ClassVar[str] = "error"
+    title: str = "Error"
+    message: str = ""
+    hint: str = ""
+    traceback: str = ""
+    error_type: str = ""  #: class name of the original exception
+    done: int = 0  #: frames finished (and sent) before the failure
+
+
+@dataclass
+class Done(Message):
+    """Every frame asked for was processed."""
+
+    kind: ClassVar[str] = "done"
+    done: int = 0
+    total: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass
+class Cancelled(Message):
+    """The job stopped on request; the frames sent before this message are finished."""
+
+    kind: ClassVar[str] = "cancelled"
+    done: int = 0
+    total: int = 0
+    elapsed: float = 0.0
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.kind: cls for cls in (Started, Progress, Batch, Error, Done, Cancelled)
+}
+
+#: messages after which a job sends nothing more
+FINAL_KINDS = frozenset({"done", "cancelled", "error"})
+
+
+def is_final(message: Message) -> bool:
+    return message.kind in FINAL_KINDS

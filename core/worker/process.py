@@ -1,0 +1,261 @@
+"""Run a reconstruction in a separate process and stream typed messages back.
+
+Why a process, not a thread: MediaPipe and torch hold the GIL in long stretches and may crash
+in native code; in a child process neither freezes nor kills the GUI. The child opens the video
+itself (file handles and decoders do not cross processes), creates the backend by name, and puts
+`core.worker.messages` on a queue. Cancel is a shared Event, checked between batches.
+
+    worker = LocalWorker(JobSpec(video_path="clip.mp4", backend="mediapipe"))
+    worker.start()
+    while True:
+        for msg in worker.poll(timeout=0.1):
+            ...                       # Started, Progress, Batch, Done / Cancelled / Error
+        if worker.finished:
+            break
+
+`run_job` is the process-independent part (open, create, loop, report); a remote server can
+call it with its own `emit`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue as queue_mod
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.worker.messages import (
+    Batch,
+    Cancelled,
+    Done,
+    Error,
+    Message,
+    Progress,
+    Started,
+    is_final,
+)
+
+#: seconds the parent waits for messages still in the pipe after the child exited
+_DRAIN_AFTER_EXIT_S = 0.5
+
+
+@dataclass
+class JobSpec:
+    """What to reconstruct: everything the child needs, picklable and path-based."""
+
+    video_path: str
+    backend: str = "mediapipe"
+    options: dict[str, Any] = field(default_factory=dict)  #: backend options (checkpoint ...)
+    start: int = 0
+    stop: int | None = None  #: exclusive; None = to the end
+    K: np.ndarray | None = None  #: 3x3 intrinsics; None = the documented default
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+def run_job(spec: JobSpec, emit: Callable[[Message], None], cancel: Any | None = None) -> Message:
+    """Run one job, reporting through `emit`; returns (and emits) the final message.
+
+    `cancel` is anything with `is_set()` (threading or multiprocessing Event). Never raises:
+    every failure becomes an `Error` message with a readable title, message and hint.
+    """
+    from core.errors import CancelledError, VidihandError
+    from core.labels.document import default_intrinsics
+    from core.recon.base import CancelToken
+    from core.recon.registry import create_backend
+    from core.video.reader import open_video
+
+    t0 = time.perf_counter()
+    done = 0
+    total = 0
+    video = backend = None
+    token = CancelToken(cancel)
+    final: Message
+    try:
+        video = open_video(spec.video_path)
+        n = video.info.n_frames
+        stop = n if spec.stop is None else min(int(spec.stop), n)
+        start = max(0, int(spec.start))
+        if start >= stop:
+            raise VidihandError(
+                f"Frame range {start}:{stop} selects nothing in a {n}-frame video.",
+                hint="Choose a start frame before the end frame.",
+            )
+        frames = range(start, stop)
+        total = len(frames)
+        K = default_intrinsics(video.info.width, video.info.height) if spec.K is None else spec.K
+        backend = create_backend(spec.backend, **spec.options)
+        emit(
+            Started(
+                job_id=spec.job_id,
+                backend=backend.name,
+                backend_version=backend.version,
+                total=total,
+                start=start,
+                stop=stop,
+            )
+        )
+        for batch in backend.reconstruct(video, frames, np.asarray(K, np.float64), token):
+            emit(Batch.from_frame_batch(batch, spec.job_id))
+            done += len(batch)
+            elapsed = time.perf_counter() - t0
+            fps = done / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) / fps if fps > 0 else float("inf")
+            emit(Progress(job_id=spec.job_id, done=done, total=total, fps=fps, eta=eta, elapsed=elapsed))
+            if token.cancelled:
+                break
+        elapsed = time.perf_counter() - t0
+        if token.cancelled and done < total:
+            final = Cancelled(job_id=spec.job_id, done=done, total=total, elapsed=elapsed)
+        else:
+            final = Done(job_id=spec.job_id, done=done, total=total, elapsed=elapsed)
+    except CancelledError:
+        final = Cancelled(job_id=spec.job_id, done=done, total=total, elapsed=time.perf_counter() - t0)
+    except VidihandError as exc:
+        final = Error(
+            job_id=spec.job_id,
+            title=exc.title,
+            message=exc.message,
+            hint=exc.hint or "",
+            traceback=traceback.format_exc(),
+            error_type=type(exc).__name__,
+            done=done,
+        )
+    except Exception as exc:  # noqa: BLE001 - a worker reports every failure, never dies mute
+        final = Error(
+            job_id=spec.job_id,
+            title="Reconstruction failed",
+            message=f"The {spec.backend} backend failed after {done} frames: "
+            f"{type(exc).__name__}: {exc}",
+            hint="The frames finished before the failure were kept. Details are below; "
+            "report them with the video if the problem repeats.",
+            traceback=traceback.format_exc(),
+            error_type=type(exc).__name__,
+            done=done,
+        )
+    finally:
+        for res in (backend, video):
+            if res is not None:
+                try:
+                    res.close()
+                except Exception:  # noqa: BLE001 - closing must not hide the real outcome
+                    pass
+    emit(final)
+    return final
+
+
+def _child_main(spec: JobSpec, out: Any, cancel: Any) -> None:
+    """Entry point of the child process."""
+    try:
+        run_job(spec, out.put, cancel)
+    finally:
+        out.close()
+        out.join_thread()  # flush every message into the pipe before the process exits
+
+
+class LocalWorker:
+    """One reconstruction job in a child process ('spawn': no state inherited from the GUI)."""
+
+    def __init__(self, spec: JobSpec) -> None:
+        self.spec = spec
+        self._ctx = mp.get_context("spawn")
+        self._queue: Any = None
+        self._cancel: Any = None
+        self._proc: Any = None
+        self._final: Message | None = None
+        self._exited_at: float | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self.spec.job_id
+
+    def start(self) -> None:
+        self._queue = self._ctx.Queue()
+        self._cancel = self._ctx.Event()
+        self._proc = self._ctx.Process(
+            target=_child_main,
+            args=(self.spec, self._queue, self._cancel),
+            name=f"vidihand-recon-{self.spec.job_id}",
+            daemon=True,
+        )
+        self._proc.start()
+
+    def cancel(self) -> None:
+        """Ask the job to stop after its current batch (frames finished so far are sent)."""
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def kill(self) -> None:
+        """Stop the child now (window closing); no final message will follow."""
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(2.0)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(1.0)
+        if self._final is None:
+            self._final = Cancelled(job_id=self.job_id)
+
+    @property
+    def finished(self) -> bool:
+        """True once a final message (Done, Cancelled, Error) was handed out by `poll`."""
+        return self._final is not None
+
+    @property
+    def final(self) -> Message | None:
+        return self._final
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def poll(self, timeout: float = 0.0, max_messages: int = 1000) -> list[Message]:
+        """Messages that arrived since the last call (waits up to `timeout` for the first).
+
+        A child that died without a final message (crash, killed, out of memory) yields an
+        `Error` saying so: a crash is reported, never silent.
+        """
+        if self._proc is None or self._final is not None:
+            return []
+        out: list[Message] = []
+        block = timeout > 0
+        while len(out) < max_messages:
+            try:
+                msg = self._queue.get(timeout=timeout) if block else self._queue.get_nowait()
+            except queue_mod.Empty:
+                break
+            except (EOFError, OSError):
+                break
+            block = False
+            out.append(msg)
+            if is_final(msg):
+                self._final = msg
+                self._proc.join(5.0)
+                return out
+        if not out and not self._proc.is_alive():
+            # messages may still sit in the pipe for a moment after the exit
+            now = time.monotonic()
+            if self._exited_at is None:
+                self._exited_at = now
+                return self.poll(timeout=_DRAIN_AFTER_EXIT_S, max_messages=max_messages)
+            code = self._proc.exitcode
+            self._final = Error(
+                job_id=self.job_id,
+                title="Reconstruction process crashed",
+                message=f"The reconstruction process stopped unexpectedly (exit code {code}) "
+                "before finishing.",
+                hint="Frames finished before the crash were kept. This often means the machine "
+                "ran out of memory or the backend crashed in native code; try a shorter range.",
+                error_type="WorkerCrash",
+            )
+            out.append(self._final)
+        return out
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._proc is not None:
+            self._proc.join(timeout)
