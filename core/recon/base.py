@@ -30,8 +30,10 @@ from core.video.reader import VideoSource
 class CancelToken:
     """Set from any thread to ask a running reconstruction to stop after its current batch."""
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    def __init__(self, event: Any | None = None) -> None:
+        # any object with set() / is_set() works, e.g. a multiprocessing Event shared with a
+        # worker process (core/worker/process.py)
+        self._event = threading.Event() if event is None else event
 
     def cancel(self) -> None:
         self._event.set()
