@@ -113,7 +113,10 @@ class RemoteReconstructor(Reconstructor):
                 self._state("connected")
                 return client
             except (ConnectionLost, TunnelError) as exc:
-                last = exc  # a refusal by the server (token, version) is not retried
+                # a refusal by the server (token, version) or by ssh (key) is not retried
+                last = exc
+                if isinstance(exc, TunnelError) and not exc.retriable:
+                    break
             if attempt < self.backoff.attempts:
                 delay = self.backoff.delay(attempt)
                 self._state("reconnecting", attempt, f"{last}; retrying in {delay:.1f} s")
@@ -122,7 +125,7 @@ class RemoteReconstructor(Reconstructor):
         reason = getattr(last, "message", str(last))
         raise RemoteError(
             f"cannot reach the vidihand server {self.endpoint.describe()} after "
-            f"{self.backoff.attempts} attempts: {reason}",
+            f"{attempt} attempt{'s' if attempt > 1 else ''}: {reason}",
             hint=self.endpoint.hint() + ".",
         )
 

@@ -30,6 +30,8 @@ def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--known-hosts", metavar="FILE", help="SSH known_hosts file checked strictly")
     g.add_argument("--ssh-option", action="append", default=[], metavar="OPT",
                    help="extra ssh -o option, e.g. ProxyJump=bastion (repeatable)")
+    g.add_argument("--remote-retries", type=int, default=8, metavar="N",
+                   help="reconnect attempts in a row before giving up (default 8, backoff up to 4 s)")
     g.add_argument("--no-reuse", action="store_true",
                    help="always start a new remote job (default: re-attach to an identical one)")
 
@@ -58,6 +60,9 @@ def remote_backend(args: argparse.Namespace, backend: str, options: dict[str, An
                              ssh_options=ssh_options)
     else:
         endpoint = DirectEndpoint.parse(args.remote)
+    from core.remote.backend import Backoff
+
+    kwargs.setdefault("backoff", Backoff(attempts=max(1, args.remote_retries)))
     return RemoteReconstructor(endpoint, token, backend, options, reuse=not args.no_reuse, **kwargs)
 
 

@@ -143,6 +143,8 @@ def recv_exact(sock: socket.socket, n: int) -> bytearray:
             k = sock.recv_into(view[got:], min(n - got, 1 << 20))
         except TimeoutError as exc:
             raise ConnectionLost("the connection timed out (no data from the other side)") from exc
+        except ConnectionResetError as exc:
+            raise ConnectionLost("the other side closed the connection (reset)") from exc
         except OSError as exc:
             raise ConnectionLost(f"connection lost: {exc}") from exc
         if k == 0:

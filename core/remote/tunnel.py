@@ -24,7 +24,17 @@ from core.errors import RemoteError
 
 
 class TunnelError(RemoteError):
-    """The SSH tunnel could not be opened (retriable: the reconnect loop tries again)."""
+    """The SSH tunnel could not be opened. Retried by the reconnect loop unless ssh said
+    something retrying cannot fix (a refused key, an unknown host key, an unknown host)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, retriable: bool = True) -> None:
+        self.retriable = retriable
+        super().__init__(message, hint=hint)
+
+
+#: ssh messages after which retrying the same command cannot succeed
+_PERMANENT = ("Permission denied", "Host key verification failed", "Could not resolve hostname",
+              "REMOTE HOST IDENTIFICATION HAS CHANGED", "No such file or directory", "Bad configuration")
 
 
 class Endpoint(Protocol):
@@ -135,11 +145,16 @@ class SshTunnel:
         dest = f"{self.target.user}@{self.target.host}" if self.target.user else self.target.host
         return [*args, dest]
 
+    def ssh_command(self) -> str:
+        port = f"-p {self.target.port} " if self.target.port else ""
+        user = f"{self.target.user}@" if self.target.user else ""
+        return f"ssh {port}{user}{self.target.host}"
+
     def describe(self) -> str:
         return f"through the SSH tunnel to {self.target} (remote port {self.remote_port})"
 
     def hint(self) -> str:
-        return (f"check that `ssh {self.target}` works without a password prompt (key, known_hosts), "
+        return (f"check that `{self.ssh_command()}` works without a password prompt (key, known_hosts), "
                 f"that the server allows port forwarding, and that `vidihand serve --port "
                 f"{self.remote_port}` runs there (or pass --remote-command to start it)")
 
@@ -180,7 +195,8 @@ class SshTunnel:
             if self.proc.poll() is not None:
                 err = _last_lines(self.proc.stderr.read() if self.proc.stderr else b"")
                 self.proc = None
-                raise TunnelError(f"cannot open the SSH tunnel to {self.target}: ssh exited: {err}", hint=self.hint())
+                raise TunnelError(f"cannot open the SSH tunnel to {self.target}: ssh exited: {err}",
+                                  hint=self.hint(), retriable=not any(p in err for p in _PERMANENT))
             if _port_listening(self.local_port):
                 return
             time.sleep(0.05)
