@@ -19,9 +19,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_reconstruct",
     "core.cli.cmd_check",
     "core.cli.cmd_info",
+    "core.cli.cmd_sample",
     "core.cli.cmd_review",
     "core.cli.cmd_apply",
     "core.cli.cmd_eval",
+    "core.cli.cmd_report",
     "core.cli.cmd_serve",
 )
 
