@@ -37,3 +37,12 @@ def demo3(shared_data: Path) -> Path:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(video_path, gt_path) of the project's sample (6 s, 640x480, 30 fps, seed 0), generated
+    once per test session (~10-15 s on CI)."""
+    from core.sample import make_sample
+
+    return make_sample(tmp_path_factory.mktemp("sample"))

@@ -41,8 +41,9 @@ _START_SCALE: np.ndarray = np.array([1.0 if p != WRIST or c == 1 else 0.6 for p,
 _PALM_OUTLINE_JOINTS = (1, 5, 9, 13, 17)
 
 
-def _capsule_topology(n_caps: int, n_around: int = N_AROUND) -> tuple[int, np.ndarray]:
-    """Faces of `n_caps` capsules: each 4 rings of `n_around` vertices and 2 poles."""
+def capsule_faces(n_caps: int, n_around: int = N_AROUND) -> tuple[int, np.ndarray]:
+    """(vertices per capsule, faces) of `n_caps` capsules laid out as `capsule_vertices` makes
+    them: 4 rings of `n_around` vertices, then the two poles."""
     per = 4 * n_around + 2
     k = np.arange(n_around)
     k1 = (k + 1) % n_around
@@ -87,7 +88,7 @@ def capsule_vertices(
 
 # ---------------------------------------------------------------------------- fixed topology
 _N_CAPS = len(BONES) + 1  # 20 bones and the wrist stub
-_CAP_VERTS, _CAP_FACES = _capsule_topology(_N_CAPS)
+_CAP_VERTS, _CAP_FACES = capsule_faces(_N_CAPS)
 _N_OUT = len(_PALM_OUTLINE_JOINTS) + 2  # + two wrist corners
 
 
