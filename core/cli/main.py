@@ -20,7 +20,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_check",
     "core.cli.cmd_info",
     "core.cli.cmd_sample",
-    "core.cli.cmd_sample",
     "core.cli.cmd_review",
     "core.cli.cmd_apply",
     "core.cli.cmd_eval",
