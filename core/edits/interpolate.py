@@ -47,7 +47,7 @@ def aa_to_quat(aa: np.ndarray) -> np.ndarray:
 def quat_to_aa(q: np.ndarray) -> np.ndarray:
     """(..., 4) quaternions (w, x, y, z) -> (..., 3) axis-angle with angle in [0, pi]."""
     q = np.asarray(q, np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
     q = np.where(q[..., :1] < 0, -q, q)
     v = q[..., 1:]
     s = np.linalg.norm(v, axis=-1, keepdims=True)

@@ -143,7 +143,7 @@ def get_int(edit: Mapping[str, Any], key: str) -> int:
 def check_frame(doc: LabelDocument, frame: int, key: str = "frame") -> int:
     if not 0 <= frame < doc.n_frames:
         raise EditError(
-            f"{key} {frame} is outside the video's frames 0..{doc.n_frames - 1}",
+            f"frame {frame} ({key}) is outside the video's frames 0..{doc.n_frames - 1}",
             hint="Frame indices start at 0.",
         )
     return frame
