@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queued", type=int, default=32, help="jobs waiting beyond those (default 32)")
     p.add_argument("--backend-option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
                    help="server-side backend option, e.g. vidihand.checkpoint=/models/ckpt (repeatable)")
+    p.add_argument("--preload", action="append", default=[], metavar="BACKEND",
+                   help="import a backend's code at start so the first job starts sooner (repeatable)")
     p.add_argument("--test-batch-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true", help="log every connection")
     p.set_defaults(func=run)
@@ -63,14 +65,14 @@ def run(args: argparse.Namespace) -> int:
         token=token.encode(), jobs_dir=jobs_dir, host=args.host, port=args.port,
         max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_jobs=max(1, args.max_jobs),
         max_queued=max(0, args.max_queued), backend_options=parse_backend_options(args.backend_option),
-        test_batch_delay=args.test_batch_delay,
+        test_batch_delay=args.test_batch_delay, preload=tuple(args.preload),
     )
     try:
         server = Server(config)
     except OSError as exc:
         raise VidihandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.",
                             hint="Is another server running on that port? Pick another with --port.") from None
-    signal.signal(signal.SIGTERM, lambda *_: server._closing.set())
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
     host, port = server.address
     print(f"vidihand serve: listening on {host}:{port}, jobs in {jobs_dir}", file=sys.stderr, flush=True)
     try:

@@ -243,3 +243,58 @@ class RemoteReconstructor(Reconstructor):
                 except RemoteError as exc:
                     log.warning("could not cancel the remote job: %s", exc)
                 return
+
+
+def create_remote_backend(
+    *,
+    token_file: str,
+    backend: str = "mediapipe",
+    options: dict[str, Any] | None = None,
+    remote: str | None = None,
+    ssh: str | None = None,
+    remote_port: int = 8765,
+    identity_file: str | None = None,
+    known_hosts: str | None = None,
+    remote_command: str | None = None,
+    ssh_options: list[str] | tuple[str, ...] = (),
+    reuse: bool = True,
+    retries: int = 8,
+    on_message: Callable[[Message], None] | None = None,
+) -> RemoteReconstructor:
+    """A RemoteReconstructor from plain (JSON-able, picklable) values: what the command line, the
+    app's remote-host settings and a worker process's job spec can all carry. Give either
+    `remote` ("HOST:PORT", direct) or `ssh` ("[user@]host[:port]", tunnel to `remote_port`)."""
+    from core.remote.client import read_token
+    from core.remote.tunnel import DirectEndpoint, SshTarget, SshTunnel
+
+    if bool(remote) == bool(ssh):
+        raise RemoteError("give exactly one of a direct address (HOST:PORT) or an SSH host.",
+                          hint="Command line: --remote HOST:PORT or --ssh [user@]host[:port].")
+    token = read_token(token_file)
+    endpoint: Endpoint
+    if ssh:
+        extra: list[str] = []
+        for opt in ssh_options:
+            extra += ["-o", opt]
+        endpoint = SshTunnel(SshTarget.parse(ssh), int(remote_port), identity_file=identity_file or None,
+                             known_hosts=known_hosts or None, remote_command=remote_command or None,
+                             ssh_options=extra)
+    else:
+        endpoint = DirectEndpoint.parse(str(remote))
+    return RemoteReconstructor(endpoint, token, backend, options, reuse=reuse,
+                               backoff=Backoff(attempts=max(1, int(retries))), on_message=on_message)
+
+
+def host_options(host: Any, token_file: str) -> dict[str, Any]:
+    """`create_remote_backend` keywords for a remote host from the settings (core.settings.RemoteHost:
+    name, host, user, port, key_file, remote_command; remote_port/known_hosts when present)."""
+    user = f"{host.user}@" if getattr(host, "user", "") else ""
+    port = getattr(host, "port", 22) or 22
+    return {
+        "ssh": f"{user}{host.host}:{port}",
+        "remote_port": int(getattr(host, "remote_port", 8765) or 8765),
+        "identity_file": getattr(host, "key_file", "") or None,
+        "known_hosts": getattr(host, "known_hosts", "") or None,
+        "remote_command": getattr(host, "remote_command", "") or None,
+        "token_file": token_file,
+    }

@@ -4,7 +4,6 @@ command only needs two calls: `add_remote_arguments(parser)` and `remote_backend
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import Any
 
 from core.errors import RemoteError
@@ -43,28 +42,14 @@ def wants_remote(args: argparse.Namespace) -> bool:
 def remote_backend(args: argparse.Namespace, backend: str, options: dict[str, Any] | None = None,
                    **kwargs: Any) -> Reconstructor:
     """A RemoteReconstructor for `backend` built from the command-line options."""
-    from core.remote.backend import RemoteReconstructor
-    from core.remote.client import read_token
-    from core.remote.tunnel import DirectEndpoint, SshTarget, SshTunnel
+    from core.remote.backend import create_remote_backend
 
     if not args.token_file:
         raise RemoteError("--remote and --ssh need --token-file.",
                           hint="Copy the token file the server was started with to this machine.")
-    token = read_token(args.token_file)
-    if args.ssh:
-        ssh_options: list[str] = []
-        for opt in args.ssh_option:
-            ssh_options += ["-o", opt]
-        endpoint = SshTunnel(SshTarget.parse(args.ssh), args.remote_port, identity_file=args.identity_file,
-                             known_hosts=args.known_hosts, remote_command=args.remote_command,
-                             ssh_options=ssh_options)
-    else:
-        endpoint = DirectEndpoint.parse(args.remote)
-    from core.remote.backend import Backoff
-
-    kwargs.setdefault("backoff", Backoff(attempts=max(1, args.remote_retries)))
-    return RemoteReconstructor(endpoint, token, backend, options, reuse=not args.no_reuse, **kwargs)
-
-
-def describe_command(args: argparse.Namespace) -> str:
-    return shlex.join(["--ssh", args.ssh] if args.ssh else ["--remote", args.remote])
+    return create_remote_backend(
+        token_file=args.token_file, backend=backend, options=options, remote=args.remote, ssh=args.ssh,
+        remote_port=args.remote_port, identity_file=args.identity_file, known_hosts=args.known_hosts,
+        remote_command=args.remote_command, ssh_options=args.ssh_option, reuse=not args.no_reuse,
+        retries=args.remote_retries, **kwargs,
+    )

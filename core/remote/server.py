@@ -53,6 +53,8 @@ class ServerConfig:
     max_queued: int = 32  #: jobs waiting beyond those
     #: options the server adds per backend (e.g. a checkpoint folder): {"vidihand": {"checkpoint": ...}}
     backend_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: backends whose modules are imported at start (in the background) for a faster first job
+    preload: tuple[str, ...] = ()
     #: TEST ONLY: seconds slept after each batch, so tests can cut a connection mid-job
     test_batch_delay: float = 0.0
 
@@ -93,6 +95,8 @@ class Server:
     def start(self) -> Server:
         """Resume unfinished jobs and accept connections on a background thread."""
         self.runner.start()
+        if self.config.preload:
+            threading.Thread(target=_preload, args=(self.config.preload, self.config.backend_options), daemon=True).start()
         self._thread = threading.Thread(target=self._accept_loop, name="vidihand-serve", daemon=True)
         self._thread.start()
         log.info("serving on %s:%d, jobs in %s", *self.address, self.config.jobs_dir)
@@ -105,6 +109,10 @@ class Server:
                 pass
         finally:
             self.close()
+
+    def stop(self) -> None:
+        """Ask `serve_forever` to return (safe from a signal handler)."""
+        self._closing.set()
 
     def close(self) -> None:
         """Stop accepting, drop connections, stop workers (unfinished jobs resume next start)."""
@@ -385,6 +393,16 @@ class _Session:
             if not pending:
                 send_packet(self.conn, Packet("progress", {"job": job.id, "cursor": cursor, **_progress(job)}))
         send_packet(self.conn, Packet("end", {**job.status(), "cursor": cursor}))
+
+
+def _preload(names: tuple[str, ...], options: dict[str, dict[str, Any]]) -> None:
+    """Build each backend once and drop it: its libraries are then imported and cached."""
+    for name in names:
+        try:
+            default_backend_factory(name, dict(options.get(name, {}))).close()
+            log.info("preloaded backend %s", name)
+        except Exception as exc:  # the job that needs it will report the error properly
+            log.warning("could not preload backend %s: %s", name, exc)
 
 
 def _progress(job: Job) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The remote worker through a real OpenSSH tunnel.
 
-The test starts its own sshd (/usr/sbin/sshd) on a free loopback port as the current user, with a
+The test starts its own sshd (/usr/sbin/sshd, via core/remote/sshd.py) on a free loopback port as the current user, with a
 host key, a client key and an authorized_keys file generated in a temporary folder; the client
 opens `ssh -N -L` itself (core/remote/tunnel.py). A job through the tunnel must equal a local run;
 a tunnel killed mid-job must cost nothing (reconnect, same result, no frame computed twice).
@@ -11,12 +11,8 @@ from __future__ import annotations
 import getpass
 import os
 import shlex
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +24,11 @@ from core.labels.document import FrameBatch
 from core.remote.backend import Backoff, ConnectionState, RemoteReconstructor
 from core.remote.client import RemoteClient
 from core.remote.server import Server, ServerConfig
-from core.remote.tunnel import SshTarget, SshTunnel, free_port
+from core.remote.sshd import LocalSshd, sshd_binary
+from core.remote.tunnel import free_port
 from core.video.reader import open_video
 
 TOKEN = "ssh-test-token-42"
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -46,57 +42,11 @@ def _make_labels(video: Path, out: Path) -> Path:
     return mod.make_labels(video, out)
 
 
-class Sshd:
-    """An sshd on 127.0.0.1:port accepting only a generated key, for the current user."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("host_key", "client_key", "stranger_key"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
-        (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
-        self.port = free_port()
-        host_pub = (folder / "host_key.pub").read_text().split()[:2]
-        (folder / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {' '.join(host_pub)}\n")
-        config = folder / "sshd_config"
-        config.write_text("\n".join([
-            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {folder / 'host_key'}",
-            f"AuthorizedKeysFile {folder / 'authorized_keys'}", "PermitRootLogin prohibit-password",
-            "PasswordAuthentication no", "KbdInteractiveAuthentication no", "StrictModes no",
-            "UsePAM no", f"PidFile {folder / 'sshd.pid'}", "AllowTcpForwarding yes",
-            "LogLevel VERBOSE", "",
-        ]))
-        if os.geteuid() == 0:
-            Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
-        self.log = open(folder / "sshd.log", "wb")
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {(folder / 'sshd.log').read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("sshd did not start listening")
-
-    def tunnel(self, remote_port: int, key: str = "client_key", **kw) -> SshTunnel:
-        target = SshTarget("127.0.0.1", getpass.getuser(), self.port)
-        return SshTunnel(target, remote_port, identity_file=str(self.folder / key),
-                         known_hosts=str(self.folder / "known_hosts"), **kw)
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory):
-    if not os.path.exists(SSHD) or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+    if sshd_binary() is None:
         pytest.skip("OpenSSH server/client not installed (CI installs openssh-server via scripts/setup.sh)")
-    server = Sshd(tmp_path_factory.mktemp("sshd"))
+    server = LocalSshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.close()
 
@@ -120,7 +70,7 @@ def assert_same(a: FrameBatch, b: FrameBatch) -> None:
 
 
 def test_job_through_tunnel_equals_local_and_survives_a_killed_tunnel(
-    sshd: Sshd, tmp_path: Path, demo3: Path, gt_labels: Path
+    sshd: LocalSshd, tmp_path: Path, demo3: Path, gt_labels: Path
 ) -> None:
     # the batch delay (a test-only server option) keeps the job running long enough to cut it
     server = Server(ServerConfig(token=TOKEN.encode(), jobs_dir=tmp_path / "jobs", test_batch_delay=0.12)).start()
@@ -155,7 +105,7 @@ def test_job_through_tunnel_equals_local_and_survives_a_killed_tunnel(
 
 
 def test_cli_over_ssh_starts_the_server_and_matches_local(
-    sshd: Sshd, tmp_path: Path, demo3: Path, gt_labels: Path
+    sshd: LocalSshd, tmp_path: Path, demo3: Path, gt_labels: Path
 ) -> None:
     from core.cli.main import main
 
@@ -196,7 +146,7 @@ def test_cli_over_ssh_starts_the_server_and_matches_local(
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
-def test_tunnel_failures_are_clear_errors(sshd: Sshd, tmp_path: Path, demo3: Path, capsys) -> None:
+def test_tunnel_failures_are_clear_errors(sshd: LocalSshd, tmp_path: Path, demo3: Path, capsys) -> None:
     # a key the server does not accept: the tunnel cannot open
     tunnel = sshd.tunnel(free_port(), key="stranger_key")
     rec = RemoteReconstructor(tunnel, TOKEN, "groundtruth", backoff=Backoff(initial=0.01, attempts=2))
