@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_sample",
     "core.cli.cmd_review",
     "core.cli.cmd_apply",
+    "core.cli.cmd_import",
+    "core.cli.cmd_export",
     "core.cli.cmd_eval",
     "core.cli.cmd_report",
     "core.cli.cmd_serve",

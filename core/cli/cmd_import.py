@@ -1,0 +1,35 @@
+"""`vidihand import FORMAT INPUT -o LABELS.h5`: dataset labels to a schema-v1 label file."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="import HOT3D or ARCTIC-style hand labels as a label file")
+    p.add_argument("format", choices=("hot3d", "arctic"), help="input format")
+    p.add_argument(
+        "input", help="HOT3D mano_hand_pose_trajectory.jsonl, or an ARCTIC-style <seq>.mano.npy"
+    )
+    p.add_argument("-o", "--output", required=True, help="label file to write (.h5)")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate for timestamps (30)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.io.labels_h5 import describe, save_labels
+
+    if args.format == "hot3d":
+        from core.io.hot3d import import_hot3d
+
+        doc = import_hot3d(args.input, fps=args.fps)
+    else:
+        from core.io.arctic import import_arctic
+
+        doc = import_arctic(args.input, fps=args.fps)
+    out = save_labels(doc, args.output)
+    info = describe(doc)
+    print(f"wrote {out}: {info['frames']} frames, present {info['present']}")
+    if args.format == "hot3d" and not doc.extras["hot3d"]["pose_known"]:
+        print("note: no MANO files configured, so hand_pose is unknown (PCA kept in extras)")
+    return 0

@@ -1,0 +1,267 @@
+"""Import HOT3D's MANO ground truth (`mano_hand_pose_trajectory.jsonl`) as a label document.
+
+HOT3D stores one JSON line per timestamp: `{"timestamp_ns": int, "hand_poses": {"0": left,
+"1": right}}`, each hand with 15 MANO PCA pose coefficients (`pose`), a wrist pose
+`wrist_xform {t_xyz, q_wxyz}` and 10 `betas`. HOT3D's own loader feeds smplx MANO with
+use_pca=True, 15 components, flat_hand_mean=False, global_orient = axis-angle of q_wxyz and
+transl = t_xyz: the wrist pose is T_world_wrist (HOT3D's world frame, metres).
+
+What the import does:
+- timestamps become frames at a chosen fps (default 30): frame = round((t - t0) * fps / 1e9);
+  where several samples fall on one frame (Aria lists one per camera stream, ~0.1 ms apart) the
+  one nearest the frame's time is kept.
+- PCA pose -> 45 axis-angle values (relative to the mean hand, as in schema v1) through the MANO
+  model's `hands_components` when they are given or MANO files are configured; otherwise
+  hand_pose stays NaN, the PCA values are kept in doc.extras["hot3d"]["pose_pca"] and
+  extras["hot3d"]["pose_known"] is False.
+- global_orient, transl and betas are stored as imported, in HOT3D's WORLD frame (not a camera
+  frame; extras["hot3d"]["coordinate_frame"] == "world"): without images there is no camera to
+  align to. Joints come from MANO when a hand model is available (core/edits/model.py), else NaN.
+- source IMPORTED, present where a hand has an entry, confidence 1; T_world_device from
+  headset_trajectory.csv (when beside the file) goes to extras["hot3d"]["T_world_device"].
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import LabelFileError
+from core.hands.rotations import matrix_to_axis_angle
+from core.labels.document import LabelDocument, Source, VideoMeta
+
+N_PCA = 15
+
+
+@dataclass
+class Hot3dTrajectory:
+    """HOT3D's MANO trajectory as arrays over samples (N) and hands (0 left, 1 right)."""
+
+    timestamps_ns: np.ndarray  # (N,) int64
+    present: np.ndarray  # (N, 2) bool
+    pose_pca: np.ndarray  # (N, 2, 15)
+    wrist_t: np.ndarray  # (N, 2, 3) metres, world
+    wrist_q_wxyz: np.ndarray  # (N, 2, 4)
+    betas: np.ndarray  # (N, 2, 10)
+
+    def __len__(self) -> int:
+        return len(self.timestamps_ns)
+
+
+def read_mano_trajectory(path: str | os.PathLike[str]) -> Hot3dTrajectory:
+    """Parse mano_hand_pose_trajectory.jsonl; malformed lines raise LabelFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabelFileError(
+            f"HOT3D file not found: {path}", hint="Give mano_hand_pose_trajectory.jsonl."
+        )
+    rows: list[tuple[int, dict[str, Any]]] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                rows.append((int(obj["timestamp_ns"]), obj["hand_poses"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise LabelFileError(
+                    f"{path.name} line {lineno} is not a HOT3D MANO pose record ({exc}).",
+                    hint='Each line must be {"timestamp_ns": ..., "hand_poses": {"0": ..., "1": ...}}.',
+                ) from None
+    rows.sort(key=lambda r: r[0])
+    n = len(rows)
+    traj = Hot3dTrajectory(
+        np.array([r[0] for r in rows], np.int64),
+        np.zeros((n, 2), bool),
+        np.full((n, 2, N_PCA), np.nan),
+        np.full((n, 2, 3), np.nan),
+        np.full((n, 2, 4), np.nan),
+        np.full((n, 2, 10), np.nan),
+    )
+    for i, (_, hands) in enumerate(rows):
+        for key, hand in hands.items():
+            h = int(key)
+            if h not in (0, 1):
+                continue
+            try:
+                traj.pose_pca[i, h] = np.asarray(hand["pose"], np.float64)[:N_PCA]
+                traj.wrist_t[i, h] = hand["wrist_xform"]["t_xyz"]
+                traj.wrist_q_wxyz[i, h] = hand["wrist_xform"]["q_wxyz"]
+                traj.betas[i, h] = hand["betas"]
+            except (KeyError, ValueError, TypeError) as exc:
+                raise LabelFileError(
+                    f"{path.name}: sample {i} hand {h} is malformed ({exc}).",
+                    hint="Expected pose (15), wrist_xform {t_xyz, q_wxyz} and betas (10).",
+                ) from None
+            traj.present[i, h] = True
+    return traj
+
+
+def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternions (w, x, y, z), normalised here, -> (..., 3, 3) rotation matrices."""
+    q = np.asarray(q, np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
+
+
+def pca_to_axis_angle(pose_pca: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """(..., k) PCA coefficients -> (..., 45) hand_pose relative to the mean hand, as smplx's
+    MANO does with use_pca=True: coefficients @ hands_components[:k]."""
+    k = pose_pca.shape[-1]
+    comps = np.asarray(components, np.float64)
+    if comps.ndim != 2 or comps.shape[1] != 45 or comps.shape[0] < k:
+        raise LabelFileError(
+            f"MANO hands_components must be (>= {k}, 45), got {comps.shape}.",
+            hint="Use the hands_components of MANO_LEFT.pkl / MANO_RIGHT.pkl.",
+        )
+    return np.asarray(pose_pca, np.float64) @ comps[:k]
+
+
+def frames_for(timestamps_ns: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(frame of each kept sample, index of the kept samples): one sample per frame, the one
+    nearest the frame's nominal time."""
+    t = (timestamps_ns - timestamps_ns[0]).astype(np.float64) * fps / 1e9
+    frame = np.rint(t).astype(np.int64)
+    err = np.abs(t - frame)
+    keep: dict[int, int] = {}
+    for i, f in enumerate(frame):
+        if f not in keep or err[i] < err[keep[f]]:
+            keep[int(f)] = i
+    idx = np.array([keep[f] for f in sorted(keep)], np.int64)
+    return frame[idx], idx
+
+
+def _mano_components() -> dict[int, np.ndarray] | None:
+    """hands_components of the user's MANO files, when core.hands can load them."""
+    try:
+        from core.hands.mano import hands_components  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        return {h: np.asarray(hands_components(h)) for h in (0, 1)}
+    except Exception:  # noqa: BLE001 - no MANO files configured: pose stays unknown (documented)
+        return None
+
+
+def _headset_poses(folder: Path, timestamps_ns: np.ndarray) -> list[list[list[float]]] | None:
+    path = folder / "headset_trajectory.csv"
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8") as fh:
+        rows = {int(r["timestamp[ns]"]): r for r in csv.DictReader(fh)}
+    out = []
+    for ts in timestamps_ns:
+        r = rows.get(int(ts))
+        if r is None:
+            out.append(None)
+            continue
+        T = np.eye(4)
+        T[:3, :3] = quat_wxyz_to_matrix(
+            np.array([float(r[f"q_wo_{c}"]) for c in "wxyz"], np.float64)
+        )
+        T[:3, 3] = [float(r[f"t_wo_{c}[m]"]) for c in "xyz"]
+        out.append(T.round(9).tolist())
+    return out  # type: ignore[return-value]
+
+
+def _image_size(folder: Path) -> tuple[int, int]:
+    """Image size from camera_models.json when present; Aria's RGB stream (1408x1408) else."""
+    cams = folder / "camera_models.json"
+    if cams.is_file():
+        models = json.loads(cams.read_text(encoding="utf-8"))
+        if models:
+            return int(models[0]["imageWidth"]), int(models[0]["imageHeight"])
+    return 1408, 1408
+
+
+def import_hot3d(
+    path: str | os.PathLike[str],
+    *,
+    fps: float = 30.0,
+    components: dict[int, np.ndarray] | None = None,
+) -> LabelDocument:
+    """A label document from a HOT3D mano_hand_pose_trajectory.jsonl (see module docstring).
+
+    `components` maps hand index (0 left, 1 right) to MANO's hands_components (45 x 45); by
+    default they come from the configured MANO files, and without them the pose stays unknown.
+    """
+    from core.edits.model import hand_model
+
+    path = Path(path)
+    traj = read_mano_trajectory(path)
+    if len(traj) == 0:
+        raise LabelFileError(f"{path.name} holds no samples.", hint="Check the file.")
+    frame, idx = frames_for(traj.timestamps_ns, fps)
+    n = int(frame[-1]) + 1
+    width, height = _image_size(path.parent)
+    doc = LabelDocument(VideoMeta(n, float(fps), width, height))
+    components = components if components is not None else _mano_components()
+    model = hand_model()
+    pose_known = components is not None
+    for h in range(2):
+        ok = traj.present[idx, h]
+        f, s = frame[ok], idx[ok]
+        if not len(f):
+            continue
+        R = quat_wxyz_to_matrix(traj.wrist_q_wxyz[s, h])
+        values: dict[str, Any] = {
+            "present": True,
+            "confidence": 1.0,
+            "global_orient": matrix_to_axis_angle(R),
+            "transl": traj.wrist_t[s, h],
+            "betas": traj.betas[s, h],
+            "source": int(Source.IMPORTED),
+        }
+        if pose_known:
+            values["hand_pose"] = pca_to_axis_angle(traj.pose_pca[s, h], components[h])  # type: ignore[index]
+            if model is not None:
+                params = {
+                    k: np.asarray(values[k], np.float64)
+                    for k in ("global_orient", "transl", "betas", "hand_pose")
+                }
+                values["joints_3d"] = np.asarray(model.joints(h, params))
+        doc.write(h, f, values, notify=False)
+    kept_ts = traj.timestamps_ns[idx]
+    doc.backend = "hot3d"
+    doc.extras["hot3d"] = {
+        "source_file": str(path),
+        "recording": path.parent.name,
+        "headset": path.parent.parent.name,
+        "coordinate_frame": "world (HOT3D): global_orient/transl map the MANO hand into world",
+        "fps": float(fps),
+        "frame_timestamps_ns": {
+            str(int(fr)): int(ts) for fr, ts in zip(frame, kept_ts, strict=True)
+        },
+        "pose_known": pose_known,
+        "mano": "smplx MANO, use_pca=True with 15 components, flat_hand_mean=False",
+    }
+    if not pose_known:
+        doc.extras["hot3d"]["pose_pca"] = {
+            name: {
+                str(int(fr)): traj.pose_pca[i, h].tolist()
+                for fr, i in zip(frame, idx, strict=True)
+                if traj.present[i, h]
+            }
+            for h, name in enumerate(("left", "right"))
+        }
+    poses = _headset_poses(path.parent, kept_ts)
+    if poses is not None:
+        doc.extras["hot3d"]["T_world_device"] = {
+            str(int(fr)): p for fr, p in zip(frame, poses, strict=True) if p is not None
+        }
+    doc.dirty = True
+    return doc
