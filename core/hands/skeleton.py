@@ -63,7 +63,7 @@ class HandShape:
         )
         directions = np.stack(
             [
-                _unit(-0.62, 0.72, -0.30),
+                _unit(-0.50, 0.82, -0.28),
                 _unit(-0.10, 1.0, 0.0),
                 _unit(0.0, 1.0, 0.0),
                 _unit(0.08, 1.0, 0.0),

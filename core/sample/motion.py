@@ -100,7 +100,7 @@ def sample_motion(n_frames: int, fps: float, seed: int = 0) -> SampleMotion:
             gf = np.interp(t - lag, t, g)
             own = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.4, 0.8) * t + rng.uniform(0, 6.3))
             if f == 0:
-                spread = np.deg2rad(25) * (1 - gf)
+                spread = np.deg2rad(8) * (1 - gf)
                 flex = np.deg2rad([10, 10, 10]) + np.outer(gf, np.deg2rad([35, 40, 50]))
             else:
                 spread = np.deg2rad([0, 12, 0, -10, -18][f]) * (1.0 - gf)
