@@ -86,6 +86,7 @@ class RemoteReconstructor(Reconstructor):
         self.job_id: str | None = None
         self.last_status: dict[str, Any] = {}
         self.reconnects = 0
+        self._cancel_sent = False
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "remote": self.endpoint.describe(), "job": self.job_id}
@@ -103,14 +104,16 @@ class RemoteReconstructor(Reconstructor):
         self._emit(ConnectionState(state=state, where=self.endpoint.describe(), attempt=attempt, detail=detail))
 
     # ------------------------------------------------------------- connection
-    def connect(self) -> RemoteClient:
-        """A fresh authenticated connection, retried with backoff while the link is down."""
+    def connect(self, report: bool = True) -> RemoteClient:
+        """A fresh authenticated connection, retried with backoff while the link is down.
+        `report=False` sends no ConnectionState (for the cancel watcher's own thread)."""
+        state = self._state if report else (lambda *a, **k: None)
         last: Exception | None = None
         for attempt in range(1, self.backoff.attempts + 1):
             try:
                 host, port = self.endpoint.address()
                 client = RemoteClient(host, port, self.token, where=self.endpoint.describe())
-                self._state("connected")
+                state("connected")
                 return client
             except (ConnectionLost, TunnelError) as exc:
                 # a refusal by the server (token, version) or by ssh (key) is not retried
@@ -119,9 +122,9 @@ class RemoteReconstructor(Reconstructor):
                     break
             if attempt < self.backoff.attempts:
                 delay = self.backoff.delay(attempt)
-                self._state("reconnecting", attempt, f"{last}; retrying in {delay:.1f} s")
+                state("reconnecting", attempt, f"{last}; retrying in {delay:.1f} s")
                 time.sleep(delay)
-        self._state("closed", detail=str(last))
+        state("closed", detail=str(last))
         reason = getattr(last, "message", str(last))
         raise RemoteError(
             f"cannot reach the vidihand server {self.endpoint.describe()} after "
@@ -133,9 +136,10 @@ class RemoteReconstructor(Reconstructor):
         """Ask the server to stop the job after its current batch (own connection)."""
         if self.job_id is None:
             return
-        client = self.connect()
+        client = self.connect(report=False)
         try:
             client.cancel(self.job_id)
+            self._cancel_sent = True
         finally:
             client.close()
 
@@ -156,6 +160,8 @@ class RemoteReconstructor(Reconstructor):
         watcher = threading.Thread(target=self._watch_cancel, args=(cancel, stop_watch), daemon=True)
         watcher_started = False
         failures = 0
+        finished = False
+        self._cancel_sent = False
         try:
             while True:
                 if cancel is not None and cancel.cancelled and self.job_id is None:
@@ -188,6 +194,7 @@ class RemoteReconstructor(Reconstructor):
                                                 eta=(len(frames) - got) / fps if fps else float("inf")))
                             yield item.batch
                         elif item.kind == "end":
+                            finished = True
                             self._finish(item.status, cancel)
                             return
                 except ConnectionLost as exc:
@@ -203,6 +210,14 @@ class RemoteReconstructor(Reconstructor):
                     client.close()
         finally:
             stop_watch.set()
+            if watcher_started:
+                watcher.join(5)
+            if cancel is not None and cancel.cancelled and not self._cancel_sent and not finished:
+                # the caller stopped iterating because of the cancel: stop the server job too
+                try:
+                    self.cancel_job()
+                except RemoteError as exc:
+                    log.warning("could not cancel the remote job: %s", exc)
             self._state("closed")
 
     def _upload_file_options(self, client: RemoteClient) -> dict[str, Any]:

@@ -4,6 +4,7 @@ command only needs two calls: `add_remote_arguments(parser)` and `remote_backend
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from core.errors import RemoteError
@@ -42,7 +43,15 @@ def wants_remote(args: argparse.Namespace) -> bool:
 def remote_backend(args: argparse.Namespace, backend: str, options: dict[str, Any] | None = None,
                    **kwargs: Any) -> Reconstructor:
     """A RemoteReconstructor for `backend` built from the command-line options."""
-    from core.remote.backend import create_remote_backend
+    from core.remote.backend import ConnectionState, create_remote_backend
+
+    def report(message: object) -> None:
+        if isinstance(message, ConnectionState) and message.state in ("uploading", "reconnecting"):
+            what = "uploading the video" if message.state == "uploading" else f"reconnecting: {message.detail}"
+            print(f"remote {message.where}: {what}", file=sys.stderr, flush=True)
+
+    if not getattr(args, "quiet", False):
+        kwargs.setdefault("on_message", report)
 
     if not args.token_file:
         raise RemoteError("--remote and --ssh need --token-file.",

@@ -234,6 +234,10 @@ class _Session:
                     return
                 if packet.type == "bye":
                     return
+                if packet.version != PROTOCOL_VERSION:
+                    self._refuse(ProtocolError(f"message of protocol version {packet.version}, this "
+                                               f"connection speaks {PROTOCOL_VERSION}.", code="version"), close=True)
+                    return
                 try:
                     self._dispatch(packet)
                 except ProtocolError as exc:

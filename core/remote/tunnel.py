@@ -15,6 +15,7 @@ import re
 import shlex
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,7 @@ class SshTunnel:
         self.local_port = 0
         self.opened = 0  #: how many times a tunnel process was started
         self._server_started = False
+        self._lock = threading.RLock()  # the cancel watcher may call address() concurrently
 
     def _ssh_args(self) -> list[str]:
         args = [self.ssh_binary, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
@@ -208,12 +210,14 @@ class SshTunnel:
         return self.proc is not None and self.proc.poll() is None
 
     def address(self) -> tuple[str, int]:
-        if not self.alive():
-            self.open()
-        return "127.0.0.1", self.local_port
+        with self._lock:
+            if not self.alive():
+                self.open()
+            return "127.0.0.1", self.local_port
 
     def close(self) -> None:
-        proc, self.proc = self.proc, None
+        with self._lock:
+            proc, self.proc = self.proc, None
         if proc is None:
             return
         if proc.poll() is None:

@@ -239,6 +239,39 @@ def test_eight_clients_at_once(server: Server, demo3: Path, gt_labels: Path) -> 
 
 
 # ----------------------------------------------------------------------------- refusals
+def test_cancel_from_a_cancel_token_stops_the_server_job(tmp_path: Path, demo3: Path, gt_labels: Path) -> None:
+    from core.errors import CancelledError
+    from core.recon.base import CancelToken, run_reconstruction
+
+    srv = start_server(tmp_path / "jobs", test_batch_delay=0.2)
+    try:
+        rec = RemoteReconstructor(DirectEndpoint(*srv.address), TOKEN, "groundtruth",
+                                  {"labels": str(gt_labels), "decode": False})
+        cancel = CancelToken()
+        with open_video(demo3) as video:
+            doc = LabelDocument(meta_for(video))
+            on_batch = lambda b: cancel.cancel() if b.frames[0] >= 32 else None  # noqa: E731
+            with pytest.raises(CancelledError, match="those frames were kept"):
+                run_reconstruction(rec, video, doc, range(0, 400), cancel=cancel, on_batch=on_batch)
+        with RemoteClient(*srv.address, TOKEN) as c:
+            deadline = time.monotonic() + 10
+            while (s := c.status(rec.job_id))["state"] == "running" and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert s["state"] == "cancelled" and 48 <= s["done"] < 400
+        assert s["frames_computed"] == s["done"]
+        assert doc.hands[0].source[:48].all() and not doc.hands[0].source[s["done"]:].any()
+    finally:
+        srv.close()
+
+
+def test_other_protocol_version_is_refused(server: Server) -> None:
+    s = raw_connect(server)
+    send_packet(s, Packet("hello", {"token": TOKEN}, version=2))
+    reply = recv_packet(s)
+    assert reply.fields["code"] == "version" and "same vidihand release" in reply.fields["hint"]
+    s.close()
+
+
 def test_wrong_or_missing_token_is_refused(server: Server) -> None:
     for token in ("wrong-token", ""):
         with pytest.raises(ServerError, match="authentication failed") as info:
