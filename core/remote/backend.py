@@ -184,6 +184,8 @@ class RemoteReconstructor(Reconstructor):
                     for item in client.stream(self.job_id, cursor):
                         self.last_status = item.status
                         failures = 0
+                        if item.status.get("backend_version"):
+                            self.version = f"{item.status['backend_version']} (remote)"
                         if item.kind == "batch":
                             assert item.batch is not None
                             cursor = int(item.status["cursor"])

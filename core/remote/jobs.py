@@ -102,6 +102,7 @@ class Job:
         self.folder, self.id, self.spec = folder, job_id, spec
         self.state = "queued"
         self.frames_computed = 0  #: frames the backend produced for this job, over all runs
+        self.backend_version = ""  #: as reported by the backend when it last ran
         self.error = JobError()
         self.created = time.time()
         self.updated = self.created
@@ -131,6 +132,7 @@ class Job:
                 "done": self.done,
                 "batches": len(self.index),
                 "frames_computed": self.frames_computed,
+                "backend_version": self.backend_version,
                 "error": asdict(self.error),
                 "created": self.created,
                 "updated": self.updated,
@@ -143,6 +145,7 @@ class Job:
             data = {
                 "state": self.state,
                 "frames_computed": self.frames_computed,
+                "backend_version": self.backend_version,
                 "error": asdict(self.error),
                 "created": self.created,
                 "updated": self.updated,
@@ -208,6 +211,7 @@ class Job:
             state = {}
         job.state = state.get("state", "queued") if state.get("state") in STATES else "queued"
         job.frames_computed = int(state.get("frames_computed", 0))
+        job.backend_version = str(state.get("backend_version", ""))
         job.error = JobError(**state.get("error", {}))
         job.created = float(state.get("created", job.created))
         job.updated = float(state.get("updated", job.updated))

@@ -137,6 +137,7 @@ class JobRunner:
             from core.video.reader import open_video
 
             backend = self.backend_factory(spec.backend, self.resolve_options(spec.backend, spec.options))
+            job.backend_version = str(getattr(backend, "version", ""))
             K = np.asarray(spec.K, dtype=np.float64).reshape(3, 3)
             with open_video(path) as video, backend:
                 frames = range(job.next_frame, spec.stop)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from core import __version__
+from core.errors import VidihandError
 from core.remote.blobs import BlobStore, Upload
 from core.remote.jobs import FINAL_STATES, Job, JobSpec, JobStore
 from core.remote.paths import check_sha256
@@ -178,8 +179,12 @@ class Server:
             if path is None:
                 raise ProtocolError("the video has not been uploaded.", code="not_found",
                                     hint="Upload it first (upload_begin / upload_chunk / upload_end).")
-            with open_video(path) as video:
-                self._n_frames[sha] = video.info.n_frames
+            try:
+                with open_video(path) as video:
+                    self._n_frames[sha] = video.info.n_frames
+            except VidihandError as exc:
+                raise ProtocolError(f"the uploaded file is not a readable video: {exc.message}",
+                                    code="bad_request", hint=exc.hint) from None
         return self._n_frames[sha]
 
 
@@ -411,7 +416,7 @@ def _preload(names: tuple[str, ...], options: dict[str, dict[str, Any]]) -> None
 
 def _progress(job: Job) -> dict[str, Any]:
     s = job.status()
-    return {k: s[k] for k in ("state", "done", "total", "frames_computed")}
+    return {k: s[k] for k in ("state", "done", "total", "frames_computed", "backend_version")}
 
 
 def _close_gracefully(conn: socket.socket) -> None:

@@ -7,6 +7,7 @@ tunnel tests are in test_remote_ssh.py.
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import threading
@@ -202,12 +203,19 @@ def test_restart_resumes_from_last_finished_batch(tmp_path: Path, demo3: Path, g
         first = [next(gen), next(gen)]
         gen.close()
     srv.close()  # stops mid-job: the job stays 'running' on disk
+    job_dir = jobs / "jobs" / rec.job_id
+    assert json.loads((job_dir / "state.json").read_text())["state"] == "running"
+    finished = (job_dir / "index.jsonl").read_text().count("\n")
+    assert 2 <= finished < 10
+    with open(job_dir / "index.jsonl", "a") as fh:
+        fh.write('{"file": "0000')  # a crash in the middle of appending a line
     srv2 = start_server(jobs)
     try:
         assert srv2.runner.wait_idle(30)
         with RemoteClient(*srv2.address, TOKEN) as c:
             s = c.status(rec.job_id)
-            assert s["state"] == "done" and s["done"] == len(frames)
+            assert s["state"] == "done" and s["done"] == len(frames) and s["batches"] == 10
+            assert s["backend_version"].startswith("replay of ")
             # every frame computed once, except at most the batch in flight when it stopped
             assert len(frames) <= s["frames_computed"] <= len(frames) + 16
             rest = [it.batch for it in c.stream(rec.job_id, int(first[-1].frames[-1]) + 1) if it.kind == "batch"]

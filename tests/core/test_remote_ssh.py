@@ -127,7 +127,7 @@ def test_cli_over_ssh_starts_the_server_and_matches_local(
                    "--remote-command", remote_command, "--token-file", str(token_file)])
         assert rc == 0
         local, remote = load_labels(tmp_path / "local.h5"), load_labels(tmp_path / "remote.h5")
-        assert remote.backend == "groundtruth"
+        assert remote.backend == "groundtruth" and remote.backend_version == "remote"
         for h in range(2):
             for name, arr in local.hands[h].arrays().items():
                 np.testing.assert_array_equal(arr, remote.hands[h].arrays()[name], err_msg=name)
