@@ -113,7 +113,37 @@ def test_file_carries_its_conventions(saved) -> None:
         assert left["present"].dtype == np.bool_
         assert left["joints_3d"].shape == (300, 21, 3) and left["joints_3d"].dtype == np.float32
         assert left["source"].dtype == np.uint8
-        assert left["joints_3d"].chunks is not None and left["joints_3d"].compression is not None
+        assert left["joints_3d"].chunks is not None and np.isnan(left["joints_3d"].fillvalue)
+        assert left["present"].compression == "gzip"
+
+
+def test_unknown_stretches_cost_no_space(tmp_path: Path) -> None:
+    """Float chunks holding only the unknown value are not written (HDF5 fill value NaN), and a
+    plain h5py reader still sees NaN there."""
+    n = 20_000
+    doc = LabelDocument(VideoMeta(n, 30.0, 640, 480, "00" * 32))
+    j3 = np.random.default_rng(0).normal(0, 0.05, (100, 21, 3)) + [0, 0, 0.5]
+    doc.write(
+        0,
+        range(5000, 5100),
+        {
+            "present": True,
+            "confidence": 0.8,
+            "joints_3d": j3,
+            "joints_2d": j3[..., :2] * 500,
+            "source": Source.PREDICTED,
+        },
+    )
+    path = save_labels(doc, tmp_path / "sparse.h5")
+    dense_bytes = sum(a.nbytes for t in doc.hands for a in t.arrays().values())
+    assert path.stat().st_size < dense_bytes / 20
+    with h5py.File(path, "r") as f:
+        j = f["hands/left/joints_3d"][()]
+        assert np.isnan(j[:4096]).all() and np.isnan(j[6144:]).all()
+        np.testing.assert_array_equal(j[5000:5100], j3.astype(np.float32))
+        assert np.isnan(f["hands/right/hand_pose"][()]).all()
+        np.testing.assert_array_equal(f["hands/left/confidence"][4000:5000], 0)
+    assert load_labels(path).equals(doc)
 
 
 def test_save_is_atomic(saved, monkeypatch: pytest.MonkeyPatch) -> None:
