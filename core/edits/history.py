@@ -131,18 +131,14 @@ class EditHistory:
         *,
         journal: Journal | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        snapshot_every: int = 200,
     ) -> None:
         self.doc = doc
         self.journal = journal
         self.max_bytes = int(max_bytes)
-        #: a full snapshot goes to the journal after this many recorded steps
-        self.snapshot_every = int(snapshot_every)
         self._undo: list[Step] = []
         self._redo: list[Step] = []
         self._open: Step | None = None
         self._bytes = 0
-        self._since_snapshot = 0
         self._observers: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ state
@@ -218,10 +214,8 @@ class EditHistory:
         if self.journal is None:
             return
         self.journal.record(delta)
-        self._since_snapshot += 1
-        if self._since_snapshot >= self.snapshot_every:
-            self.journal.snapshot(self.doc)
-            self._since_snapshot = 0
+        if self.journal.wants_snapshot():
+            self.journal.snapshot(self.doc, background=True)
 
     def _current(self) -> Step:
         if self._open is None:

@@ -133,10 +133,10 @@ def _no_mano():
 def test_recovery_equals_the_state_before_the_crash(tmp_path):
     labels = save_labels(make_doc(), tmp_path / "clip.h5")
     doc = load_labels(labels)
-    journal = Journal.open_for(labels)
+    journal = Journal.open_for(labels, snapshot_every=5)
     assert not journal.has_recovery()
     journal.start(doc)
-    history = EditHistory(doc, journal=journal, snapshot_every=5)
+    history = EditHistory(doc, journal=journal)
     for action in script(30):
         perform(history, action)
     journal.close()  # the process "dies" here: nothing else is written
@@ -193,9 +193,9 @@ CHILD = textwrap.dedent(
     use_hand_model(None)
     labels = sys.argv[1]
     doc = load_labels(labels)
-    journal = Journal.open_for(labels)
+    journal = Journal.open_for(labels, snapshot_every=7)
     journal.start(doc)
-    history = EditHistory(doc, journal=journal, snapshot_every=7)
+    history = EditHistory(doc, journal=journal)
     for i, action in enumerate(script(400)):
         perform(history, action)
         print(f"done {{i}}", flush=True)
