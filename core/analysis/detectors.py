@@ -307,6 +307,4 @@ def _explain_spikes(segments: list[Segment], th: Thresholds) -> list[Segment]:
 
 def describe_segment(s: Segment) -> str:
     """One line for lists: "left  accel_spike  frames 120-121  score 2.3"."""
-    return (
-        f"{HAND_NAMES[s.hand]:<5}  {s.kind:<16}  frames {s.start}-{s.end}  score {s.score:.2f}"
-    )
+    return f"{HAND_NAMES[s.hand]:<5}  {s.kind:<16}  frames {s.start}-{s.end}  score {s.score:.2f}"

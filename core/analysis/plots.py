@@ -40,21 +40,30 @@ def _png(fig) -> bytes:
 
 
 def error_over_time(ev: Evaluation, fps: float) -> bytes:
-    """MPJPE-p and PA-MPJPE per hand over frames (gaps where undefined)."""
+    """MPJPE and PA-MPJPE per hand over frames where both have the hand; frames where the
+    prediction misses a ground-truth hand (scored with the penalty) marked along the top."""
     fig = _figure(11, 3.2)
     ax = fig.add_subplot()
     t = np.arange(ev.n_frames)
     for h, name in enumerate(HAND_NAMES):
-        ax.plot(t, ev.per_frame["MPJPE-p"][h], color=HAND_MPL[h], lw=1.2, label=f"MPJPE-p {name}")
+        ax.plot(t, ev.per_frame["MPJPE"][h], color=HAND_MPL[h], lw=1.2, label=f"MPJPE {name}")
         ax.plot(t, ev.per_frame["PA-MPJPE"][h], color=HAND_MPL[h], lw=0.9, ls="--",
                 label=f"PA-MPJPE {name}")  # fmt: skip
+    finite = np.concatenate([ev.per_frame[k][np.isfinite(ev.per_frame[k])]
+                             for k in ("MPJPE", "PA-MPJPE")])  # fmt: skip
+    top = float(finite.max()) * 1.15 if finite.size and finite.max() > 0 else 10.0
+    for h, name in enumerate(HAND_NAMES):
+        missed = np.isfinite(ev.per_frame["MPJPE-p"][h]) & ~np.isfinite(ev.per_frame["MPJPE"][h])
+        if missed.any():
+            ax.plot(t[missed], np.full(missed.sum(), top * (0.96 - 0.04 * h)), "v", ms=4,
+                    color=HAND_MPL[h], label=f"{name} missed (penalty)")  # fmt: skip
     ax.set_xlabel(f"frame ({fps:g} fps)")
     ax.set_ylabel("error (mm)")
     ax.set_xlim(0, max(1, ev.n_frames - 1))
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, top)
     ax.grid(alpha=0.3)
-    ax.legend(ncol=4, fontsize=8, loc="upper right")
-    ax.set_title("Error over time")
+    ax.legend(ncol=3, fontsize=8, loc="upper left")
+    ax.set_title("Error over time (frames where both have the hand)")
     return _png(fig)
 
 
@@ -106,14 +115,20 @@ def detector_lanes(det: Detections, fps: float) -> bytes:
         "lane",
         [(0.0, "#fbfbfb"), (1 / 3 - 1e-3, "#fff0c2"), (1 / 3, "#f59f00"), (1.0, "#8b0000")],
     )
-    cmap.set_bad("#dddddd")
+    cmap = cmap.with_extremes(bad="#dddddd")
     im = ax.imshow(np.clip(img, 0, 3), aspect="auto", cmap=cmap, vmin=0, vmax=3,
                    interpolation="nearest")  # fmt: skip
     for s in det.segments:
         y = rows.index((s.kind, s.hand))
         ax.add_patch(_rect(s.start - 0.5, y - 0.45, s.length, 0.9))
-    ax.set_yticks(range(len(rows)), [f"{k}{' (context)' if k in CONTEXT_KINDS else ''} "
-                                     f"{HAND_NAMES[h][0].upper()}" for k, h in rows], fontsize=7)
+    ax.set_yticks(
+        range(len(rows)),
+        [
+            f"{k}{' (context)' if k in CONTEXT_KINDS else ''} {HAND_NAMES[h][0].upper()}"
+            for k, h in rows
+        ],
+        fontsize=7,
+    )
     ax.set_xlabel(f"frame ({fps:g} fps)")
     ax.set_title("Detector scores (1 = threshold; grey = hand absent; boxes = detections)")
     fig.colorbar(im, ax=ax, fraction=0.015, pad=0.01)
@@ -132,7 +147,9 @@ def confidence_over_time(confidence: np.ndarray, present: np.ndarray, fps: float
     ax = fig.add_subplot()
     t = np.arange(confidence.shape[1])
     for h, name in enumerate(HAND_NAMES):
-        ax.plot(t, np.where(present[h], confidence[h], np.nan), color=HAND_MPL[h], lw=1.2, label=name)
+        ax.plot(
+            t, np.where(present[h], confidence[h], np.nan), color=HAND_MPL[h], lw=1.2, label=name
+        )
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(f"frame ({fps:g} fps)")
     ax.set_ylabel("confidence")

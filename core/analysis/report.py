@@ -31,13 +31,15 @@ from core.video.base import VideoSource
 
 #: how many worst-frame thumbnails the report shows, and their width in pixels
 N_THUMBNAILS = 6
-THUMB_WIDTH = 420
+THUMB_WIDTH = 560
+#: segments listed in the HTML table (the JSON has all of them)
+MAX_LISTED = 25
 #: metrics shown in the report's table (all of them are in the JSON)
 TABLE_METRICS = (
     "FAcc", "F1", "MPJPE-p", "PA-MPJPE-p", "EPE-p", "OrientErr-p", "TranslErr-p",
     "MPJPE", "PA-MPJPE", "EPE", "RR-MPJPE", "MRRPE", "Jitter", "Jitter-GT", "AccelErr",
 )  # fmt: skip
-GT_STYLE = {"color": (255, 255, 255), "thickness": 1.6, "joint_radius": 2.2, "alpha": 0.95}
+GT_STYLE = {"color": (255, 255, 255), "thickness": 1.2, "joint_radius": 1.8, "alpha": 1.0}
 
 
 def build_report(
@@ -72,7 +74,9 @@ def worst_frames(det: Detections, ev: Evaluation | None, k: int = N_THUMBNAILS) 
     at least a few frames apart so one failure does not fill every thumbnail."""
     if ev is not None:
         err = ev.per_frame["MPJPE-p"]
-        score = np.where(np.isfinite(err).any(axis=0), np.nanmax(np.nan_to_num(err, nan=-1), axis=0), -1.0)
+        score = np.where(
+            np.isfinite(err).any(axis=0), np.nanmax(np.nan_to_num(err, nan=-1), axis=0), -1.0
+        )
     else:
         score = det.frame_score()
     spacing = max(5, det.n_frames // 50)
@@ -102,20 +106,26 @@ def _thumbnails(
     try:
         n = min(pred.n_frames, src.info.n_frames)
         for f in [f for f in worst_frames(det, ev) if f < n]:
-            img = np.array(src.frame(f), copy=True)
+            # scale the frame first, then draw: lines stay crisp at thumbnail size
+            pil = Image.fromarray(np.asarray(src.frame(f)))
+            scale = THUMB_WIDTH / pil.width
+            pil = pil.resize((THUMB_WIDTH, max(1, round(pil.height * scale))), Image.LANCZOS)
+            img = np.array(pil)
+
+            def px(j2: np.ndarray, scale: float = scale) -> np.ndarray:  # pixel-centre convention
+                return (j2.astype(np.float64) + 0.5) * scale - 0.5
+
+            for h in range(2):
+                if pred.hands[h].present[f]:
+                    draw_skeleton(img, px(pred.hands[h].joints_2d[f]), color=HAND_COLORS[h],
+                                  alpha=0.9, thickness=3.0, joint_radius=3.5, out=img)  # fmt: skip
+            # ground truth on top, thin and white: visible inside the prediction where they agree
             if gt is not None and f < gt.n_frames:
                 for h in range(2):
                     if gt.hands[h].present[f]:
-                        draw_skeleton(img, gt.hands[h].joints_2d[f], out=img, **GT_STYLE)
-            for h in range(2):
-                if pred.hands[h].present[f]:
-                    draw_skeleton(img, pred.hands[h].joints_2d[f], color=HAND_COLORS[h],
-                                  alpha=0.9, out=img)  # fmt: skip
-            pil = Image.fromarray(img)
-            scale = THUMB_WIDTH / pil.width
-            pil = pil.resize((THUMB_WIDTH, max(1, round(pil.height * scale))), Image.LANCZOS)
+                        draw_skeleton(img, px(gt.hands[h].joints_2d[f]), out=img, **GT_STYLE)
             buf = io.BytesIO()
-            pil.save(buf, format="PNG", optimize=True)
+            Image.fromarray(img).save(buf, format="PNG", optimize=True)
             out.append((f, buf.getvalue(), _caption(f, det, ev)))
     finally:
         if not isinstance(video, VideoSource):
@@ -130,7 +140,9 @@ def _caption(f: int, det: Detections, ev: Evaluation | None) -> str:
             e = ev.per_frame["MPJPE-p"][h, f]
             if np.isfinite(e):
                 parts.append(f"{name} {e:.0f} mm")
-    kinds = sorted({f"{s.kind} ({HAND_NAMES[s.hand]})" for s in det.segments if s.start <= f <= s.end})
+    kinds = sorted(
+        {f"{s.kind} ({HAND_NAMES[s.hand]})" for s in det.segments if s.start <= f <= s.end}
+    )
     if kinds:
         parts.append(", ".join(kinds))
     return " · ".join(parts)
@@ -148,7 +160,8 @@ border-bottom:1px solid #eee;text-align:right} th{background:#f6f6f6} td.l,th.l{
 .kpi div{background:#f6f8fa;border:1px solid #e3e6ea;border-radius:6px;padding:8px 14px}
 .kpi b{display:block;font-size:20px} .kpi span{font-size:12px;color:#666}
 img.plot{max-width:100%;display:block;margin:8px 0}
-.thumbs{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px}
+.thumbs{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:12px}
+.thumbs img{width:100%;display:block}
 .thumbs figure{margin:0;border:1px solid #ddd;border-radius:4px;overflow:hidden}
 .thumbs figcaption{font-size:12px;padding:4px 8px;background:#fafafa}
 .legend span{display:inline-block;width:22px;height:4px;margin:0 4px 3px 10px;vertical-align:middle}
@@ -232,7 +245,7 @@ def _render(
         rows.append(f'<tr{cls}><td class="l">{label}</td><td>{per[0]}</td><td>{per[1]}</td>'
                     f'<td>{frames}</td><td class="l">{_esc(KIND_DESCRIPTIONS[k])}</td></tr>')  # fmt: skip
     parts.append("<table>" + "".join(rows) + "</table>")
-    parts.append(_segment_table(pred, det.ranked()[:40], fps))
+    parts.append(_segment_table(pred, det.ranked(), fps))
     parts.append(_img(plots.detector_lanes(det, fps), alt="detector lanes"))
 
     conf = np.stack([t.confidence.astype(np.float64) for t in pred.hands])
@@ -272,7 +285,7 @@ def _segment_table(pred: LabelDocument, segs: list[Segment], fps: float) -> str:
         return '<p class="sub">No segment above threshold.</p>'
     rows = ['<tr><th>score</th><th class="l">kind</th><th class="l">hand</th><th>frames</th>'
             '<th>time (s)</th><th class="l">review</th></tr>']  # fmt: skip
-    for s in segs:
+    for s in segs[:MAX_LISTED]:
         d = decision_for(pred, s.kind, s.hand, s.start, s.end)
         review = "" if d is None else d.status + (f" ({d.category})" if d.category else "")
         rows.append(
@@ -280,4 +293,6 @@ def _segment_table(pred: LabelDocument, segs: list[Segment], fps: float) -> str:
             f"{HAND_NAMES[s.hand]}</td><td>{s.start}–{s.end}</td><td>{s.start / fps:.2f}</td>"
             f"<td class='l'>{_esc(review)}</td></tr>"
         )
-    return "<h2>Most suspicious segments</h2><table>" + "".join(rows) + "</table>"
+    more = (f'<p class="sub">{len(segs) - MAX_LISTED} more in the JSON.</p>'
+            if len(segs) > MAX_LISTED else "")  # fmt: skip
+    return "<h2>Most suspicious segments</h2><table>" + "".join(rows) + "</table>" + more

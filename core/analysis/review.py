@@ -101,7 +101,9 @@ def set_decision(
         store["decisions"].pop(segment_key, None)
     else:
         if status not in STATUSES:
-            raise EditError(f"Unknown review status {status!r}.", hint="Use 'confirmed' or 'dismissed'.")
+            raise EditError(
+                f"Unknown review status {status!r}.", hint="Use 'confirmed' or 'dismissed'."
+            )
         if status == "confirmed":
             if category not in CATEGORIES:
                 raise EditError(

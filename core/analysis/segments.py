@@ -68,6 +68,5 @@ def segments_from_scores(
     """Segments where a per-frame score array (T,) exceeds 1 (NaN never does)."""
     s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0)
     return [
-        Segment(hand, a, b, kind, float(s[a : b + 1].max()))
-        for a, b in runs(s > 1.0, merge_gap)
+        Segment(hand, a, b, kind, float(s[a : b + 1].max())) for a, b in runs(s > 1.0, merge_gap)
     ]

@@ -50,8 +50,9 @@ class Thresholds:
     border_px: float = 12.0
     #: ...in the last this-many frames before the hand disappears
     leave_window: int = 5
-    #: segments of the same kind and hand closer than this many frames are merged
-    merge_gap: int = 0
+    #: segments of the same kind and hand separated by at most this many frames are merged
+    #: (one flickering failure is one segment, not many)
+    merge_gap: int = 3
     #: acceleration spikes within this many frames of the start or end of a swap or bone-length
     #: segment of the same hand are explained by it and not reported separately
     explain_margin: int = 2
@@ -89,7 +90,9 @@ class Thresholds:
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise SettingsError(f"Thresholds file not found: {path}", hint="Check the path.") from None
+            raise SettingsError(
+                f"Thresholds file not found: {path}", hint="Check the path."
+            ) from None
         except json.JSONDecodeError as exc:
             raise SettingsError(
                 f"{path.name} is not valid JSON: {exc}.",

@@ -102,9 +102,7 @@ def swap_segments(doc: LabelDocument, th: Thresholds) -> tuple[list[Segment], np
     return segments, lane
 
 
-def segment_distances(
-    p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.ndarray
-) -> np.ndarray:
+def segment_distances(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.ndarray) -> np.ndarray:
     """Shortest distances between segments p1-q1 and p2-q2 (broadcast over leading axes)."""
     eps = 1e-12
     d1, d2, r = q1 - p1, q2 - p2, p1 - p2
@@ -119,13 +117,24 @@ def segment_distances(
     s = np.where(t < 0, np.clip(-c / np.maximum(a, eps), 0.0, 1.0), s)
     s = np.where(t > 1, np.clip((b - c) / np.maximum(a, eps), 0.0, 1.0), s)
     t = np.clip(t, 0.0, 1.0)
+    # degenerate segments (points): closest point on the other segment
+    point2 = e <= eps
+    s = np.where(point2, np.clip(-c / np.maximum(a, eps), 0.0, 1.0), s)
+    t = np.where(point2, 0.0, t)
+    point1 = a <= eps
+    s = np.where(point1, 0.0, s)
+    t = np.where(point1 & ~point2, np.clip(f / np.maximum(e, eps), 0.0, 1.0), t)
     diff = (p1 + d1 * s[..., None]) - (p2 + d2 * t[..., None])
     return np.linalg.norm(diff, axis=-1)
 
 
-def penetration_depth_mm(doc: LabelDocument, th: Thresholds) -> np.ndarray:
+def penetration_depth_mm(doc: LabelDocument, th: Thresholds, chunk: int = 2048) -> np.ndarray:
     """(T,) deepest overlap (mm) of a left capsule with a right capsule; NaN unless both hands
-    are present; negative when the hands are apart (minus the gap)."""
+    are present; negative when the hands are apart.
+
+    Frames whose bounding spheres are apart by more than two capsule radii cannot touch: they
+    get minus that clearance (an upper bound of the depth) without the 23 x 23 capsule test.
+    """
     ok = _valid(doc)
     both = ok[0] & ok[1]
     out = np.full(doc.n_frames, np.nan)
@@ -133,16 +142,30 @@ def penetration_depth_mm(doc: LabelDocument, th: Thresholds) -> np.ndarray:
         return out
     idx_a = np.array([a for a, _ in CAPSULES])
     idx_b = np.array([b for _, b in CAPSULES])
-    radius = np.array(
-        [th.palm_radius_mm if c in _PALM else th.finger_radius_mm for c in CAPSULES]
-    ) / 1000.0
-    L = doc.hands[0].joints_3d[both].astype(np.float64)
-    R = doc.hands[1].joints_3d[both].astype(np.float64)
-    d = segment_distances(
-        L[:, idx_a, None, :], L[:, idx_b, None, :], R[:, None, idx_a, :], R[:, None, idx_b, :]
-    )  # (N, C, C)
-    depth = radius[:, None] + radius[None, :] - d
-    out[both] = depth.reshape(depth.shape[0], -1).max(axis=1) * 1000.0
+    radius = (
+        np.array([th.palm_radius_mm if c in _PALM else th.finger_radius_mm for c in CAPSULES])
+        / 1000.0
+    )
+    frames = np.flatnonzero(both)
+    L = doc.hands[0].joints_3d[frames].astype(np.float64)
+    R = doc.hands[1].joints_3d[frames].astype(np.float64)
+    cl, cr = L.mean(axis=1), R.mean(axis=1)
+    rl = np.linalg.norm(L - cl[:, None], axis=-1).max(axis=1)
+    rr = np.linalg.norm(R - cr[:, None], axis=-1).max(axis=1)
+    clearance = np.linalg.norm(cl - cr, axis=-1) - rl - rr - 2 * radius.max()
+    out[frames] = -clearance * 1000.0
+    near = np.flatnonzero(clearance <= 0)
+    for k in range(0, near.size, chunk):
+        sel = near[k : k + chunk]
+        Ls, Rs = L[sel], R[sel]
+        d = segment_distances(
+            Ls[:, idx_a, None, :],
+            Ls[:, idx_b, None, :],
+            Rs[:, None, idx_a, :],
+            Rs[:, None, idx_b, :],
+        )  # (N, C, C)
+        depth = radius[:, None] + radius[None, :] - d
+        out[frames[sel]] = depth.reshape(depth.shape[0], -1).max(axis=1) * 1000.0
     return out
 
 

@@ -23,8 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", help="the video, for thumbnails of the worst frames")
     p.add_argument("-o", "--output", required=True, help="HTML file to write")
     p.add_argument("--json", metavar="OUT", help='also write {"segments": [...], "metrics": {...}}')
-    p.add_argument("--thresholds", metavar="JSON", help="detector thresholds to override (JSON file)")
-    p.add_argument("--overlap", action="store_true", help="evaluate only the frames both files have")
+    p.add_argument(
+        "--thresholds", metavar="JSON", help="detector thresholds to override (JSON file)"
+    )
+    p.add_argument(
+        "--overlap", action="store_true", help="evaluate only the frames both files have"
+    )
     p.set_defaults(func=run)
 
 

@@ -198,7 +198,10 @@ class Evaluation:
         lines = []
         for k, r in enumerate(rows):
             lines.append(
-                "  ".join(c.ljust(w) if i in (0, 4) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+                "  ".join(
+                    c.ljust(w) if i in (0, 4) else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(r, widths, strict=True))
+                )
             )
             if k == 0:
                 lines.append("  ".join("-" * w for w in widths))
@@ -358,9 +361,7 @@ def evaluate(
         samples["Jitter"].append(jit_p[ok_p])
         samples["Jitter-GT"].append(jit_g[ok_g])
         ok_pg = ok_p & ok_g
-        samples["AccelErr"].append(
-            np.linalg.norm(acc_p - acc_g, axis=-1).mean(axis=1)[ok_pg] * MM
-        )
+        samples["AccelErr"].append(np.linalg.norm(acc_p - acc_g, axis=-1).mean(axis=1)[ok_pg] * MM)
 
     # both hands: MRRPE
     both_all = np.ones(T, bool)
@@ -383,7 +384,9 @@ def evaluate(
         a, b = metrics[f"Jitter{suffix}"], metrics[f"Jitter-GT{suffix}"]
         diff = None if a.value is None or b.value is None else a.value - b.value
         spec = SPECS["Jitter-diff"]
-        metrics[f"Jitter-diff{suffix}"] = MetricValue(diff, spec.unit, spec.definition, min(a.n, b.n))
+        metrics[f"Jitter-diff{suffix}"] = MetricValue(
+            diff, spec.unit, spec.definition, min(a.n, b.n)
+        )
     metrics = {k: metrics[k] for k in _ordered_keys(metrics)}
     return Evaluation(T, metrics, per_frame, per_joint, notes)
 
