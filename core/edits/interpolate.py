@@ -5,9 +5,10 @@ become INTERPOLATED; start and end become keyframes), with t = (f - start) / (en
 - MANO (when both ends have it): global_orient and each of the 15 hand_pose rotations by
   quaternion slerp along the shorter arc, transl and betas linearly.
 - joints: from the interpolated MANO parameters through the MANO model when one is available;
-  otherwise wrist position linearly, each bone's direction by slerp on the unit sphere (parents
-  first) and each bone's length linearly. Rigid motions and uniform finger curls interpolate
-  without shrinking the hand, unlike a plain per-joint lerp.
+  otherwise the palm frame's rotation by slerp and the wrist linearly, each bone's direction (in
+  the palm frame) by slerp on the unit sphere and its length linearly (`interpolate_skeleton`).
+  Rigid motions are reproduced exactly and the hand never shrinks mid-way, unlike a per-joint
+  lerp.
 - joints_2d are the projection of the joints, confidence is linear, present is True.
 
 Smoothing (`smooth`, with `preview_smooth` to show the result first) is a Gaussian of `sigma`
@@ -26,8 +27,9 @@ from core.camera import project
 from core.edits.model import hand_model
 from core.edits.registry import get_float, get_range, one_hand, register
 from core.errors import EditError
+from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from core.labels.document import MANO_FIELDS, LabelDocument, Patch, Source
-from core.labels.joints import BONES
+from core.labels.joints import BONES, MIDDLE_MCP, WRIST
 
 if TYPE_CHECKING:
     from core.edits.history import EditHistory
@@ -93,16 +95,44 @@ def slerp_directions(d0: np.ndarray, d1: np.ndarray, t: np.ndarray) -> np.ndarra
     return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
 
 
+def palm_frame(joints: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation whose columns are the palm's axes: y wrist -> middle MCP, z the palm
+    normal (index MCP x little MCP, from the wrist), x = y x z."""
+    y = joints[..., MIDDLE_MCP, :] - joints[..., WRIST, :]
+    y = y / np.linalg.norm(y, axis=-1, keepdims=True)
+    n = np.cross(
+        joints[..., 5, :] - joints[..., WRIST, :], joints[..., 17, :] - joints[..., WRIST, :]
+    )
+    z = n - np.sum(n * y, axis=-1, keepdims=True) * y
+    z = z / np.linalg.norm(z, axis=-1, keepdims=True)
+    return np.stack([np.cross(y, z), y, z], axis=-1)
+
+
 def interpolate_skeleton(j0: np.ndarray, j1: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """(N, 21, 3) joints between (21, 3) poses: wrist lerp, bone direction slerp, length lerp."""
+    """(N, 21, 3) joints between two (21, 3) poses, without a hand model.
+
+    The palm frame (wrist, index, middle and little MCPs) is slerped as one rotation and the
+    wrist moves linearly; every bone's direction, expressed in the palm frame, is slerped on the
+    unit sphere and its length interpolated linearly (parents first). A rigidly moving hand is
+    reproduced exactly and no hand shrinks mid-way, unlike a per-joint lerp.
+    """
     t = np.asarray(t, np.float64)
+    j0, j1 = np.asarray(j0, np.float64), np.asarray(j1, np.float64)
+    R0, R1 = palm_frame(j0), palm_frame(j1)
+    q = quat_slerp(
+        aa_to_quat(matrix_to_axis_angle(R0))[None],
+        aa_to_quat(matrix_to_axis_angle(R1))[None],
+        t,
+    )
+    R = axis_angle_to_matrix(quat_to_aa(q))  # (N, 3, 3)
     out = np.empty((len(t), *j0.shape))
     out[:, 0] = (1 - t)[:, None] * j0[0] + t[:, None] * j1[0]
     for parent, child in BONES:  # parents come before their children
-        b0, b1 = j0[child] - j0[parent], j1[child] - j1[parent]
+        b0, b1 = (j0[child] - j0[parent]) @ R0, (j1[child] - j1[parent]) @ R1  # palm frame
         l0, l1 = np.linalg.norm(b0), np.linalg.norm(b1)
-        d = slerp_directions(b0 / max(l0, 1e-12), b1 / max(l1, 1e-12), t)
-        out[:, child] = out[:, parent] + d * ((1 - t) * l0 + t * l1)[:, None]
+        d = slerp_directions(b0 / max(l0, 1e-12), b1 / max(l1, 1e-12), t)  # (N, 3)
+        length = (1 - t) * l0 + t * l1
+        out[:, child] = out[:, parent] + np.einsum("nij,nj->ni", R, d) * length[:, None]
     return out
 
 

@@ -121,18 +121,29 @@ def test_set_present_marks_frames(doc):
     assert np.isfinite(tr.joints_3d[20]).all()  # pose kept, so toggling back restores it
 
 
+def _palm(j):
+    y = (j[9] - j[0]) / np.linalg.norm(j[9] - j[0])
+    n = np.cross(j[5] - j[0], j[17] - j[0])
+    z = n - (n @ y) * y
+    z /= np.linalg.norm(z)
+    return Rotation.from_matrix(np.stack([np.cross(y, z), y, z], axis=1))
+
+
 def _independent_bone_interp(j0, j1, t):
-    """Wrist lerp + bone-direction rotation (scipy) + length lerp, computed another way."""
+    """Palm rotation by scipy Slerp, wrist lerp, bone directions (palm frame) turned by the
+    scipy rotation between them, lengths lerped: the documented rule, computed another way."""
+    P0, P1 = _palm(j0), _palm(j1)
+    P = Slerp([0, 1], Rotation.concatenate([P0, P1]))([t])[0]
     out = np.zeros((21, 3))
     out[0] = (1 - t) * j0[0] + t * j1[0]
     for p, c in BONES:
-        b0, b1 = j0[c] - j0[p], j1[c] - j1[p]
+        b0, b1 = P0.inv().apply(j0[c] - j0[p]), P1.inv().apply(j1[c] - j1[p])
         d0, d1 = b0 / np.linalg.norm(b0), b1 / np.linalg.norm(b1)
         axis = np.cross(d0, d1)
         angle = np.arctan2(np.linalg.norm(axis), d0 @ d1)
         rot = Rotation.from_rotvec(axis / np.linalg.norm(axis) * angle * t)
         length = (1 - t) * np.linalg.norm(b0) + t * np.linalg.norm(b1)
-        out[c] = out[p] + rot.apply(d0) * length
+        out[c] = out[p] + P.apply(rot.apply(d0)) * length
     return out
 
 
@@ -171,6 +182,19 @@ def test_interpolate_matches_independent_slerp_and_lerp(doc):
     # bones keep lengths between their key lengths (no shrinking through the middle)
     lo = np.minimum(bone_lengths(r.joints_3d[20]), bone_lengths(r.joints_3d[30]))
     assert (bone_lengths(tr.joints_3d[25]) >= lo - 1e-5).all()
+
+
+def test_interpolating_a_rigid_motion_is_exact(doc):
+    rv, t = np.array([0.4, -0.9, 0.6]), np.array([0.06, -0.02, 0.03])
+    j0 = doc.hands[1].joints_3d[10].astype(np.float64)
+    h = EditHistory(doc)
+    h.apply("copy_pose", hand="right", frame=18, from_frame=10)
+    h.apply("transform_hand", hand="right", frame=18, rotation=rv, translation=t)
+    h.apply("interpolate", hand="right", start=10, end=18)
+    for f in range(11, 18):
+        s = (f - 10) / 8
+        want = Rotation.from_rotvec(rv * s).apply(j0 - j0[0]) + j0[0] + s * t
+        np.testing.assert_allclose(doc.hands[1].joints_3d[f], want, atol=2e-5)
 
 
 def test_interpolate_over_a_gap_needs_poses_at_the_ends(doc):

@@ -124,3 +124,28 @@ def test_console_script_runs(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert load_labels(tmp_path / "o.h5").history == [ISSUE_EDITS[2]]
+
+
+def test_issue_edits_on_the_project_sample(sample, tmp_path):
+    """The four issue edits on the project's own sample ground truth (real generated labels)."""
+    _, gt = sample
+    edits = tmp_path / "edits.json"
+    edits.write_text(json.dumps(ISSUE_EDITS))
+    out = tmp_path / "sample_edited.h5"
+    assert main(["apply", str(gt), str(edits), "-o", str(out), "--quiet"]) == 0
+    truth, after = load_labels(gt), load_labels(out)
+    assert after.history == ISSUE_EDITS
+    np.testing.assert_allclose(
+        project(after.hands[1].joints_3d[10, 8], after.K), [655.0, 402.5], atol=1e-3
+    )
+    # interpolating 20..40 over the true motion stays close to the truth, with the sample's
+    # (constant) bone lengths kept on every interpolated frame
+    from core.hands.skeleton import bone_lengths
+
+    got = after.hands[0].joints_3d[21:40].astype(np.float64)
+    true = truth.hands[0].joints_3d[21:40].astype(np.float64)
+    err_mm = 1000 * np.linalg.norm(got - true, axis=-1).mean()
+    assert err_mm < 40, err_mm
+    np.testing.assert_allclose(
+        bone_lengths(got), np.broadcast_to(bone_lengths(true[0]), (19, 20)), atol=1e-4
+    )
