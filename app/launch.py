@@ -10,8 +10,8 @@ from pathlib import Path
 os.environ.setdefault("QT_API", "pyside6")
 
 
-def default_video() -> Path:
-    """The project's own sample video (generated on first use)."""
+def default_sample() -> tuple[Path, Path | None]:
+    """The project's own sample video and its ground-truth labels (generated on first use)."""
     try:
         from core.sample import ensure_sample
     except ImportError:  # the sample generator is not in this checkout
@@ -22,7 +22,9 @@ def default_video() -> Path:
             hint="Run `vidihand review VIDEO.mp4` with a video of your own.",
         ) from None
     sample = ensure_sample()
-    return Path(getattr(sample, "video", sample))
+    if isinstance(sample, tuple):
+        return Path(sample[0]), Path(sample[1])
+    return Path(sample), None
 
 
 def run_app(
@@ -50,16 +52,23 @@ def run_app(
     if shot:
         window.resize(*size)
     window.show()
-    if video is None and labels is None:
-        video = default_video()
-        sample_labels = Path(video).with_name(Path(video).stem + "_gt.h5")
-        if sample_labels.exists() and shot:
-            labels = sample_labels
+    sample_gt = None
+    if video is None:
+        try:
+            video, sample_gt = default_sample()
+        except Exception as exc:  # noqa: BLE001 - shown in the window, which stays open
+            window.errors.report(exc)
     ok = True
     if video is not None:
         ok = window.open_video(video)
         if ok and labels is not None:
             ok = window.open_labels(labels)
+        elif ok and sample_gt is not None:
+            # the sample opens with its ground truth shown; Save asks for a new file
+            ok = window.open_labels(sample_gt)
+            window.session.labels_path = None
+            window.session.pathsChanged.emit()
+    window.statusBar().clearMessage()
     if frame is not None:
         window.goto(frame)
     if shot:
@@ -72,6 +81,8 @@ def run_app(
         print(f"screenshot written to {path}")
         window.session.close()
         window.view3d.plotter.close()
+        window.hide()
+        window.deleteLater()
         return 0 if ok else 2
     QTimer.singleShot(0, window.session.clock.refresh)
     return int(app.exec())

@@ -132,5 +132,5 @@ class ReconPanel(QWidget):
             "cancelled": f"Cancelled after {st.done} of {st.total} frames; finished frames were kept.",
             "error": f"Failed after {st.done} frames; finished frames were kept (see the error).",
         }[outcome]
-        self.progress.setFormat(outcome if outcome != "done" else f"{st.done}/{st.total} frames  ·  done")
+        self.progress.setFormat(f"{st.done}/{st.total} frames  ·  {st.fps:.1f} fps  ·  {outcome}")
         self.status.setText(text)

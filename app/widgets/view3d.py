@@ -48,7 +48,8 @@ class View3D(QWidget):
         self.session = session
         self.setObjectName("view3d")
         self.trail_length = max(2, int(trail_length))
-        self.plotter = QtInteractor(self, auto_update=False)
+        # no MSAA: at 8 samples (pyvista's default) a software-rendered frame costs ~5x more
+        self.plotter = QtInteractor(self, auto_update=False, multi_samples=0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plotter.interactor)
@@ -174,7 +175,7 @@ class View3D(QWidget):
             self._update_trail(hand, frame)
         self.drawn_joints = drawn
         self.shown_frame = frame
-        self.render()
+        self.schedule_render()
         self.rendered.emit(frame)
 
     def _update_trail(self, hand: int, frame: int) -> None:
@@ -194,8 +195,15 @@ class View3D(QWidget):
         self._trail[hand].Modified()
         actor.SetVisibility(True)
 
-    def render(self) -> None:
+    def schedule_render(self) -> None:
+        """Render once, in the widget's next paint (the GL widget renders in paintGL anyway:
+        rendering here too would draw every frame twice)."""
         # hidden actors do not count in the bounds: refit the depth range to what is visible
+        self.plotter.renderer.ResetCameraClippingRange()
+        self.plotter.interactor.update()
+
+    def render(self) -> None:
+        """Render now (screenshots, benchmarks)."""
         self.plotter.renderer.ResetCameraClippingRange()
         self.plotter.render()
 
@@ -214,19 +222,20 @@ class View3D(QWidget):
             cam.view_angle = self._camera_view_angle()
             self.plotter.reset_camera_clipping_range()
         else:
-            dist = max(0.5, 1.2 * float(np.linalg.norm(centre)))
-            if name == "side":
-                offset, up = np.array([dist, 0.0, 0.0]), (0.0, -1.0, 0.0)
-            else:  # top: above the scene (y points down in the camera frame)
-                offset, up = np.array([0.0, -dist, 0.0]), (0.0, 0.0, 1.0)
+            if name == "side":  # from the right of the camera, looking left
+                direction, up = np.array([1.0, 0.0, 0.0]), (0.0, -1.0, 0.0)
+            else:  # top: from above (y points down in the camera frame), forward is up
+                direction, up = np.array([0.0, -1.0, 0.0]), (0.0, 0.0, 1.0)
             focal = centre / 2.0  # between the camera and the hands: both in view
             cam.focal_point = tuple(focal)
-            cam.position = tuple(focal + offset)
+            cam.position = tuple(focal + direction)
             cam.up = up
             cam.view_angle = 30.0
+            # fit the camera and where the hands go over the whole clip, keeping the direction
+            self.plotter.renderer.ResetCamera(self._scene_bounds())
             self.plotter.reset_camera_clipping_range()
         if render:
-            self.render()
+            self.schedule_render()
 
     def _camera_view_angle(self) -> float:
         """Vertical view angle that shows the whole video frame in this widget's aspect."""
@@ -258,6 +267,21 @@ class View3D(QWidget):
             if sel.any():
                 pts.append(np.median(track.joints_3d[sel, WRIST], axis=0))
         return np.mean(pts, axis=0) if pts else _DEFAULT_CENTRE.copy()
+
+    def _scene_bounds(self) -> tuple[float, ...]:
+        """(xmin, xmax, ymin, ymax, zmin, zmax) of the camera's frustum and the hands over the
+        clip (2nd to 98th percentile, so a few outliers do not shrink the view)."""
+        pts = [np.array(self._frustum.points)]
+        doc = self.session.doc
+        if doc is not None:
+            for track in doc.hands:
+                j = track.joints_3d[track.present].reshape(-1, 3)
+                j = j[~np.isnan(j).any(1)]
+                if len(j):
+                    pts.append(np.percentile(j, [2, 98], axis=0))
+        p = np.vstack(pts)
+        lo, hi = p.min(0), p.max(0)
+        return (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2])
 
     def set_mesh_visible(self, visible: bool) -> None:
         self.show_mesh = visible and simple_hand_mesh is not None

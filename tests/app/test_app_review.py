@@ -1,0 +1,191 @@
+"""The review window end to end on demo3.mp4: reconstruct through the UI, scrub, check that the
+video, overlay, 3D view and timeline agree, screenshot, save and reopen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from core.io.labels_h5 import load_labels
+from core.labels.document import Source
+
+pytestmark = pytest.mark.gui
+
+
+def settle(window, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        QApplication.processEvents()
+
+
+def assert_views_agree(window, frame: int) -> None:
+    """Every view shows `frame` and draws exactly the hands the document has there."""
+    settle(window)
+    window.video_view.repaint()
+    window.timeline.repaint()
+    doc = window.session.doc
+    state = window.views_state()
+    assert state["clock"] == frame
+    assert state["video"] == frame and state["view3d"] == frame and state["timeline"] == frame, state
+    present = [h for h in (0, 1) if doc.hands[h].present[frame]]
+    assert state["overlay"] == present, state
+    assert state["view3d_hands"] == present, state
+    for h in present:
+        np.testing.assert_array_equal(window.video_view.drawn_joints[h], doc.hands[h].joints_2d[frame])
+        np.testing.assert_array_equal(window.view3d.drawn_joints[h], doc.hands[h].joints_3d[frame])
+        # the mesh in the 3D scene sits on those joints
+        np.testing.assert_allclose(window.view3d._skel[h].points, doc.hands[h].joints_3d[frame], atol=1e-6)
+    cols = window.timeline.column_values(frame)
+    assert [h for h in (0, 1) if cols["present"][h] > 0.5] == present
+    for h in present:
+        assert cols["source"][h] == int(doc.hands[h].source[frame])
+
+
+def press(window, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    """A key press as the window system delivers it (so window shortcuts apply)."""
+    QTest.keyClick(window.windowHandle(), key, modifier)
+
+
+def image_std(img: np.ndarray) -> float:
+    return float(img.astype(np.float64).std())
+
+
+def test_reconstruct_scrub_save_reopen(window, qtbot, demo3, artifacts, tmp_path):
+    from app.screenshot import grab_window, region_array, save_screenshot
+
+    assert window.open_video(demo3)
+    doc = window.session.doc
+    assert doc.n_frames == 500
+    assert doc.present_counts()["any"] == 0
+
+    # run MediaPipe through the UI: choose the backend, press Run
+    panel = window.recon_panel
+    panel.backend.setCurrentIndex(panel.backend.findData("mediapipe"))
+    progress_seen: list[int] = []
+    partial_seen: list[int] = []
+    window.recon.progressed.connect(lambda st: progress_seen.append(st.done))
+    window.recon.batchApplied.connect(lambda f: partial_seen.append(int(window.session.doc.present_counts()["any"])))
+    with qtbot.waitSignal(window.recon.finished, timeout=180_000) as blocker:
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+        assert not panel.run_button.isEnabled() and panel.cancel_button.isEnabled()
+    assert blocker.args == ["done"], window.errors.history
+    # results streamed in: several progress updates, the document filled batch by batch
+    assert len(progress_seen) >= 5 and progress_seen == sorted(progress_seen)
+    assert progress_seen[-1] == 500
+    assert partial_seen[0] < partial_seen[-1]
+    assert "fps" in panel.progress.format() and "500/500" in panel.progress.format()
+    counts = doc.present_counts()
+    assert counts["any"] >= 450 and counts["both"] >= 350, counts
+    for h in (0, 1):
+        t = doc.hands[h]
+        assert (t.source[t.present] == Source.PREDICTED).all()
+    assert doc.backend == "mediapipe"
+    assert window.windowTitle().startswith("*")
+
+    # scrub: clock API, keyboard, timeline click
+    for f in (0, 57, 250, 499, 123):
+        window.goto(f)
+        assert_views_agree(window, f)
+    window.video_view.setFocus()
+    press(window, Qt.Key.Key_Right)
+    assert_views_agree(window, 124)
+    press(window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert_views_agree(window, 134)
+    press(window, Qt.Key.Key_Left)
+    assert_views_agree(window, 133)
+    press(window, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    assert_views_agree(window, 123)
+    press(window, Qt.Key.Key_End)
+    assert_views_agree(window, 499)
+    press(window, Qt.Key.Key_Home)
+    assert_views_agree(window, 0)
+    tl = window.timeline
+    x = int(round((tl.x_of(310) + tl.x_of(311)) / 2))
+    qtbot.mouseClick(tl, Qt.MouseButton.LeftButton, pos=QPoint(x, 60))
+    assert_views_agree(window, 310)
+    # the 3D view's keyboard focus must not swallow the window's shortcuts
+    window.view3d.plotter.interactor.setFocus()
+    press(window, Qt.Key.Key_Right)
+    assert_views_agree(window, 311)
+    # J / K / L: play backward, pause, forward (again: faster)
+    press(window, Qt.Key.Key_L)
+    assert window.session.clock.rate == 1.0
+    press(window, Qt.Key.Key_L)
+    assert window.session.clock.rate == 2.0
+    press(window, Qt.Key.Key_K)
+    assert not window.session.clock.playing
+    press(window, Qt.Key.Key_J)
+    assert window.session.clock.rate == -1.0
+    press(window, Qt.Key.Key_Space)
+    assert not window.session.clock.playing
+    f = window.session.clock.frame
+    assert_views_agree(window, f)
+
+    # screenshot at a frame with both hands: video and 3D areas are not blank
+    both = np.flatnonzero(doc.hands[0].present & doc.hands[1].present)
+    f = int(both[len(both) // 2])
+    window.goto(f)
+    assert_views_agree(window, f)
+    path = save_screenshot(window, artifacts / "app_review_demo3.png")
+    image = grab_window(window)
+    vv = window.video_view
+    pos = vv.mapTo(window, QPoint(0, 0))
+    video_px = region_array(image, pos.x(), pos.y(), vv.width(), vv.height())
+    v3 = window.view3d.plotter.interactor
+    pos3 = v3.mapTo(window, QPoint(0, 0))
+    view3d_px = region_array(image, pos3.x(), pos3.y(), v3.width(), v3.height())
+    assert image_std(video_px) > 20, "video area is blank"
+    assert image_std(view3d_px) > 8, "3D area is blank"
+    # the hands' colours are in the 3D area (orange right hand, blue left hand)
+    r, g, b = (view3d_px[..., i].astype(int) for i in range(3))
+    assert ((r > 150) & (r - b > 60)).sum() > 200, "no right-hand (orange) pixels in the 3D view"
+    assert ((b > 150) & (b - r > 60)).sum() > 200, "no left-hand (blue) pixels in the 3D view"
+    assert path.stat().st_size > 50_000
+    for preset in ("side", "top"):
+        window.view3d.set_preset(preset)
+        save_screenshot(window, artifacts / f"app_review_demo3_{preset}.png")
+    window.view3d.set_preset("camera")
+
+    # save, then reopen the labels into the window
+    out = tmp_path / "demo3_labels.h5"
+    assert window.save_as(out)
+    assert not window.session.dirty and not window.windowTitle().startswith("*")
+    saved = load_labels(out)
+    assert saved.equals(doc)
+    window.session.doc.write("left", 5, {"reviewed": True})  # a change that must not survive
+    assert window.open_labels(out)
+    assert window.session.doc is not doc
+    assert window.session.doc.equals(saved)
+    assert not window.session.doc.hands[0].reviewed[5]
+    window.goto(f)
+    assert_views_agree(window, f)
+    assert str(out.resolve()) in window.settings.recent_labels
+
+
+def test_screenshot_command(demo3, artifacts, tmp_path, qapp):
+    """`vidihand review VIDEO --labels L --frame N --screenshot OUT` renders the real window."""
+    from core.cli.main import main
+    from core.io.labels_h5 import save_labels
+    from core.labels.document import LabelDocument
+    from core.recon.base import meta_for
+    from core.video.hashing import video_sha256
+    from core.video.reader import open_video
+
+    # labels with one known hand on frame 42, projected into the image
+    with open_video(demo3) as v:
+        doc = LabelDocument(meta_for(v, video_sha256(demo3)))
+    j3 = np.array([[0.05 + 0.01 * (k % 5), 0.02 * (k // 5), 0.45] for k in range(21)], np.float32)
+    from core.camera import project
+
+    doc.write("right", 42, {"present": True, "confidence": 0.9, "joints_3d": j3,
+                            "joints_2d": project(j3, doc.K).astype(np.float32), "source": 1})
+    labels = tmp_path / "one.h5"
+    save_labels(doc, labels)
+    out = artifacts / "app_screenshot_cli.png"
+    assert main(["review", str(demo3), "--labels", str(labels), "--frame", "42", "--screenshot", str(out), "--size", "1280x800"]) == 0
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(out))
+    assert img.width() == 1280 and img.height() == 800
