@@ -142,7 +142,10 @@ class ErrorPresenter(QObject):
 
     def _thread_excepthook(self, args: threading.ExceptHookArgs) -> None:
         if args.exc_value is not None:
-            self.report(args.exc_value, title=f"Error in background thread {args.thread.name if args.thread else ''}".strip())
+            self.report(
+                args.exc_value,
+                title=f"Error in background thread {args.thread.name if args.thread else ''}".strip(),
+            )
 
     # ----------------------------------------------------------------- dialog
     def _dialog(self, info: ErrorInfo) -> None:

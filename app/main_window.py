@@ -41,12 +41,16 @@ LABEL_FILTER = "ViDiHand labels (*.h5 *.hdf5);;All files (*)"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings | None = None, *, interactive_errors: bool = True) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, interactive_errors: bool = True
+    ) -> None:
         super().__init__()
         self.settings = settings if settings is not None else Settings.load()
         self.setWindowTitle("ViDiHand Studio")
         self.setObjectName("mainWindow")
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+        )
         self.session = Session(self)
         self.errors = ErrorPresenter(self, interactive=interactive_errors)
         self.errors.status_sink = lambda text: self.statusBar().showMessage(text, 10000)
@@ -59,9 +63,15 @@ class MainWindow(QMainWindow):
         self.view3d = View3D(self.session, trail_length=self.settings.trail_length)
         self.timeline = Timeline(self.session)
         self.recon_panel = ReconPanel(self.session, self.recon, self.settings.default_backend)
-        self.dock3d = self._dock("3D view", "dock3d", self.view3d, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.dock_recon = self._dock("Reconstruction", "dockRecon", self.recon_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.dock_timeline = self._dock("Timeline", "dockTimeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.dock3d = self._dock(
+            "3D view", "dock3d", self.view3d, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.dock_recon = self._dock(
+            "Reconstruction", "dockRecon", self.recon_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.dock_timeline = self._dock(
+            "Timeline", "dockTimeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
         self.resizeDocks([self.dock3d, self.dock_recon], [520, 200], Qt.Orientation.Vertical)
         self.resizeDocks([self.dock3d], [460], Qt.Orientation.Horizontal)
 
@@ -104,8 +114,14 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.status_recon)
         sb.addPermanentWidget(self.status_doc)
 
-    def _action(self, text: str, slot: Callable, shortcut: str | QKeySequence | None = None,
-                tip: str = "", checkable: bool = False) -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot: Callable,
+        shortcut: str | QKeySequence | None = None,
+        tip: str = "",
+        checkable: bool = False,
+    ) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
@@ -120,7 +136,9 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         c = self.session.clock
         A = self._action
-        self.act_open_video = A("&Open Video...", lambda: self.open_video(), QKeySequence.StandardKey.Open)
+        self.act_open_video = A(
+            "&Open Video...", lambda: self.open_video(), QKeySequence.StandardKey.Open
+        )
         self.act_open_labels = A("Open &Labels...", lambda: self.open_labels(), "Ctrl+L")
         self.act_save = A("&Save Labels", lambda: self.save(), QKeySequence.StandardKey.Save)
         self.act_save_as = A("Save Labels &As...", lambda: self.save_as(), "Ctrl+Shift+S")
@@ -163,7 +181,16 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Playback")
         m.addActions([self.act_play, self.act_reverse, self.act_pause, self.act_forward])
         m.addSeparator()
-        m.addActions([self.act_prev, self.act_next, self.act_prev10, self.act_next10, self.act_first, self.act_last])
+        m.addActions(
+            [
+                self.act_prev,
+                self.act_next,
+                self.act_prev10,
+                self.act_next10,
+                self.act_first,
+                self.act_last,
+            ]
+        )
         m = mb.addMenu("&View")
         m.addActions([self.act_fit, self.act_overlay])
         m.addSeparator()
@@ -186,7 +213,9 @@ class MainWindow(QMainWindow):
     def open_video(self, path: str | Path | None = None) -> bool:
         """Open a video; returns True on success. Errors are shown, the window stays as it was."""
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Open video", self.settings.last_dir, VIDEO_FILTER)
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open video", self.settings.last_dir, VIDEO_FILTER
+            )
             if not path:
                 return False
         if not self._may_discard():
@@ -206,10 +235,18 @@ class MainWindow(QMainWindow):
 
     def open_labels(self, path: str | Path | None = None, *, force: bool = False) -> bool:
         if self.session.video is None:
-            self.errors.report(ErrorInfo("No video open", "Open the video before its labels.", "File > Open Video (Ctrl+O)."))
+            self.errors.report(
+                ErrorInfo(
+                    "No video open",
+                    "Open the video before its labels.",
+                    "File > Open Video (Ctrl+O).",
+                )
+            )
             return False
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Open labels", self.settings.last_dir, LABEL_FILTER)
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open labels", self.settings.last_dir, LABEL_FILTER
+            )
             if not path:
                 return False
         if not force and not self._may_discard():
@@ -217,7 +254,9 @@ class MainWindow(QMainWindow):
         try:
             self.session.load_labels(path, force=force)
         except LabelMismatchError as exc:
-            self.errors.report(exc, actions={"Open anyway": lambda p=path: self.open_labels(p, force=True)})
+            self.errors.report(
+                exc, actions={"Open anyway": lambda p=path: self.open_labels(p, force=True)}
+            )
             return False
         except (VidihandError, OSError) as exc:
             self.errors.report(exc)
@@ -237,7 +276,10 @@ class MainWindow(QMainWindow):
         if self.session.doc is None:
             return False
         if path is None:
-            start = str(self.session.labels_path or (self.session.video_path.with_suffix(".h5") if self.session.video_path else ""))
+            start = str(
+                self.session.labels_path
+                or (self.session.video_path.with_suffix(".h5") if self.session.video_path else "")
+            )
             path, _ = QFileDialog.getSaveFileName(self, "Save labels", start, LABEL_FILTER)
             if not path:
                 return False
@@ -258,8 +300,12 @@ class MainWindow(QMainWindow):
         if self.session.doc is None:
             return False
         if path is None:
-            start = str(self.session.video_path.with_suffix(".npz")) if self.session.video_path else ""
-            path, _ = QFileDialog.getSaveFileName(self, "Export NPZ", start, "NumPy archive (*.npz)")
+            start = (
+                str(self.session.video_path.with_suffix(".npz")) if self.session.video_path else ""
+            )
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export NPZ", start, "NumPy archive (*.npz)"
+            )
             if not path:
                 return False
         try:
@@ -291,14 +337,23 @@ class MainWindow(QMainWindow):
         return answer == "discard"
 
     def _ask_discard(self) -> str:
-        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
-                          "The labels have unsaved changes.", parent=self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Unsaved changes",
+            "The labels have unsaved changes.",
+            parent=self,
+        )
         box.setInformativeText("Save them before continuing?")
-        box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                               | QMessageBox.StandardButton.Cancel)
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel
+        )
         r = box.exec()
-        return {QMessageBox.StandardButton.Save: "save",
-                QMessageBox.StandardButton.Discard: "discard"}.get(QMessageBox.StandardButton(r), "cancel")
+        return {
+            QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard",
+        }.get(QMessageBox.StandardButton(r), "cancel")
 
     # ------------------------------------------------------------- navigation
     def goto(self, frame: int) -> None:
@@ -362,7 +417,9 @@ class MainWindow(QMainWindow):
     def _on_recon_progress(self, state) -> None:  # noqa: ANN001
         from app.widgets.recon_panel import format_eta
 
-        self.status_recon.setText(f"{state.backend}: {state.done}/{state.total}  {state.fps:.0f} fps  {format_eta(state.eta)} left")
+        self.status_recon.setText(
+            f"{state.backend}: {state.done}/{state.total}  {state.fps:.0f} fps  {format_eta(state.eta)} left"
+        )
 
     def _on_recon_finished(self, outcome: str) -> None:
         st = self.recon.state
@@ -379,7 +436,9 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- dialogs
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in SHORTCUTS)
+        rows = "".join(
+            f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in SHORTCUTS
+        )
         box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", "", parent=self)
         box.setText(f"<table>{rows}</table>")
         box.open()
@@ -387,8 +446,11 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         from core import __version__
 
-        QMessageBox.about(self, "About ViDiHand Studio",
-                          f"ViDiHand Studio {__version__}<br>Review and correct 3D two-hand labels in video.")
+        QMessageBox.about(
+            self,
+            "About ViDiHand Studio",
+            f"ViDiHand Studio {__version__}<br>Review and correct 3D two-hand labels in video.",
+        )
 
     # ------------------------------------------------------------ persistence
     def _restore_layout(self) -> None:
@@ -430,8 +492,11 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("O", "hand overlay on / off"),
     ("1 / 2 / 3", "3D view from the camera / side / top"),
     ("M", "3D hand mesh on / off"),
-    ("Timeline", "click/drag: scrub; wheel: zoom; right- or Shift+drag: zoom to range; "
-                 "double-click or Ctrl+0: whole clip"),
+    (
+        "Timeline",
+        "click/drag: scrub; wheel: zoom; right- or Shift+drag: zoom to range; "
+        "double-click or Ctrl+0: whole clip",
+    ),
     ("Ctrl+O / Ctrl+L", "open video / labels"),
     ("Ctrl+S / Ctrl+Shift+S", "save / save as"),
     ("Ctrl+E", "export NPZ"),

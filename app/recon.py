@@ -42,7 +42,9 @@ class ReconController(QObject):
     batchApplied = Signal(object)  #: frames written (np.ndarray)
     finished = Signal(str)  #: "done" | "cancelled" | "error"
 
-    def __init__(self, session: Session, errors: ErrorPresenter, parent: QObject | None = None) -> None:
+    def __init__(
+        self, session: Session, errors: ErrorPresenter, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.session = session
         self.errors = errors
@@ -59,14 +61,26 @@ class ReconController(QObject):
     def running(self) -> bool:
         return self.worker is not None and not self.worker.finished
 
-    def start(self, backend: str, start: int = 0, stop: int | None = None, options: dict | None = None) -> None:
+    def start(
+        self, backend: str, start: int = 0, stop: int | None = None, options: dict | None = None
+    ) -> None:
         """Reconstruct frames [start, stop) of the open video with `backend`."""
         s = self.session
         if s.video_path is None or s.doc is None:
-            self.errors.report(ErrorInfo("Nothing to reconstruct", "Open a video first.", "File > Open Video (Ctrl+O)."))
+            self.errors.report(
+                ErrorInfo(
+                    "Nothing to reconstruct", "Open a video first.", "File > Open Video (Ctrl+O)."
+                )
+            )
             return
         if self.running:
-            self.errors.report(ErrorInfo("Reconstruction running", "A reconstruction is already running.", "Cancel it first."))
+            self.errors.report(
+                ErrorInfo(
+                    "Reconstruction running",
+                    "A reconstruction is already running.",
+                    "Cancel it first.",
+                )
+            )
             return
         n = s.doc.n_frames
         stop = n if stop is None else min(int(stop), n)
@@ -79,7 +93,9 @@ class ReconController(QObject):
             K=np.asarray(s.doc.K, np.float64).copy(),
         )
         self._doc = s.doc
-        self.state = RunState(total=max(0, stop - int(start)), backend=backend, start=int(start), stop=stop)
+        self.state = RunState(
+            total=max(0, stop - int(start)), backend=backend, start=int(start), stop=stop
+        )
         self.last_outcome = ""
         self.worker = LocalWorker(spec)
         self.worker.start()
@@ -130,9 +146,7 @@ class ReconController(QObject):
         elif isinstance(msg, Cancelled):
             self._finish("cancelled")
         elif isinstance(msg, Error):
-            self.errors.report(
-                ErrorInfo(msg.title, msg.message, msg.hint, msg.traceback)
-            )
+            self.errors.report(ErrorInfo(msg.title, msg.message, msg.hint, msg.traceback))
             self._finish("error")
 
     def _finish(self, outcome: str) -> None:

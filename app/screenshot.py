@@ -58,4 +58,8 @@ def region_array(image: QImage, x: int, y: int, w: int, h: int) -> np.ndarray:
     img = image.convertToFormat(QImage.Format.Format_RGB888).copy(x, y, w, h)
     ptr = img.constBits()
     arr = np.frombuffer(ptr, np.uint8, count=img.bytesPerLine() * img.height())
-    return arr.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3].reshape(img.height(), img.width(), 3).copy()
+    return (
+        arr.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3]
+        .reshape(img.height(), img.width(), 3)
+        .copy()
+    )

@@ -74,7 +74,9 @@ class Session(QObject):
         self._unsubscribe = doc.subscribe(self._on_change)
         self.documentReplaced.emit()
         self.pathsChanged.emit()
-        self.clock.reset(doc.n_frames, doc.meta.fps, min(self.clock.frame, max(doc.n_frames - 1, 0)))
+        self.clock.reset(
+            doc.n_frames, doc.meta.fps, min(self.clock.frame, max(doc.n_frames - 1, 0))
+        )
 
     def _on_change(self, change: Change) -> None:
         self.documentEdited.emit(change)

@@ -43,7 +43,11 @@ def apply_theme(app: QApplication) -> None:
     pal.setColor(QPalette.ColorRole.Highlight, QColor("#2f5fb8"))
     pal.setColor(QPalette.ColorRole.HighlightedText, QColor("white"))
     pal.setColor(QPalette.ColorRole.PlaceholderText, QColor("#7a7e87"))
-    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+    for role in (
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+        QPalette.ColorRole.WindowText,
+    ):
         pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6d7079"))
     app.setPalette(pal)
     app.setStyleSheet(QSS)

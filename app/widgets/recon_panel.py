@@ -30,8 +30,13 @@ def format_eta(seconds: float) -> str:
 
 
 class ReconPanel(QWidget):
-    def __init__(self, session: Session, controller: ReconController, default_backend: str = "mediapipe",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        controller: ReconController,
+        default_backend: str = "mediapipe",
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.session = session
         self.controller = controller
@@ -83,7 +88,9 @@ class ReconPanel(QWidget):
 
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(controller.cancel)
-        self.from_here.clicked.connect(lambda: (self.range.setChecked(True), self.start_spin.setValue(session.clock.frame)))
+        self.from_here.clicked.connect(
+            lambda: (self.range.setChecked(True), self.start_spin.setValue(session.clock.frame))
+        )
         self.start_spin.valueChanged.connect(lambda _v: self.range.setChecked(True))
         controller.started.connect(self._on_started)
         controller.progressed.connect(self._on_progress)
@@ -115,7 +122,9 @@ class ReconPanel(QWidget):
         self.progress.setRange(0, max(state.total, 1))
         self.progress.setValue(0)
         self.progress.setFormat(f"starting {state.backend}...")
-        self.status.setText(f"Reconstructing frames {state.start}-{state.stop - 1} with {state.backend}.")
+        self.status.setText(
+            f"Reconstructing frames {state.start}-{state.stop - 1} with {state.backend}."
+        )
 
     def _on_progress(self, state: RunState) -> None:
         self.progress.setValue(state.done)

@@ -92,7 +92,9 @@ def _fill(alpha_cols: np.ndarray, color: QColor, height: int) -> np.ndarray:
     return np.broadcast_to(row[None], (height, len(row), 4))
 
 
-def _bars(frac_cols: np.ndarray, color: QColor, height: int, shade: np.ndarray | None = None) -> np.ndarray:
+def _bars(
+    frac_cols: np.ndarray, color: QColor, height: int, shade: np.ndarray | None = None
+) -> np.ndarray:
     """Bar chart: column c filled from the bottom to frac_cols[c] of the lane height."""
     bg, fg = _rgba(LANE_BACKGROUND), _rgba(color)
     if shade is not None:  # columns with few present frames are drawn fainter
@@ -120,7 +122,9 @@ def confidence_lane(hand: int) -> Lane:
         n_present = cols.sum(_cum(cache, doc, ("present", hand)))
         conf = cols.sum(_cum(cache, doc, ("confidence", hand)))
         mean = np.where(n_present > 0, conf / np.maximum(n_present, 1), 0.0)
-        return _bars(mean, HAND_COLORS[hand].darker(115), h, shade=0.4 + 0.6 * n_present / cols.count)
+        return _bars(
+            mean, HAND_COLORS[hand].darker(115), h, shade=0.4 + 0.6 * n_present / cols.count
+        )
 
     return Lane("confidence", 18, render, HAND_LABELS[hand], HAND_COLORS[hand])
 
@@ -307,15 +311,25 @@ class Timeline(QWidget):
         cols = Columns(self._v0, self._v1, self._lanes_width())
         c = int(np.searchsorted(cols.ends, frame, side="right"))
         c = min(max(c, 0), cols.width - 1)
-        out: dict[str, np.ndarray] = {"present": np.zeros(2), "confidence": np.zeros(2), "source": np.zeros(2, int)}
+        out: dict[str, np.ndarray] = {
+            "present": np.zeros(2),
+            "confidence": np.zeros(2),
+            "source": np.zeros(2, int),
+        }
         one = Columns.__new__(Columns)
-        one.starts, one.ends, one.count = cols.starts[c : c + 1], cols.ends[c : c + 1], cols.count[c : c + 1]
+        one.starts, one.ends, one.count = (
+            cols.starts[c : c + 1],
+            cols.ends[c : c + 1],
+            cols.count[c : c + 1],
+        )
         for hand in (0, 1):
             n_pres = one.sum(_cum(self._cum_cache, doc, ("present", hand)))[0]
             out["present"][hand] = n_pres / one.count[0]
             conf = one.sum(_cum(self._cum_cache, doc, ("confidence", hand)))[0]
             out["confidence"][hand] = conf / n_pres if n_pres else 0.0
-            counts = [one.sum(_cum(self._cum_cache, doc, ("source", hand, int(s))))[0] for s in Source]
+            counts = [
+                one.sum(_cum(self._cum_cache, doc, ("source", hand, int(s))))[0] for s in Source
+            ]
             out["source"][hand] = int(np.argmax(counts)) if max(counts) > 0 else int(Source.NONE)
         return out
 
@@ -364,10 +378,16 @@ class Timeline(QWidget):
         d = event.angleDelta()
         if d.x() and not d.y():  # horizontal wheel / touchpad: pan
             span = self._v1 - self._v0
-            self.set_view(self._v0 - int(d.x() / 120 * span / 10), self._v1 - int(d.x() / 120 * span / 10))
+            self.set_view(
+                self._v0 - int(d.x() / 120 * span / 10), self._v1 - int(d.x() / 120 * span / 10)
+            )
         elif d.y():
             factor = 0.8 ** (d.y() / 120.0)
-            anchor = self.frame_at(event.position().x()) if event.position().x() >= HEADER_W else self.session.clock.frame
+            anchor = (
+                self.frame_at(event.position().x())
+                if event.position().x() >= HEADER_W
+                else self.session.clock.frame
+            )
             span = (self._v1 - self._v0) * factor
             t = (anchor - self._v0) / max(self._v1 - self._v0, 1)
             v0 = anchor - t * span
@@ -407,10 +427,14 @@ class Timeline(QWidget):
         self._paint_legend(p)
         if self._select_from is not None and self._select_to is not None:
             a, b = sorted((self._select_from, self._select_to))
-            p.fillRect(QRectF(a, RULER_H, b - a, self._lanes_bottom() - RULER_H), QColor(255, 255, 255, 40))
+            p.fillRect(
+                QRectF(a, RULER_H, b - a, self._lanes_bottom() - RULER_H), QColor(255, 255, 255, 40)
+            )
         if self._hover_x is not None and not self._scrubbing:
             p.setPen(QPen(QColor(255, 255, 255, 60), 1))
-            p.drawLine(QPointF(self._hover_x, RULER_H), QPointF(self._hover_x, self._lanes_bottom()))
+            p.drawLine(
+                QPointF(self._hover_x, RULER_H), QPointF(self._hover_x, self._lanes_bottom())
+            )
         self._paint_marker(p)
         p.end()
 
@@ -423,15 +447,21 @@ class Timeline(QWidget):
             groups[lane.group].append(y + lane.height)
             colors[lane.group] = lane.color or TEXT
             p.setPen(TEXT_DIM)
-            p.drawText(QRectF(56, y - 3, HEADER_W - 62, lane.height + 6),
-                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, lane.label)
+            p.drawText(
+                QRectF(56, y - 3, HEADER_W - 62, lane.height + 6),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                lane.label,
+            )
         bold = QFont(self.font().family(), 9, QFont.Weight.Bold)
         p.save()
         p.setFont(bold)
         for group, ys in groups.items():
             p.setPen(colors[group])
-            p.drawText(QRectF(6, min(ys), 52, max(ys) - min(ys)),
-                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, group)
+            p.drawText(
+                QRectF(6, min(ys), 52, max(ys) - min(ys)),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                group,
+            )
         p.restore()
 
     def _paint_ruler(self, p: QPainter) -> None:
@@ -441,8 +471,11 @@ class Timeline(QWidget):
         span = self._v1 - self._v0
         if clock.n_frames <= 0:
             return
-        p.drawText(QRectF(6, 0, HEADER_W - 10, RULER_H), Qt.AlignmentFlag.AlignVCenter,
-                   f"{self._v0}-{self._v1 - 1}" if span < clock.n_frames else "all frames")
+        p.drawText(
+            QRectF(6, 0, HEADER_W - 10, RULER_H),
+            Qt.AlignmentFlag.AlignVCenter,
+            f"{self._v0}-{self._v1 - 1}" if span < clock.n_frames else "all frames",
+        )
         step = _nice_step(span, self._lanes_width() / 70.0)
         first = int(np.ceil(self._v0 / step) * step)
         for f in range(first, self._v1, step):
@@ -475,7 +508,10 @@ class Timeline(QWidget):
         x0, x1 = self.x_of(f), self.x_of(f + 1)
         x = (x0 + x1) / 2
         if x1 - x0 > 3:
-            p.fillRect(QRectF(x0, RULER_H, x1 - x0, self._lanes_bottom() - RULER_H), QColor(255, 212, 59, 40))
+            p.fillRect(
+                QRectF(x0, RULER_H, x1 - x0, self._lanes_bottom() - RULER_H),
+                QColor(255, 212, 59, 40),
+            )
         p.setPen(QPen(MARKER, 1.5))
         p.drawLine(QPointF(x, RULER_H - 2), QPointF(x, self._lanes_bottom() + 2))
         p.setBrush(MARKER)

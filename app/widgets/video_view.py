@@ -238,7 +238,9 @@ class VideoView(QWidget):
             p.restore()
         elif self._frame >= 0:
             p.setPen(TEXT)
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, f"Frame {self._frame} cannot be decoded")
+            p.drawText(
+                self.rect(), Qt.AlignmentFlag.AlignCenter, f"Frame {self._frame} cannot be decoded"
+            )
         doc = self.session.doc
         if self.show_overlay and doc is not None and 0 <= self._frame < doc.n_frames:
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -272,7 +274,7 @@ class VideoView(QWidget):
                 continue
             path.moveTo(QPointF(*xy[a]))
             path.lineTo(QPointF(*xy[b]))
-        width = max(1.5, min(4.0, 2.2 * self.zoom ** 0.5))
+        width = max(1.5, min(4.0, 2.2 * self.zoom**0.5))
         outline = QColor(0, 0, 0, int(150 * alpha))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.setPen(QPen(outline, width + 2, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))

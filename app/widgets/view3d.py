@@ -43,7 +43,9 @@ class View3D(QWidget):
 
     rendered = Signal(int)
 
-    def __init__(self, session: Session, parent: QWidget | None = None, trail_length: int = 15) -> None:
+    def __init__(
+        self, session: Session, parent: QWidget | None = None, trail_length: int = 15
+    ) -> None:
         super().__init__(parent)
         self.session = session
         self.setObjectName("view3d")
@@ -81,22 +83,43 @@ class View3D(QWidget):
             skel = pv.PolyData(zeros.copy(), lines=_lines_cells(list(BONES)))
             self._skel.append(skel)
             self._skel_actors.append(
-                p.add_mesh(skel, color=color, line_width=5, render_lines_as_tubes=True,
-                           style="wireframe", lighting=True, reset_camera=False)
+                p.add_mesh(
+                    skel,
+                    color=color,
+                    line_width=5,
+                    render_lines_as_tubes=True,
+                    style="wireframe",
+                    lighting=True,
+                    reset_camera=False,
+                )
             )
             joints = pv.PolyData(zeros.copy())
             self._joint_actors.append(
-                p.add_mesh(joints, color=color, point_size=11, render_points_as_spheres=True,
-                           style="points", reset_camera=False)
+                p.add_mesh(
+                    joints,
+                    color=color,
+                    point_size=11,
+                    render_points_as_spheres=True,
+                    style="points",
+                    reset_camera=False,
+                )
             )
             self._jointpd.append(joints)
             if simple_hand_mesh is not None:
-                faces = np.hstack([np.full((len(SIMPLE_HAND_FACES), 1), 3), SIMPLE_HAND_FACES]).ravel()
+                faces = np.hstack(
+                    [np.full((len(SIMPLE_HAND_FACES), 1), 3), SIMPLE_HAND_FACES]
+                ).ravel()
                 mesh = pv.PolyData(np.zeros((N_SIMPLE_VERTICES, 3)), faces=faces)
                 self._mesh.append(mesh)
                 self._mesh_actors.append(
-                    p.add_mesh(mesh, color=color, smooth_shading=False, specular=0.2,
-                               opacity=1.0, reset_camera=False)
+                    p.add_mesh(
+                        mesh,
+                        color=color,
+                        smooth_shading=False,
+                        specular=0.2,
+                        opacity=1.0,
+                        reset_camera=False,
+                    )
                 )
             else:
                 self._mesh.append(None)
@@ -107,15 +130,23 @@ class View3D(QWidget):
             self._trail_actors.append(
                 p.add_mesh(trail, color=color, line_width=2, opacity=0.7, reset_camera=False)
             )
-        self._frustum = pv.PolyData(np.zeros((5, 3)), lines=_lines_cells(
-            [(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (2, 3), (3, 4), (4, 1)]))
-        self._frustum_actor = p.add_mesh(self._frustum, color="#c9cdd4", line_width=1.5,
-                                         reset_camera=False)
+        self._frustum = pv.PolyData(
+            np.zeros((5, 3)),
+            lines=_lines_cells([(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (2, 3), (3, 4), (4, 1)]),
+        )
+        self._frustum_actor = p.add_mesh(
+            self._frustum, color="#c9cdd4", line_width=1.5, reset_camera=False
+        )
         p.add_axes(line_width=2, labels_off=False)
         self._set_visible_all(False)
 
     def _set_visible_all(self, visible: bool) -> None:
-        for actors in (self._skel_actors, self._joint_actors, self._mesh_actors, self._trail_actors):
+        for actors in (
+            self._skel_actors,
+            self._joint_actors,
+            self._mesh_actors,
+            self._trail_actors,
+        ):
             for a in actors:
                 if a is not None:
                     a.SetVisibility(visible)
@@ -126,8 +157,10 @@ class View3D(QWidget):
             return
         K, w, h = doc.K, doc.meta.width, doc.meta.height
         corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
-        rays = np.stack([(corners[:, 0] - K[0, 2]) / K[0, 0], (corners[:, 1] - K[1, 2]) / K[1, 1],
-                         np.ones(4)], axis=1)
+        rays = np.stack(
+            [(corners[:, 0] - K[0, 2]) / K[0, 0], (corners[:, 1] - K[1, 2]) / K[1, 1], np.ones(4)],
+            axis=1,
+        )
         pts = np.vstack([[0, 0, 0], rays * _FRUSTUM_DEPTH])
         self._frustum.points[:] = pts
         self._frustum.Modified()
@@ -190,7 +223,9 @@ class View3D(QWidget):
             return
         n = self.trail_length
         # fixed topology: pad at the old end by repeating the oldest point
-        filled = np.vstack([np.repeat(pts[:1], n - len(pts), axis=0), pts]) if len(pts) < n else pts[-n:]
+        filled = (
+            np.vstack([np.repeat(pts[:1], n - len(pts), axis=0), pts]) if len(pts) < n else pts[-n:]
+        )
         self._trail[hand].points[:] = filled
         self._trail[hand].Modified()
         actor.SetVisibility(True)

@@ -62,8 +62,17 @@ def _labels_for(window, sha: str, n_frames: int | None = None) -> LabelDocument:
     meta = VideoMeta(n_frames or m.n_frames, m.fps, m.width, m.height, sha)
     doc = LabelDocument(meta)
     j3 = np.array([[0.02 * (k % 5), 0.02 * (k // 5), 0.5] for k in range(21)], np.float32)
-    doc.write("left", [3, 4], {"present": True, "confidence": 0.8, "joints_3d": j3,
-                               "joints_2d": np.full((21, 2), 300.0, np.float32), "source": int(Source.EDITED)})
+    doc.write(
+        "left",
+        [3, 4],
+        {
+            "present": True,
+            "confidence": 0.8,
+            "joints_3d": j3,
+            "joints_2d": np.full((21, 2), 300.0, np.float32),
+            "source": int(Source.EDITED),
+        },
+    )
     return doc
 
 

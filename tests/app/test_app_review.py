@@ -28,15 +28,21 @@ def assert_views_agree(window, frame: int) -> None:
     doc = window.session.doc
     state = window.views_state()
     assert state["clock"] == frame
-    assert state["video"] == frame and state["view3d"] == frame and state["timeline"] == frame, state
+    assert state["video"] == frame and state["view3d"] == frame and state["timeline"] == frame, (
+        state
+    )
     present = [h for h in (0, 1) if doc.hands[h].present[frame]]
     assert state["overlay"] == present, state
     assert state["view3d_hands"] == present, state
     for h in present:
-        np.testing.assert_array_equal(window.video_view.drawn_joints[h], doc.hands[h].joints_2d[frame])
+        np.testing.assert_array_equal(
+            window.video_view.drawn_joints[h], doc.hands[h].joints_2d[frame]
+        )
         np.testing.assert_array_equal(window.view3d.drawn_joints[h], doc.hands[h].joints_3d[frame])
         # the mesh in the 3D scene sits on those joints
-        np.testing.assert_allclose(window.view3d._skel[h].points, doc.hands[h].joints_3d[frame], atol=1e-6)
+        np.testing.assert_allclose(
+            window.view3d._skel[h].points, doc.hands[h].joints_3d[frame], atol=1e-6
+        )
     cols = window.timeline.column_values(frame)
     assert [h for h in (0, 1) if cols["present"][h] > 0.5] == present
     for h in present:
@@ -66,7 +72,9 @@ def test_reconstruct_scrub_save_reopen(window, qtbot, demo3, artifacts, tmp_path
     progress_seen: list[int] = []
     partial_seen: list[int] = []
     window.recon.progressed.connect(lambda st: progress_seen.append(st.done))
-    window.recon.batchApplied.connect(lambda f: partial_seen.append(int(window.session.doc.present_counts()["any"])))
+    window.recon.batchApplied.connect(
+        lambda f: partial_seen.append(int(window.session.doc.present_counts()["any"]))
+    )
     with qtbot.waitSignal(window.recon.finished, timeout=180_000) as blocker:
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
         assert not panel.run_button.isEnabled() and panel.cancel_button.isEnabled()
@@ -179,12 +187,37 @@ def test_screenshot_command(demo3, artifacts, tmp_path, qapp):
     j3 = np.array([[0.05 + 0.01 * (k % 5), 0.02 * (k // 5), 0.45] for k in range(21)], np.float32)
     from core.camera import project
 
-    doc.write("right", 42, {"present": True, "confidence": 0.9, "joints_3d": j3,
-                            "joints_2d": project(j3, doc.K).astype(np.float32), "source": 1})
+    doc.write(
+        "right",
+        42,
+        {
+            "present": True,
+            "confidence": 0.9,
+            "joints_3d": j3,
+            "joints_2d": project(j3, doc.K).astype(np.float32),
+            "source": 1,
+        },
+    )
     labels = tmp_path / "one.h5"
     save_labels(doc, labels)
     out = artifacts / "app_screenshot_cli.png"
-    assert main(["review", str(demo3), "--labels", str(labels), "--frame", "42", "--screenshot", str(out), "--size", "1280x800"]) == 0
+    assert (
+        main(
+            [
+                "review",
+                str(demo3),
+                "--labels",
+                str(labels),
+                "--frame",
+                "42",
+                "--screenshot",
+                str(out),
+                "--size",
+                "1280x800",
+            ]
+        )
+        == 0
+    )
     from PySide6.QtGui import QImage
 
     img = QImage(str(out))
