@@ -100,7 +100,9 @@ def encode(packet: Packet) -> list[bytes | memoryview]:
     """The frame for `packet` as buffers to send one after the other (no payload copy)."""
     specs, buffers, total = [], [], 0
     for name, arr in packet.arrays.items():
-        a = np.ascontiguousarray(arr)
+        a = np.asarray(arr)
+        if not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a)  # (keeps 0-d arrays 0-d, unlike calling it always)
         if a.dtype.byteorder == ">" or (a.dtype.byteorder == "=" and not _little()):
             a = a.astype(a.dtype.newbyteorder("<"))
         dt = a.dtype.str

@@ -77,6 +77,7 @@ class LocalSshd:
     def tunnel(self, remote_port: int, key: str = "client_key", **kw: object) -> SshTunnel:
         """A tunnel through this sshd to `remote_port` on loopback."""
         target = SshTarget("127.0.0.1", self.user, self.port)
+        kw.setdefault("ssh_options", ["-F", "/dev/null"])  # the user's ~/.ssh/config stays out
         return SshTunnel(target, remote_port, identity_file=str(self.folder / key),
                          known_hosts=str(self.folder / "known_hosts"), **kw)  # type: ignore[arg-type]
 

@@ -314,6 +314,9 @@ def test_malformed_message_is_refused_and_server_keeps_serving(server: Server) -
     assert "unknown message type" in recv_packet(s).fields["message"]
     send_packet(s, Packet("job_status", {"job": 5}))  # a request error: the connection goes on
     assert recv_packet(s).fields["code"] == "path"
+    send_packet(s, Packet("start_job", {"video_sha256": "e" * 64, "backend": "groundtruth", "start": "zero"}))
+    reply = recv_packet(s)
+    assert reply.fields["code"] == "malformed" and "'start'" in reply.fields["message"]
     send_packet(s, Packet("list_jobs"))
     assert recv_packet(s).type == "jobs"
     s.close()
@@ -345,6 +348,31 @@ def test_oversized_upload_is_refused(server: Server, tmp_path: Path) -> None:
         assert c.upload(small, video_sha256(small)) is True
         assert c.upload(small, video_sha256(small)) is False  # stored once, reused by hash
     assert sorted(p.name for p in (server.config.jobs_dir / "uploads").iterdir() if not p.name.endswith(".part")) == [video_sha256(small)]
+
+
+def test_interrupted_upload_resumes_where_it_stopped(server: Server, tmp_path: Path) -> None:
+    data = np.random.default_rng(1).integers(0, 255, 5 << 20, dtype=np.uint8)
+    path = tmp_path / "video.bin"
+    path.write_bytes(data.tobytes())
+    sha = video_sha256(path)
+    s = raw_connect(server)
+    hello(s)
+    send_packet(s, Packet("upload_begin", {"sha256": sha, "size": data.size}))
+    assert recv_packet(s).fields == {"offset": 0, "have": False}
+    send_packet(s, Packet("upload_chunk", {"offset": 0}, {"data": data[: 1 << 20]}))
+    s.close()  # the link drops after one MiB
+    seen: list[int] = []
+    deadline = time.monotonic() + 5
+    while True:  # the server notices the drop and releases the upload
+        try:
+            with RemoteClient(*server.address, TOKEN) as c:
+                assert c.upload(path, sha, on_progress=lambda done, total: seen.append(done)) is True
+            break
+        except ServerError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert seen == [data.size]  # only the remaining 4 MiB were sent, in one chunk
+    assert (server.config.jobs_dir / "uploads" / sha).read_bytes() == data.tobytes()
 
 
 @pytest.mark.parametrize("attack", ["../../etc/passwd", "/etc/passwd", "..", "a" * 15 + "/", "0123456789abcdef/../x"])
