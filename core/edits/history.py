@@ -15,7 +15,7 @@ it; undo removes it again and redo puts it back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +138,7 @@ class EditHistory:
         self._undo: list[Step] = []
         self._redo: list[Step] = []
         self._open: Step | None = None
+        self._deferred: dict[Hashable, Callable[[], None]] = {}
         self._bytes = 0
         self._observers: list[Callable[[], None]] = []
 
@@ -190,12 +191,33 @@ class EditHistory:
         self._open = step
         try:
             yield step
+            self.flush_deferred()
         except BaseException:
             self._open = None
+            self._deferred.clear()
             step.undo(self.doc)
             raise
         self._open = None
         self._commit(step)
+
+    def defer(self, key: Hashable, fn: Callable[[], None]) -> bool:
+        """Run `fn` once before the open gesture ends (or before the next edit of another kind).
+
+        Used for slow follow-ups that only the final state needs, e.g. one MANO refit at the
+        end of a drag instead of one per mouse move. Returns False when `key` is already
+        pending (the first registration wins, so it can capture the state before the gesture).
+        """
+        self._current()
+        if key in self._deferred:
+            return False
+        self._deferred[key] = fn
+        return True
+
+    def flush_deferred(self) -> None:
+        """Run pending deferred work now; its writes join the open gesture."""
+        while self._deferred:
+            key = next(iter(self._deferred))
+            self._deferred.pop(key)()
 
     def _commit(self, step: Step) -> None:
         if step.is_empty():

@@ -12,11 +12,9 @@ of `hand_model()` asks `core.hands` once.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-
-from core.labels.document import MANO_FIELDS
 
 
 class HandModel(Protocol):
@@ -53,17 +51,40 @@ def hand_model() -> HandModel | None:
     return _model  # type: ignore[return-value]
 
 
+class ManoEditModel:
+    """`core.hands` MANO (smplx, the user's files) adapted to what the edits need.
+
+    A refit after a joint edit keeps the frame's betas when they are known (the track's shape
+    does not change because one joint moved) and fits them otherwise.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model  # core.hands.mano.ManoModel
+
+    def joints(self, hand: int, params: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(self.model.joints(hand, params), np.float64)
+
+    def fit(
+        self, hand: int, joints: np.ndarray, init: dict[str, np.ndarray] | None
+    ) -> dict[str, np.ndarray]:
+        from core.hands.fit import fit_mano
+
+        betas_known = init is not None and bool(np.isfinite(init.get("betas", np.nan)).all())
+        return fit_mano(self.model, hand, joints, init=init, fit_betas=not betas_known).params
+
+
 def _from_core_hands() -> HandModel | None:
-    """Ask core.hands for a MANO model from the user's files; None when there is none."""
+    """MANO from the user's configured files (core.hands.mano); None when there are none."""
     try:
-        from core.hands import edit_model  # type: ignore[attr-defined]
+        from core.hands.mano import ManoModel, mano_available
     except ImportError:
         return None
-    try:
-        return edit_model()  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001 - no usable MANO files: edits use the documented fallbacks
+    if not mano_available():
         return None
+    return ManoEditModel(ManoModel())
 
 
-def mano_params(track_arrays: dict[str, np.ndarray], frames: np.ndarray) -> dict[str, np.ndarray]:
-    return {k: np.asarray(track_arrays[k][frames], np.float64) for k in MANO_FIELDS}
+def reset_hand_model() -> None:
+    """Look the model up again on next use (after the MANO folder setting changed)."""
+    global _model
+    _model = _UNSET

@@ -6,8 +6,10 @@ present hand with confidence 1.
 
 Keeping joints and MANO consistent:
 - after a joint is moved, MANO is refitted to the 21 joints through the hand model when one is
-  available (core/edits/model.py); without one the frame's MANO fields become NaN (they no longer
-  describe the joints). joints_3d always keep exactly what the person placed.
+  available (core/edits/model.py), once per frame when the gesture ends (a drag is one refit,
+  seeded with the MANO of before the drag); until then, and for good without a model, the
+  frame's MANO fields are NaN (they no longer describe the joints). joints_3d always keep
+  exactly what the person placed.
 - after a MANO rotation edit, joints come from the MANO model when available; otherwise the
   joint's subtree is turned rigidly by the change of that joint's world rotation (MANO's
   kinematic chain composed from global_orient and hand_pose, taking MANO's mean pose as zero: an
@@ -65,20 +67,24 @@ def set_joints(
     j2d = np.where(np.isfinite(j2d), j2d, proj)
     for j, p in uv.items():
         j2d[j] = p
+    model = hand_model()
+    if model is not None:
+        # one refit when the gesture ends (a drag is many moves), seeded with the pre-drag MANO
+        track = doc.hands[hand]
+        init = {k: getattr(track, k)[frame : frame + 1].astype(np.float64) for k in MANO_FIELDS}
+        h.defer(("refit", hand, frame), lambda: _refit(h, model, hand, frame, init))
     values: dict[str, Any] = {"joints_3d": joints, "joints_2d": j2d, **EDITED}
-    values.update(refit(h, hand, frame, joints))
+    values.update({k: np.nan for k in MANO_FIELDS})  # stale until refitted (or for good)
     h.write(hand, frame, values)
 
 
-def refit(h: EditHistory, hand: int, frame: int, joints: np.ndarray) -> dict[str, np.ndarray]:
-    """MANO fields for one frame's joints: a fit when a model is available, else NaN."""
-    model = hand_model()
-    if model is None:
-        return {k: np.nan for k in MANO_FIELDS}
-    track = h.doc.hands[hand]
-    init = {k: getattr(track, k)[frame : frame + 1].astype(np.float64) for k in MANO_FIELDS}
+def _refit(h: EditHistory, model: Any, hand: int, frame: int, init: dict[str, np.ndarray]) -> None:
+    """Fit MANO to the frame's (edited) joints and write the MANO fields."""
+    joints = h.doc.hands[hand].joints_3d[frame].astype(np.float64)
+    if not np.isfinite(joints).all():
+        return
     fitted = model.fit(hand, joints[None], init)
-    return {k: np.asarray(fitted[k])[0] for k in MANO_FIELDS}
+    h.write(hand, frame, {k: np.asarray(fitted[k])[0] for k in MANO_FIELDS})
 
 
 @register("move_joint_2d", ("hand", "frame", "joint", "uv"))

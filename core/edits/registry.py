@@ -41,6 +41,9 @@ class OpSpec:
 
 
 OPS: dict[str, OpSpec] = {}
+#: ops whose follow-up work (a MANO refit) may wait until the gesture ends, so a drag made of
+#: many of them refits once
+DEFERRING_OPS = frozenset({"move_joint_2d", "move_joint_3d"})
 
 
 def register(
@@ -88,6 +91,8 @@ def run_edit(history: EditHistory, edit: Mapping[str, Any]) -> dict[str, Any]:
             f"{name} has unknown field(s) {', '.join(unknown)}", hint=_fields_hint(spec)
         )
     clean = to_json(dict(edit))
+    if name not in DEFERRING_OPS:
+        history.flush_deferred()  # e.g. a drag's refit, before an edit that may read MANO
     spec.func(history, clean)
     history.log(clean)
     return clean

@@ -146,15 +146,16 @@ def frames_for(timestamps_ns: np.ndarray, fps: float) -> tuple[np.ndarray, np.nd
 
 
 def _mano_components() -> dict[int, np.ndarray] | None:
-    """hands_components of the user's MANO files, when core.hands can load them."""
+    """hands_components of the user's MANO files (core.hands.mano); None when not configured."""
     try:
-        from core.hands.mano import hands_components  # type: ignore[attr-defined]
+        from core.hands.mano import MANO_FILES, find_mano_dir, mano_arrays, mano_available
     except ImportError:
         return None
-    try:
-        return {h: np.asarray(hands_components(h)) for h in (0, 1)}
-    except Exception:  # noqa: BLE001 - no MANO files configured: pose stays unknown (documented)
+    if not mano_available():
         return None
+    folder = find_mano_dir()
+    assert folder is not None
+    return {h: mano_arrays(folder / MANO_FILES[h], h)["hands_components"] for h in (0, 1)}
 
 
 def _headset_poses(folder: Path, timestamps_ns: np.ndarray) -> list[list[list[float]]] | None:
