@@ -15,7 +15,7 @@ from core.cli.main import main
 from core.edits import apply_edits, use_hand_model
 from core.hands.skeleton import RELAXED_FINGERS, hand_joints
 from core.io.labels_h5 import load_labels, save_labels
-from core.io.npz import save_npz
+from core.io.npz import load_npz, save_npz
 from core.labels.document import LabelDocument, Source, VideoMeta
 
 ISSUE_EDITS = [
@@ -91,6 +91,8 @@ def test_apply_writes_the_edits_and_their_history(tmp_path, capsys):
     npz = np.load(save_npz(after, tmp_path / "out.npz"))
     for name in ("source", "reviewed", "keyframe", "flags", "joints_3d"):
         np.testing.assert_array_equal(npz[f"left_{name}"], getattr(after.hands[0], name))
+    back = load_npz(tmp_path / "out.npz")
+    assert back.equals(after) and back.history == after.history and back.notes == {5: "checked"}
 
 
 def test_a_bad_edit_names_its_index_and_writes_nothing(tmp_path, capsys):
