@@ -86,21 +86,28 @@ class JobRunner:
         with self._lock:
             if job.id in self._queued:
                 return
+        self.check_room()
         job.cancel.reset()
         job.set_state("queued", JobError())
-        self._put(job)
+        self._put(job, force=True)
+
+    def check_room(self) -> None:
+        """Raise `busy` when no more jobs may be queued."""
+        with self._lock:
+            n = len(self._queued)
+        if n >= self.max_queued + self.max_jobs:
+            raise ProtocolError(
+                f"the server already has {n} jobs queued or running.",
+                code="busy",
+                hint="Wait for a job to finish (or cancel one), then start again.",
+            )
 
     def _put(self, job: Job, force: bool = False) -> None:
+        if not force:
+            self.check_room()
         with self._lock:
             if job.id in self._queued:
                 return
-            if not force and len(self._queued) >= self.max_queued + self.max_jobs:
-                job.set_state("failed", JobError("Server busy", "too many jobs queued", ""))
-                raise ProtocolError(
-                    f"the server already has {len(self._queued)} jobs queued or running.",
-                    code="busy",
-                    hint="Wait for a job to finish (or cancel one), then start again.",
-                )
             self._queued.add(job.id)
         self._queue.put(job)
 

@@ -363,6 +363,7 @@ class _Session:
         spec = JobSpec(sha, backend, options, start, stop, K.astype(np.float64).tolist())
         job = self.server.store.find(spec) if p.get("reuse", bool, True) else None
         if job is None:
+            self.server.runner.check_room()  # refuse before creating anything
             job = self.server.store.create(spec)
             self.server.runner.submit(job)
             log.info("%s: started job %s", self.peer, job.id)

@@ -17,6 +17,8 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.errors import RemoteError
 from core.io.labels_h5 import save_labels
@@ -147,6 +149,15 @@ def test_malformed_frames_are_refused(header: bytes, payload: bytes, words: str)
         decode(header, payload)
 
 
+@settings(max_examples=300, deadline=None)
+@given(header=st.binary(max_size=200), payload=st.binary(max_size=64))
+def test_random_bytes_never_crash_the_decoder(header: bytes, payload: bytes) -> None:
+    try:
+        decode(header, payload)
+    except ProtocolError:
+        pass
+
+
 # ----------------------------------------------------------------------------- jobs
 def test_remote_job_equals_local_run_and_is_stored(server: Server, demo3: Path, gt_labels: Path) -> None:
     frames = range(10, 130)
@@ -247,6 +258,25 @@ def test_eight_clients_at_once(server: Server, demo3: Path, gt_labels: Path) -> 
 
 
 # ----------------------------------------------------------------------------- refusals
+def test_job_limits_refuse_when_full(tmp_path: Path, demo3: Path, gt_labels: Path) -> None:
+    srv = start_server(tmp_path / "jobs", max_jobs=1, max_queued=1, test_batch_delay=0.5)
+    try:
+        with RemoteClient(*srv.address, TOKEN) as c:
+            sha, lsha = video_sha256(demo3), video_sha256(gt_labels)
+            c.upload(demo3, sha)
+            c.upload(gt_labels, lsha)
+            opts = {"labels": {"blob": lsha}, "decode": False}
+            first = c.start_job(sha, "groundtruth", range(0, 480), np.eye(3), opts)
+            c.start_job(sha, "groundtruth", range(0, 240), np.eye(3), opts)  # waits in the queue
+            with pytest.raises(ServerError, match="jobs queued or running") as info:
+                c.start_job(sha, "groundtruth", range(0, 120), np.eye(3), opts)
+            assert info.value.code == "busy"
+            assert len(c.list_jobs()) == 2  # the refused job left nothing behind
+            c.cancel(first["job"])
+    finally:
+        srv.close()
+
+
 def test_cancel_from_a_cancel_token_stops_the_server_job(tmp_path: Path, demo3: Path, gt_labels: Path) -> None:
     from core.errors import CancelledError
     from core.recon.base import CancelToken, run_reconstruction
