@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from core.camera import project
 from core.hands.skeleton import bone_lengths
 from core.labels.document import HandTrack, LabelDocument
 from core.labels.joints import HAND_NAMES
+
+if TYPE_CHECKING:
+    from core.hands.mano import ManoModel
 
 MM = 1000.0
 
@@ -249,8 +252,14 @@ def dropout_and_leaving_scores(
 
 
 # ----------------------------------------------------------------------------------- detect all
-def detect(doc: LabelDocument, thresholds: Thresholds | None = None) -> Detections:
-    """Run every detector on `doc`; return the scores and the segments above threshold."""
+def detect(
+    doc: LabelDocument, thresholds: Thresholds | None = None, *, mano: ManoModel | None = None
+) -> Detections:
+    """Run every detector on `doc`; return the scores and the segments above threshold.
+
+    With a MANO model (core.hands.mano.ManoModel), interpenetration uses the hand meshes on
+    frames where both hands have MANO parameters.
+    """
     th = thresholds or Thresholds()
     n = doc.n_frames
     scores = {k: np.full((2, n), np.nan) for k in KINDS}
@@ -262,7 +271,7 @@ def detect(doc: LabelDocument, thresholds: Thresholds | None = None) -> Detectio
         scores["dropout"][h], scores["leaving_frame"][h] = dropout_and_leaving_scores(
             track, doc.K, doc.meta.width, doc.meta.height, th
         )
-    scores["interpenetration"][:] = interpenetration_scores(doc, th)
+    scores["interpenetration"][:] = interpenetration_scores(doc, th, mano)
     swap_segs, swap_scores = swap_segments(doc, th)
     scores["lr_swap"][:] = swap_scores
 

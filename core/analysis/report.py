@@ -15,7 +15,7 @@ import base64
 import html as _html
 import io
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from core.labels.document import LabelDocument
 from core.labels.joints import HAND_NAMES
 from core.metrics.evaluate import SPECS, Evaluation, evaluate
 from core.video.base import VideoSource
+
+if TYPE_CHECKING:
+    from core.hands.mano import ManoModel
 
 #: how many worst-frame thumbnails the report shows, and their width in pixels
 N_THUMBNAILS = 6
@@ -50,13 +53,15 @@ def build_report(
     thresholds: Thresholds | None = None,
     title: str | None = None,
     overlap: bool = False,
+    mano: ManoModel | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Detect failures in `pred`, evaluate it against `gt` when given, and render the report.
 
     Returns (html, json_dict). `video` (a path or an open VideoSource) adds thumbnails of the
     worst frames with the predicted skeletons (hand colours) and the ground truth (white).
+    A MANO model lets the interpenetration detector use the hand meshes.
     """
-    det = detect(pred, thresholds)
+    det = detect(pred, thresholds, mano=mano)
     ev = evaluate(pred, gt, overlap=overlap) if gt is not None else None
     data: dict[str, Any] = {
         "segments": det.to_json(),
@@ -70,22 +75,37 @@ def build_report(
 
 # ---------------------------------------------------------------------------------- thumbnails
 def worst_frames(det: Detections, ev: Evaluation | None, k: int = N_THUMBNAILS) -> list[int]:
-    """Up to k frames with the largest error (with ground truth) or detector score (without),
-    at least a few frames apart so one failure does not fill every thumbnail."""
-    if ev is not None:
-        err = ev.per_frame["MPJPE-p"]
-        score = np.where(
-            np.isfinite(err).any(axis=0), np.nanmax(np.nan_to_num(err, nan=-1), axis=0), -1.0
-        )
-    else:
-        score = det.frame_score()
+    """Up to k frames worth looking at, at least a few frames apart.
+
+    With ground truth: the largest MPJPE-p. Without: the peak frame of the strongest segments,
+    taking the kinds in turn (strongest kind first) so that one kind of failure that covers the
+    whole clip (jitter, say) does not fill every thumbnail.
+    """
     spacing = max(5, det.n_frames // 50)
     chosen: list[int] = []
-    for f in np.argsort(-score, kind="stable"):
-        if score[f] <= 0 or len(chosen) >= k:
-            break
-        if all(abs(int(f) - c) >= spacing for c in chosen):
-            chosen.append(int(f))
+
+    def take(f: int) -> None:
+        if len(chosen) < k and all(abs(f - c) >= spacing for c in chosen):
+            chosen.append(f)
+
+    if ev is not None:
+        err = np.nan_to_num(ev.per_frame["MPJPE-p"], nan=-1.0).max(axis=0)
+        for f in np.argsort(-err, kind="stable"):
+            if err[f] <= 0:
+                break
+            take(int(f))
+        return sorted(chosen)
+    by_kind: dict[str, list[Segment]] = {}
+    for s in det.ranked():
+        if s.kind not in CONTEXT_KINDS:
+            by_kind.setdefault(s.kind, []).append(s)
+    queues = sorted(by_kind.values(), key=lambda q: -q[0].score)
+    while len(chosen) < k and any(queues):
+        for q in queues:
+            if q:
+                s = q.pop(0)
+                lane = np.nan_to_num(det.scores[s.kind][s.hand, s.start : s.end + 1], nan=0.0)
+                take(s.start + int(np.argmax(lane)))
     return sorted(chosen)
 
 

@@ -6,12 +6,14 @@ labels then stay exchanged until the next such event; the frames in the minority
 the swap segment (reported on both hands). A single hand jumping onto the other hand's previous
 position (one track taking over the other hand) is a swap of that hand only, until its next jump.
 
-Interpenetration: both skeletons as capsules (bones with a radius, a thicker palm); the deepest
-overlap of a left capsule with a right capsule, in mm. Mesh penetration with MANO is not used
-yet: capsules work for every backend, with or without MANO parameters.
+Interpenetration: with a MANO model and MANO parameters on both hands, the depth of one hand's
+mesh vertices inside the other hand's mesh; otherwise both skeletons as capsules (bones with a
+radius, a thicker palm) and the deepest overlap of a left capsule with a right capsule, in mm.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from core.analysis.segments import Segment, runs
 from core.analysis.thresholds import Thresholds
 from core.labels.document import LabelDocument
 from core.labels.joints import BONES
+
+if TYPE_CHECKING:
+    from core.hands.mano import ManoModel
 
 #: capsules: every bone, plus the knuckle line across the palm
 CAPSULES: tuple[tuple[int, int], ...] = (*BONES, (5, 9), (9, 13), (13, 17))
@@ -169,8 +174,66 @@ def penetration_depth_mm(doc: LabelDocument, th: Thresholds, chunk: int = 2048) 
     return out
 
 
-def interpenetration_scores(doc: LabelDocument, th: Thresholds) -> np.ndarray:
-    """(2, T) penetration depth over its threshold (0 when apart), the same for both hands."""
+def mesh_penetration_depth_mm(
+    doc: LabelDocument, mano: ManoModel, th: Thresholds, contact_mm: float = 30.0
+) -> np.ndarray:
+    """(T,) deepest penetration (mm) of one MANO hand mesh into the other, on frames where both
+    hands are present with MANO parameters; NaN elsewhere; negative (minus the closest vertex
+    distance) when the meshes are apart.
+
+    A vertex of one hand is inside the other when it lies behind the outward normal of the
+    other hand's nearest vertex (within `contact_mm`); its depth is that distance along the
+    normal. Both directions are tested. Frames whose vertex bounding spheres are apart are not
+    tested vertex by vertex.
+    """
+    from scipy.spatial import cKDTree
+
+    from core.render.raster import vertex_normals
+
+    out = np.full(doc.n_frames, np.nan)
+    ok = [t.present & t.has_mano() for t in doc.hands]
+    frames = np.flatnonzero(ok[0] & ok[1])
+    if not frames.size:
+        return out
+    fields = ("global_orient", "hand_pose", "betas", "transl")
+    verts = [
+        mano.vertices(h, {k: getattr(doc.hands[h], k)[frames] for k in fields}) for h in (0, 1)
+    ]
+    centres = [v.mean(axis=1) for v in verts]
+    radii = [
+        np.linalg.norm(v - c[:, None], axis=-1).max(axis=1)
+        for v, c in zip(verts, centres, strict=True)
+    ]
+    gap = np.linalg.norm(centres[0] - centres[1], axis=-1) - radii[0] - radii[1]
+    out[frames] = -gap * 1000.0
+    reach = contact_mm / 1000.0
+    for i in np.flatnonzero(gap <= 0):
+        deepest = -np.inf
+        closest = np.inf
+        for a, b in ((0, 1), (1, 0)):
+            va, vb = verts[a][i], verts[b][i]
+            nb = vertex_normals(vb, mano.faces[b])
+            dist, idx = cKDTree(vb).query(va)
+            closest = min(closest, float(dist.min()))
+            along = np.sum((va - vb[idx]) * nb[idx], axis=-1)
+            inside = (along < 0) & (dist < reach)
+            if inside.any():
+                deepest = max(deepest, float((-along[inside]).max()))
+        out[frames[i]] = deepest * 1000.0 if np.isfinite(deepest) else -closest * 1000.0
+    return out
+
+
+def interpenetration_scores(
+    doc: LabelDocument, th: Thresholds, mano: ManoModel | None = None
+) -> np.ndarray:
+    """(2, T) penetration depth over its threshold (0 when apart), the same for both hands.
+
+    With a MANO model, frames where both hands have MANO parameters use the meshes; the others
+    (and every frame without a model) use the capsules.
+    """
     depth = penetration_depth_mm(doc, th)
+    if mano is not None:
+        mesh = mesh_penetration_depth_mm(doc, mano, th)
+        depth = np.where(np.isfinite(mesh), mesh, depth)
     score = np.where(np.isfinite(depth), np.maximum(depth, 0.0) / th.penetration_mm, np.nan)
     return np.stack([score, score])

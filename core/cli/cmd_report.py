@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from core.errors import VidihandError
 from core.io.atomic import atomic_path
 from core.io.labels_h5 import load_labels
 
@@ -29,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--overlap", action="store_true", help="evaluate only the frames both files have"
     )
+    p.add_argument(
+        "--mano-dir",
+        metavar="DIR",
+        help="folder with MANO_RIGHT.pkl / MANO_LEFT.pkl: interpenetration then uses the hand "
+        "meshes where the labels have MANO parameters (default: the configured MANO folder)",
+    )
     p.set_defaults(func=run)
 
 
@@ -39,8 +46,25 @@ def run(args: argparse.Namespace) -> int:
     pred = load_labels(args.pred)
     gt = load_labels(args.gt) if args.gt else None
     th = Thresholds.from_json(args.thresholds) if args.thresholds else None
+    mano = None
+    if any(t.has_mano().any() for t in pred.hands):
+        from core.hands.mano import ManoModel, mano_available
+
+        if args.mano_dir:
+            mano = ManoModel(args.mano_dir)  # asked for: a broken folder is an error
+        elif mano_available():
+            try:
+                mano = ManoModel()
+            except VidihandError as exc:
+                print(f"note: MANO not used ({exc.message}); interpenetration uses capsules")
     html, data = build_report(
-        pred, gt, args.video, thresholds=th, title=Path(args.pred).name, overlap=args.overlap
+        pred,
+        gt,
+        args.video,
+        thresholds=th,
+        title=Path(args.pred).name,
+        overlap=args.overlap,
+        mano=mano,
     )
     out = Path(args.output)
     with atomic_path(out) as tmp:

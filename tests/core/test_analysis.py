@@ -177,3 +177,35 @@ def test_thresholds_from_json(tmp_path) -> None:
     with pytest.raises(SettingsError, match="not valid JSON"):
         Thresholds.from_json(p)
     assert Thresholds().to_json()["bone_rel"] == Thresholds().bone_rel
+
+
+def test_mesh_interpenetration_with_mano(tmp_path) -> None:
+    """With a MANO model (the synthetic MANO-format files), interpenetration uses the meshes."""
+    from core.hands.mano import ManoModel
+    from core.hands.synthetic_mano import write_synthetic_mano
+
+    mano = ManoModel(write_synthetic_mano(tmp_path / "mano"))
+    n = 30
+    doc = LabelDocument(VideoMeta(n_frames=n, fps=30.0, width=W, height=H))
+    for h, x in ((LEFT, -0.1), (RIGHT, 0.1)):
+        tr = np.tile([x, 0.0, 0.5], (n, 1))
+        if h == RIGHT:
+            tr[10:20] = [-0.08, 0.0, 0.5]  # 2 cm beside the left hand: the meshes overlap
+            tr[20:25] = [-0.1, 0.0, 0.545]  # 4.5 cm behind it: still inside the curled left hand
+        p = {"global_orient": np.zeros((n, 3)), "hand_pose": np.zeros((n, 45)),
+             "betas": np.zeros((n, 10)), "transl": tr}  # fmt: skip
+        j = mano.joints(h, p)
+        doc.write(h, slice(None), {"present": True, "confidence": 1.0, "joints_3d": j,
+                                   "joints_2d": project(j, doc.K), **p})  # fmt: skip
+    with_mesh = detect(doc, mano=mano)
+    segs = sorted(
+        (s.hand, s.start, s.end) for s in with_mesh.segments if s.kind == "interpenetration"
+    )
+    assert segs == [(LEFT, 10, 24), (RIGHT, 10, 24)]
+    # the capsules see the side-by-side overlap but not the mesh contact in depth
+    capsules = sorted(
+        (s.hand, s.start, s.end) for s in detect(doc).segments if s.kind == "interpenetration"
+    )
+    assert capsules == [(LEFT, 10, 19), (RIGHT, 10, 19)]
+    # apart: no penetration either way
+    assert np.nanmax(with_mesh.scores["interpenetration"][:, :10]) == 0.0

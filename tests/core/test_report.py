@@ -171,3 +171,33 @@ def test_report_renders_in_headless_chromium(docs, artifacts, tmp_path) -> None:
     assert (np.abs(px - [40, 150, 255]).sum(axis=1) < 60).sum() > 500
     # text rendered: the top rows (title) hold dark pixels
     assert (img[:80] < 80).all(axis=2).sum() > 200
+
+
+def test_cli_report_uses_mano_meshes_when_given(tmp_path) -> None:
+    """--mano-dir: the hands' MANO meshes decide interpenetration (capsules alone miss it)."""
+    from core.cli.main import main
+    from core.hands.mano import ManoModel
+    from core.hands.synthetic_mano import write_synthetic_mano
+    from core.labels.document import VideoMeta
+
+    mano_dir = write_synthetic_mano(tmp_path / "mano")
+    mano = ManoModel(mano_dir)
+    n = 20
+    doc = LabelDocument(VideoMeta(n_frames=n, fps=30.0, width=640, height=480))
+    for h, x in ((0, -0.1), (1, 0.1)):
+        tr = np.tile([x, 0.0, 0.5], (n, 1))
+        if h == 1:
+            tr[:, 0] = -0.1
+            tr[:, 2] = 0.545  # behind the left hand, inside its curled fingers
+        p = {"global_orient": np.zeros((n, 3)), "hand_pose": np.zeros((n, 45)),
+             "betas": np.zeros((n, 10)), "transl": tr}  # fmt: skip
+        j = mano.joints(h, p)
+        doc.write(h, slice(None), {"present": True, "confidence": 1.0, "joints_3d": j,
+                                   "joints_2d": project(j, doc.K), **p})  # fmt: skip
+    save_labels(doc, tmp_path / "pred.h5")
+    for extra, expected in (([], set()), (["--mano-dir", str(mano_dir)], {"left", "right"})):
+        rc = main(["report", str(tmp_path / "pred.h5"), "-o", str(tmp_path / "r.html"),
+                   "--json", str(tmp_path / "r.json"), *extra])  # fmt: skip
+        assert rc == 0
+        segs = json.loads((tmp_path / "r.json").read_text())["segments"]
+        assert {s["hand"] for s in segs if s["kind"] == "interpenetration"} == expected
