@@ -1,6 +1,7 @@
 """Edits of a label document: operations, undo/redo per gesture, navigation.
 
-    history = EditHistory(doc, journal=Journal.open_for(labels_path))
+    session = EditSession.open(labels_path)     # doc + history + crash journal (session.py)
+    history = session.history
     history.apply("move_joint_2d", hand="right", frame=10, joint=8, uv=[640, 300])
     with history.gesture("drag joint"):      # a whole drag is one undo step
         for uv in drag_positions:
@@ -27,6 +28,7 @@ from core.edits.navigate import (
     prev_keyframe,
 )
 from core.edits.registry import OPS, load_ops
+from core.edits.session import EditSession
 from core.labels.document import LabelDocument
 
 
@@ -42,6 +44,7 @@ __all__ = [
     "OPS",
     "Delta",
     "EditHistory",
+    "EditSession",
     "Step",
     "apply_edits",
     "hand_model",

@@ -246,3 +246,35 @@ def test_process_killed_mid_editing_loses_nothing(tmp_path):
     assert recovered.equals(expected) and recovered.history == expected.history
     assert not load_labels(labels).equals(recovered)  # the label file itself was never touched
     json.dumps(recovered.history)  # the recovered history is still plain JSON
+
+
+def test_edit_session_lifecycle(tmp_path):
+    from core.edits.session import EditSession
+
+    labels = save_labels(make_doc(), tmp_path / "clip.h5")
+    session = EditSession.open(labels)
+    assert session.recovery is None
+    for action in script(12):
+        perform(session.history, action)
+    before_crash = session.doc.copy()
+    session.journal.close()  # crash: no save, no close
+
+    again = EditSession.open(labels)
+    assert again.recovery is not None and again.recovery["changes"] >= 10
+    assert again.doc.equals(load_labels(labels))  # nothing replaced until the user decides
+    restored = again.restore()
+    assert restored.equals(before_crash) and restored.history == before_crash.history
+    again.history.apply("set_note", frame=2, text="after restore")
+    again.save()
+    assert load_labels(labels).notes[2] == "after restore"
+    again.close()
+    assert not Journal.open_for(labels).has_recovery()
+
+    # an unsaved document is journaled by its video hash until it is saved somewhere
+    fresh = EditSession.new(make_doc())
+    fresh.history.apply("delete_range", hand="right", start=0, end=3)
+    autosave = fresh.journal.path
+    assert autosave.parent.name == "autosave" and autosave.exists()
+    fresh.save(tmp_path / "new.h5")
+    assert not autosave.exists() and fresh.journal.path == tmp_path / "new.h5.journal"
+    fresh.close()
