@@ -1,4 +1,7 @@
-"""`vidihand info VIDEO`: metadata and GOP structure of a video or image folder."""
+"""`vidihand info VIDEO`: metadata and GOP structure of a video or image folder.
+
+GOP structure (keyframe count, mean and longest keyframe spacing) says how expensive exact
+random access is: a seek decodes on average half a GOP."""
 
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
                 "max": round(float(d.max()) * 1000, 3),
             },
             "image_folder": info.is_image_folder,
+            "truncated": info.truncated,
+            "timestampless": info.timestampless,
             **info.gop_summary(),
         }
     if args.json:

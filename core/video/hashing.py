@@ -53,7 +53,7 @@ def video_sha256(path: str | os.PathLike[str]) -> str:
     return digest
 
 
-def _feed(h: "hashlib._Hash", path: Path) -> None:
+def _feed(h: hashlib._Hash, path: Path) -> None:
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)

@@ -1,0 +1,598 @@
+"""Video files decoded through PyAV with exact random access by frame index.
+
+Exactness: the frame index (core.video.index) lists every frame's presentation timestamp. To show
+frame i we seek back to the keyframe at or before it and decode forward until the decoder hands
+out that exact timestamp, so B-frames, open GOPs, edit lists and variable frame rates never shift
+a frame. Decoding forward within the same GOP continues without seeking (stepping, playback).
+
+Long videos can be opened with `index="background"`: the first frame is decoded at once and the
+index is built on a thread. Until it completes, frames past the indexed part are located by
+their estimated timestamp (first pts + i / nominal fps), which is exact for constant frame rate
+video, and `info.n_frames` is the header's (or duration x fps) estimate.
+
+Thread safety: one decoder per `PyAVVideo`, guarded by a lock; `fork()` gives another decoder on
+the same index and frame cache, so a prefetch thread never waits on the GUI thread's decoding.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from core.errors import VideoOpenError, VideoReadError
+from core.video.base import VideoInfo, VideoSource
+from core.video.cache import DEFAULT_CACHE_BYTES, FrameCache
+from core.video.index import BackgroundIndexer, IndexState, scan
+
+#: when the wanted frame lies at most this many frames ahead in a not yet indexed region,
+#: decode forward instead of seeking
+_CONTINUE_FRAMES = 300
+#: after failed seeks, frames up to this index are still found by decoding from the start
+_FROM_START_LIMIT = 5000
+#: decoded frames this close before the wanted one are cached too (stepping back is common)
+_KEEP_BEFORE = 2
+
+
+class DecodeInterrupted(Exception):
+    """Raised inside `frame()` when the decoder's `interrupt` callback asks to stop (prefetch
+    retargeting). The decoder stays usable."""
+
+
+class _Shared:
+    """What a video and its forks share: stream facts, the frame index, metadata, the cache."""
+
+    def __init__(
+        self,
+        path: Path,
+        stream: av.video.stream.VideoStream,
+        container: av.container.InputContainer,
+        cache: FrameCache,
+    ) -> None:
+        self.path = path
+        self.stream_index = stream.index
+        self.cache = cache
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.listeners: list[Callable[[VideoInfo], None]] = []
+        self.indexer: BackgroundIndexer | None = None
+        self.state = IndexState(np.empty(0, np.int64), np.empty(0, np.int64), complete=False)
+        self.info: VideoInfo | None = None
+        self.truncated = False
+        self.tb = float(stream.time_base) if stream.time_base else 1.0 / 90000
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        self.fps_nominal = float(rate) if rate else 30.0
+        self.step = 1.0 / (self.fps_nominal * self.tb)  #: pts units per frame (estimate)
+        self.first_pts = 0
+        self.rotation_ccw = 0
+        self.seek_shift = 0  #: keyframes to step back before seeking (files whose seeks land late)
+        cc = stream.codec_context
+        self.coded_size = (int(cc.width), int(cc.height))
+        self.codec = cc.name or ""
+        self.pix_fmt = str(cc.pix_fmt or "")
+        self.bit_rate = int(stream.bit_rate or container.bit_rate or 0)
+        n_header = int(stream.frames or 0)
+        if n_header <= 0:
+            if stream.duration:
+                secs = float(stream.duration * stream.time_base)
+            else:
+                secs = (container.duration or 0) / 1e6
+            n_header = int(round(secs * self.fps_nominal))
+        self.n_estimate = max(n_header, 1)
+
+    def make_info(self) -> VideoInfo:
+        st = self.state
+        pts = st.pts
+        n_idx = len(pts)
+        fps = float(st.extra.get("fps", self.fps_nominal))  # type: ignore[arg-type]
+        if st.timestampless:
+            ts = np.arange(n_idx, dtype=np.float64) / fps
+        else:
+            ts = (pts - self.first_pts) * self.tb
+        if st.complete:
+            n = n_idx
+        else:
+            n = max(self.n_estimate, n_idx + 1)
+            last = ts[-1] if n_idx else -1.0 / self.fps_nominal
+            extra = last + np.arange(1, n - n_idx + 1) / self.fps_nominal
+            ts = np.concatenate([ts, extra])
+        vfr = False
+        if n_idx > 2 and not st.timestampless:
+            d = np.diff(ts[:n_idx])
+            vfr = bool(d.max() - d.min() > 0.5 * max(float(np.median(d)), 1e-9))
+            if vfr and st.complete and ts[n_idx - 1] > 0:
+                fps = (n_idx - 1) / float(ts[n_idx - 1])
+        w, h = self.coded_size
+        rot_cw = (-self.rotation_ccw) % 360
+        if rot_cw in (90, 270):
+            w, h = h, w
+        keyframes = np.searchsorted(pts, st.key_pts) if n_idx else np.zeros(1, np.int64)
+        return VideoInfo(
+            path=str(self.path),
+            n_frames=int(n),
+            fps=float(fps),
+            width=w,
+            height=h,
+            rotation=rot_cw,
+            timestamps=ts.astype(np.float64),
+            codec=self.codec,
+            variable_frame_rate=vfr,
+            keyframes=np.asarray(keyframes, np.int64),
+            bit_rate=self.bit_rate,
+            pix_fmt=self.pix_fmt,
+            index_complete=st.complete,
+            n_indexed=n_idx,
+            truncated=self.truncated,
+            timestampless=st.timestampless,
+        )
+
+    def publish(self, state: IndexState) -> None:
+        """Take a new index (from the background indexer thread or the opener)."""
+        if state.complete and state.suspect_tail and len(state.pts):
+            state = verify_tail(self.path, self.stream_index, state)
+            self.truncated = True
+        with self.lock:
+            if state.complete and not len(state.pts) and state.extra.get("failed"):
+                # the background scan failed: keep estimating, stop waiting
+                self.state = IndexState(self.state.pts, self.state.key_pts, True, error=state.error)
+            else:
+                self.state = state
+            self.info = self.make_info()
+            info = self.info
+            listeners = list(self.listeners)
+        if state.complete:
+            self.done.set()
+        for fn in listeners:
+            fn(info)
+
+
+class PyAVVideo(VideoSource):
+    """A video file decoded through PyAV with exact random access."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        index: str = "full",
+        *,
+        _shared: _Shared | None = None,
+    ) -> None:
+        if index not in ("full", "background"):
+            raise ValueError(f"index must be 'full' or 'background', not {index!r}")
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._decoder: Iterator[av.VideoFrame] | None = None
+        self._last_pts: int | None = None  # key of the last frame the decoder handed out
+        self._ordinal = -1  # output count since the last restart (timestampless streams)
+        #: checked between decoded frames; returning True raises DecodeInterrupted
+        self.interrupt: Callable[[], bool] | None = None
+        self._container = _open_container(self.path)
+        try:
+            self._stream = self._container.streams.video[0]
+        except IndexError:
+            self._container.close()
+            kinds = sorted({s.type for s in self._container.streams}) or ["no streams"]
+            raise VideoOpenError(
+                f"{self.path.name} has no video stream (it holds {', '.join(kinds)}).",
+                hint="Choose a video file (mp4, mov, mkv, avi, webm ...) or a folder of images.",
+            ) from None
+        self._stream.thread_type = "AUTO"
+        self._owner = _shared is None
+        if _shared is not None:
+            self._shared = _shared
+            return
+        self._shared = sh = _Shared(
+            self.path, self._stream, self._container, FrameCache(cache_bytes)
+        )
+        try:
+            if index == "full":
+                state = scan(self._container, self._stream, self.path.stat().st_size)
+                if state.complete and state.suspect_tail and len(state.pts):
+                    state = verify_tail(self.path, self._stream.index, state)
+                    sh.truncated = True
+                sh.state = state
+                if not len(state.pts):
+                    raise VideoOpenError(
+                        f"{self.path.name} contains no video frames"
+                        + (f" ({state.error})." if state.error else "."),
+                        hint="The file is empty or truncated; re-export or re-download it.",
+                    )
+                if not state.timestampless and _guessed_pts(self._container):
+                    state = _ordinal_if_reordered(self.path, self._stream.index, state)
+                    sh.state = state
+                sh.first_pts = 0 if state.timestampless else int(state.pts[0])
+                first = self._decode_exact(0, int(state.pts[0]), state)
+            else:
+                first = self._decode_first()
+        except VideoReadError as exc:
+            self._container.close()
+            raise VideoOpenError(
+                f"{self.path.name}: the first frame cannot be decoded ({exc.message}).",
+                hint="The codec may be unsupported or the file damaged; convert it with "
+                "`ffmpeg -i IN -c:v libx264 OUT.mp4`.",
+            ) from exc
+        except VideoOpenError:
+            self._container.close()
+            raise
+        sh.info = sh.make_info()
+        sh.cache.put(0, first)
+        if index == "full":
+            sh.done.set()
+        else:
+            sh.indexer = BackgroundIndexer(self.path, self._stream.index, sh.publish)
+
+    # ------------------------------------------------------------------ public
+    @property
+    def info(self) -> VideoInfo:  # type: ignore[override]
+        info = self._shared.info
+        assert info is not None
+        return info
+
+    @property
+    def cache(self) -> FrameCache:
+        return self._shared.cache
+
+    def cached(self, index: int) -> np.ndarray | None:
+        return self._shared.cache.get(index)
+
+    def fork(self) -> PyAVVideo:
+        return PyAVVideo(self.path, _shared=self._shared)
+
+    def add_listener(self, fn: Callable[[VideoInfo], None]) -> None:
+        """Call fn(info) (from the indexing thread) each time the background index grows."""
+        with self._shared.lock:
+            self._shared.listeners.append(fn)
+
+    def wait_index(self, timeout: float | None = None) -> bool:
+        """Block until the frame index is complete; True if it is."""
+        return self._shared.done.wait(timeout)
+
+    def is_exact(self, index: int) -> bool:
+        """True when frame `index` is located by its indexed timestamp (always, once the index
+        is complete), False while it is located by an estimated timestamp."""
+        return index < len(self._shared.state.pts)
+
+    def frame(self, index: int) -> np.ndarray:
+        index = self._check_index(index)
+        img = self._shared.cache.get(index)
+        if img is not None:
+            return img
+        with self._lock:
+            img = self._shared.cache.get(index)
+            if img is not None:
+                return img
+            st = self._shared.state
+            if index < len(st.pts):
+                return self._decode_exact(index, int(st.pts[index]), st)
+            return self._decode_estimated(index)
+
+    def iter_frames(
+        self, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        n = self.info.n_frames
+        stop = n if stop is None else min(stop, n)
+        if start >= stop:
+            return
+        start = self._check_index(start)
+        worker = self.fork()  # sequential reading never holds up frame() on other threads
+        try:
+            yield from worker._iter(start, stop)
+        finally:
+            worker.close()
+
+    def close(self) -> None:
+        sh = self._shared
+        if self._owner and sh.indexer is not None:
+            sh.indexer.stop()
+        with self._lock:
+            self._decoder = None
+            if self._owner:
+                sh.cache.clear()
+            self._container.close()
+
+    # ----------------------------------------------------------------- decode
+    def _restart(self, seek_pts: int | None = None) -> None:
+        """Position the decoder at the keyframe at or before seek_pts (None: the start)."""
+        if self._shared.state.timestampless or seek_pts is None:
+            # reopen rather than seek to 0: raw streams cannot seek reliably by timestamp
+            self._container.close()
+            self._container = av.open(str(self.path), metadata_errors="ignore")
+            self._stream = self._container.streams[self._shared.stream_index]
+            self._stream.thread_type = "AUTO"
+        else:
+            self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
+        self._decoder = self._container.decode(self._stream)
+        self._last_pts = None
+        self._ordinal = -1
+
+    def _next(self) -> tuple[av.VideoFrame, int] | None:
+        """Next decoded frame and its key (pts, or output ordinal); None at the end."""
+        assert self._decoder is not None
+        while True:
+            if self.interrupt is not None and self.interrupt():
+                raise DecodeInterrupted()
+            try:
+                frame = next(self._decoder)
+            except StopIteration:
+                return None
+            except av.error.FFmpegError as exc:
+                raise VideoReadError(
+                    f"{self.path.name} is damaged after {self._where()}: {exc}",
+                    hint="Frames beyond the damage cannot be shown; re-encode or re-copy the file.",
+                ) from exc
+            if self._shared.state.timestampless:
+                self._ordinal += 1
+                key = self._ordinal
+            elif frame.pts is None:
+                continue  # frames without a timestamp are not offered
+            else:
+                key = int(frame.pts)
+            self._last_pts = key
+            return frame, key
+
+    def _where(self) -> str:
+        if self._last_pts is None:
+            return "the start"
+        i = self._index_of(self._last_pts)
+        return f"frame {i}" if i is not None else "an unknown frame"
+
+    def _index_of(self, key: int) -> int | None:
+        pts = self._shared.state.pts
+        i = int(np.searchsorted(pts, key))
+        if i < len(pts) and pts[i] == key:
+            return i
+        if not self._shared.state.complete and len(pts) and key > pts[-1]:
+            return int(round((key - self._shared.first_pts) / self._shared.step))
+        return None
+
+    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+        img = frame.to_ndarray(format="rgb24")
+        r = int(frame.rotation or 0) % 360 // 90  # FFmpeg: counter-clockwise degrees
+        if r:
+            img = np.ascontiguousarray(np.rot90(img, k=r))
+        img.flags.writeable = False
+        return img
+
+    def _decode_first(self) -> np.ndarray:
+        """Background mode: frame 0 is the first frame the decoder hands out."""
+        self._decoder = self._container.decode(self._stream)
+        while True:
+            got = self._next()
+            if got is None:
+                raise VideoOpenError(
+                    f"{self.path.name} contains no video frames.",
+                    hint="The file is empty or truncated; re-export or re-download it.",
+                )
+            frame, key = got
+            if frame.pts is None:
+                # a stream without timestamps cannot be located by time: index it fully
+                raise VideoReadError(
+                    "the stream has no timestamps", hint="Open it with index='full'."
+                )
+            self._shared.first_pts = key
+            self._shared.rotation_ccw = int(frame.rotation or 0)
+            return self._convert(frame)
+
+    def _can_continue_to(self, target: int, st: IndexState) -> bool:
+        """True when decoding on from where the decoder is reaches `target` without passing a
+        keyframe the seek would land on (same GOP, target ahead)."""
+        if self._decoder is None or self._last_pts is None or self._last_pts >= target:
+            return False
+        if st.timestampless:
+            return True
+        k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
+        return int(st.key_pts[max(k, 0)]) <= self._last_pts
+
+    def _decode_exact(self, index: int, target: int, st: IndexState) -> np.ndarray:
+        # When the decoder runs past or ends without the target (MPEG-TS seeks land a GOP late,
+        # AVI timestamps are guessed, open GOPs) start from an earlier keyframe, at last from
+        # the start of the file. A file whose seeks land late remembers it (seek_shift).
+        sh = self._shared
+        s0 = sh.seek_shift
+        attempts = [s0] if st.timestampless else [s0, s0 + 1, s0 + 2]
+        if not st.timestampless and index <= _FROM_START_LIMIT:
+            attempts.append(-1)
+        for n, back in enumerate(attempts):
+            if n > 0 or not self._can_continue_to(target, st):
+                self._seek_key(target, st, back=back)
+            img = self._decode_until(index, target)
+            if img is not None:
+                if n > 0 and back > sh.seek_shift:
+                    sh.seek_shift = min(back, 2)
+                return img
+        raise VideoReadError(
+            f"{self.path.name}: frame {index} could not be decoded.",
+            hint="The file may be damaged at this point; re-encode it.",
+        )
+
+    def _seek_key(self, target: int, st: IndexState, back: int) -> None:
+        """Seek so that decoding starts at the keyframe `back` keyframes before the one at or
+        before target (back < 0: the start of the file)."""
+        keys = st.key_pts
+        k = int(np.searchsorted(keys, target, side="right")) - 1 - back
+        if st.timestampless or back < 0 or k < 0:
+            self._restart(None)
+            return
+        # Aim at the middle of the GOP, not at the keyframe itself: demuxers disagree on what a
+        # seek timestamp means (MP4 with an edit list counts from before the cut), and a
+        # backward seek to any time inside the GOP lands on its keyframe.
+        end = int(keys[k + 1]) if k + 1 < len(keys) else int(st.pts[-1])
+        self._restart(int(keys[k]) + max(0, (end - int(keys[k])) // 2))
+
+    def _decode_until(self, index: int, target: int) -> np.ndarray | None:
+        cache = self._shared.cache
+        rot = self._shared.rotation_ccw
+        while True:
+            got = self._next()
+            if got is None:
+                return None
+            frame, key = got
+            if key == target:
+                if int(frame.rotation or 0) != rot and index == 0:
+                    self._shared.rotation_ccw = int(frame.rotation or 0)
+                img = self._convert(frame)
+                cache.put(index, img)
+                return img
+            if key > target:
+                return None
+            idx = self._index_of(key)
+            if idx is not None and idx + _KEEP_BEFORE >= index and idx not in cache:
+                # frames just before the target are likely asked for next (stepping back)
+                cache.put(idx, self._convert(frame))
+
+    def _decode_estimated(self, index: int) -> np.ndarray:
+        """A frame past the indexed part: decode to the frame nearest its estimated pts."""
+        sh = self._shared
+        target = sh.first_pts + int(round(index * sh.step))
+        ahead = (
+            self._last_pts is not None and 0 < target - self._last_pts <= _CONTINUE_FRAMES * sh.step
+        )
+        if self._decoder is None or not ahead:
+            self._restart(target)
+        best: tuple[av.VideoFrame, int] | None = None
+        while True:
+            got = self._next()
+            if got is None:
+                break
+            best = got
+            if got[1] >= target - sh.step / 2:
+                break
+        if best is None:
+            raise VideoReadError(
+                f"{self.path.name}: frame {index} (estimated) could not be decoded.",
+                hint="The file may end earlier than its header says; wait for indexing to finish.",
+            )
+        img = self._convert(best[0])
+        if abs(best[1] - target) < sh.step / 2:
+            sh.cache.put(index, img)
+        return img
+
+    def _iter(self, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+        st = self._shared.state
+        n = stop
+        if start < len(st.pts):
+            self._seek_key(int(st.pts[start]), st, back=0)
+        else:
+            self._restart(self._shared.first_pts + int(round(start * self._shared.step)))
+        wanted = start
+        while wanted < stop:
+            got = self._next()
+            if got is None:
+                raise VideoReadError(
+                    f"{self.path.name} ended at frame {wanted} of {n}.",
+                    hint="The file is truncated; frames after this one cannot be read.",
+                )
+            frame, key = got
+            idx = self._index_of(key)
+            if idx is None or idx < wanted:
+                continue
+            wanted = idx + 1
+            yield idx, self._convert(frame)
+
+
+def _guessed_pts(container: av.container.InputContainer) -> bool:
+    """AVI stores no presentation timestamps: FFmpeg guesses them, wrongly with B-frames."""
+    return "avi" in str(getattr(container.format, "name", "")).split(",")
+
+
+def _ordinal_if_reordered(
+    path: Path, stream_index: int, state: IndexState, probe: int = 300
+) -> IndexState:
+    """Decode the first frames; if their timestamps come out of order (guessed pts with
+    B-frames), the pts cannot locate frames: fall back to output order (timestampless)."""
+    last = None
+    with av.open(str(path), metadata_errors="ignore") as c:
+        s = c.streams[stream_index]
+        try:
+            for n, f in enumerate(c.decode(s)):
+                if f.pts is not None:
+                    if last is not None and f.pts < last:
+                        n_frames = len(state.pts)
+                        span = float((state.pts[-1] - state.pts[0]) * s.time_base)
+                        fps = (n_frames - 1) / span if span > 0 else 0.0
+                        return IndexState(
+                            pts=np.arange(n_frames, dtype=np.int64),
+                            key_pts=np.zeros(1, np.int64),
+                            complete=state.complete,
+                            timestampless=True,
+                            error=state.error,
+                            packets=state.packets,
+                            extra={"fps": fps} if fps > 0 else {},
+                        )
+                    last = f.pts
+                if n >= probe:
+                    break
+        except av.error.FFmpegError:
+            pass
+    return state
+
+
+def verify_tail(path: Path, stream_index: int, state: IndexState) -> IndexState:
+    """For a file that looks truncated: decode its last GOPs and drop every indexed frame from
+    the first one that does not decode on."""
+    pts, keys = state.pts, state.key_pts
+    if state.timestampless:
+        return state
+    for k in range(len(keys) - 1, max(len(keys) - 5, -1), -1):
+        key = int(keys[k])
+        got: set[int] = set()
+        try:
+            with av.open(str(path), metadata_errors="ignore") as c:
+                s = c.streams[stream_index]
+                c.seek(key, stream=s, backward=True, any_frame=False)
+                for f in c.decode(s):
+                    if f.pts is not None:
+                        got.add(int(f.pts))
+        except av.error.FFmpegError:
+            pass
+        tail = pts[pts >= key]
+        if len(tail) and int(tail[0]) in got:
+            ok = np.asarray([int(p) in got for p in tail])
+            n_ok = int(np.argmin(ok)) if not ok.all() else len(tail)
+            good = np.concatenate([pts[pts < key], tail[:n_ok]])
+            break
+    else:
+        good = pts[pts < int(keys[max(len(keys) - 5, 0)])] if len(keys) else pts[:0]
+    return IndexState(
+        pts=good,
+        key_pts=keys[keys <= (good[-1] if len(good) else -(2**62))],
+        complete=True,
+        suspect_tail=False,
+        error=state.error or "truncated",
+        packets=state.packets,
+    )
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise VideoOpenError(f"Video not found: {path}", hint="Check the path and try again.")
+    if path.is_dir():
+        raise VideoOpenError(f"{path} is a folder.", hint="Open it as an image folder.")
+    if path.stat().st_size == 0:
+        raise VideoOpenError(
+            f"{path.name} is empty (0 bytes).",
+            hint="The copy or download did not finish; copy the video again.",
+        )
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.error.FileNotFoundError as exc:
+        raise VideoOpenError(f"Video not found: {path}", hint="Check the path.") from exc
+    except av.error.PermissionError as exc:
+        raise VideoOpenError(
+            f"No permission to read {path}.", hint="Check the file's permissions."
+        ) from exc
+    except PermissionError as exc:
+        raise VideoOpenError(
+            f"No permission to read {path}.", hint="Check the file's permissions."
+        ) from exc
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError) as exc:
+        raise VideoOpenError(
+            f"{path.name} is not a readable video: it is corrupt, truncated or in a format FFmpeg "
+            f"does not support ({exc}).",
+            hint="Check that the file plays in a video player; re-export it as H.264 MP4 with "
+            "`ffmpeg -i IN -c:v libx264 OUT.mp4`.",
+        ) from exc
