@@ -32,11 +32,10 @@ import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.edits.history import Delta
 from core.errors import LabelFileError
 from core.labels.document import (
     TRACK_FIELDS,
@@ -46,6 +45,9 @@ from core.labels.document import (
     VideoMeta,
 )
 from core.paths import data_dir
+
+if TYPE_CHECKING:  # core.edits imports this module (EditSession): no import cycle at runtime
+    from core.edits.history import Delta
 
 JOURNAL_VERSION = 1
 #: a snapshot is due once change records since the last one hold this many bytes
@@ -118,6 +120,8 @@ def _encode_delta(delta: Delta) -> tuple[dict[str, Any], bytes]:
 
 
 def _decode_delta(header: dict[str, Any], payload: bytes) -> Delta:
+    from core.edits.history import Delta
+
     arrays = _unpack_arrays(header["arrays"], payload)
     patches = [
         Patch(p["hand"], arrays[f"{i}/frames"], {k: arrays[f"{i}/{k}"] for k in p["fields"]})
