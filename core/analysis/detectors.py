@@ -120,6 +120,8 @@ def acceleration_mm(track: HandTrack) -> np.ndarray:
 def _rolling_median(x: np.ndarray, window: int) -> np.ndarray:
     """Median over a centred window of `window` frames, ignoring NaN; NaN where x is NaN."""
     w = max(1, int(window))
+    if x.size == 0:
+        return x.astype(np.float64)
     half = w // 2
     padded = np.concatenate([np.full(half, np.nan), x, np.full(w - 1 - half, np.nan)])
     view = np.lib.stride_tricks.sliding_window_view(padded, w)

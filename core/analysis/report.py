@@ -266,17 +266,19 @@ def _render(
                     f'<td>{frames}</td><td class="l">{_esc(KIND_DESCRIPTIONS[k])}</td></tr>')  # fmt: skip
     parts.append("<table>" + "".join(rows) + "</table>")
     parts.append(_segment_table(pred, det.ranked(), fps))
-    parts.append(_img(plots.detector_lanes(det, fps), alt="detector lanes"))
-
     conf = np.stack([t.confidence.astype(np.float64) for t in pred.hands])
     present = np.stack([t.present for t in pred.hands])
-    parts.append("<h2>Plots</h2>")
-    if ev is not None:
-        parts.append(_img(plots.error_over_time(ev, fps), alt="error over time"))
-        parts.append(_img(plots.error_per_joint(ev), alt="error per joint"))
-        parts.append(_img(plots.confidence_vs_error(ev, conf), alt="confidence against error"))
+    if pred.n_frames < 2:
+        parts.append('<p class="sub">Too few frames for plots.</p>')
     else:
-        parts.append(_img(plots.confidence_over_time(conf, present, fps), alt="confidence"))
+        parts.append(_img(plots.detector_lanes(det, fps), alt="detector lanes"))
+        parts.append("<h2>Plots</h2>")
+        if ev is not None:
+            parts.append(_img(plots.error_over_time(ev, fps), alt="error over time"))
+            parts.append(_img(plots.error_per_joint(ev), alt="error per joint"))
+            parts.append(_img(plots.confidence_vs_error(ev, conf), alt="confidence against error"))
+        else:
+            parts.append(_img(plots.confidence_over_time(conf, present, fps), alt="confidence"))
 
     if thumbs:
         what = "largest MPJPE-p" if ev is not None else "highest detector score"

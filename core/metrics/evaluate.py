@@ -274,7 +274,7 @@ def slice_frames(doc: LabelDocument, n: int) -> LabelDocument:
 # ---------------------------------------------------------------------------------- evaluation
 def _finite(a: np.ndarray) -> np.ndarray:
     """(T,) True where every value of a frame is finite."""
-    return np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+    return np.isfinite(a).all(axis=tuple(range(1, a.ndim)))
 
 
 def evaluate(

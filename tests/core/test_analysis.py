@@ -209,3 +209,20 @@ def test_mesh_interpenetration_with_mano(tmp_path) -> None:
     assert capsules == [(LEFT, 10, 19), (RIGHT, 10, 19)]
     # apart: no penetration either way
     assert np.nanmax(with_mesh.scores["interpenetration"][:, :10]) == 0.0
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 4])
+def test_tiny_documents_do_not_break_anything(n: int) -> None:
+    from core.analysis.report import build_report
+    from core.metrics import evaluate
+
+    doc = LabelDocument(VideoMeta(n_frames=n, fps=30.0, width=W, height=H))
+    if n:
+        j = motion_doc(n=max(n, 5)).hands[LEFT].joints_3d[:n]
+        doc.write(LEFT, slice(None), {"present": True, "confidence": 1.0, "joints_3d": j,
+                                      "joints_2d": project(j, doc.K)})  # fmt: skip
+    assert detect(doc).segments == []
+    ev = evaluate(doc, doc.copy())
+    assert ev.metrics["MPJPE"].n == n and ev.metrics["Jitter"].n == max(0, n - 2)
+    html, data = build_report(doc, doc.copy())
+    assert data["segments"] == [] and html.startswith("<!DOCTYPE html>")
