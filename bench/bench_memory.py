@@ -64,20 +64,30 @@ def measure(video: Path, frames: str | None, out: Path) -> tuple[float, float, f
         cmd += ["--frames", frames]
     env = {**os.environ, "GLOG_minloglevel": "2"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = ps.memory_info().rss + sum(
-                c.memory_info().rss for c in ps.children(recursive=True)
-            )
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
+    err_file = out.with_suffix(".stderr")
+    with open(err_file, "wb") as err_fh:  # a file, not a pipe: a chatty child never blocks
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_fh, env=env)
+        ps = psutil.Process(proc.pid)
+        peak = 0
+        timeline: list[tuple[float, int]] = []
+        while proc.poll() is None:
+            try:
+                rss = ps.memory_info().rss + sum(
+                    c.memory_info().rss for c in ps.children(recursive=True)
+                )
+                peak = max(peak, rss)
+                timeline.append((time.perf_counter() - t0, rss))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
     seconds = time.perf_counter() - t0
-    err = proc.stderr.read().decode() if proc.stderr else ""
+    err = err_file.read_text(errors="replace")
+    if timeline:
+        marks = []
+        for q in (0.25, 0.5, 0.75, 0.95):
+            _, rss_q = min(timeline, key=lambda x: abs(x[0] - q * seconds))
+            marks.append(f"{int(q * 100)}%: {rss_q / 2**20:.0f}")
+        print(f"    RSS MiB during the run ({', '.join(marks)})", flush=True)
     if proc.returncode != 0:
         raise SystemExit(f"vidihand reconstruct failed ({proc.returncode}):\n{err}")
     kernel = int(maxrss_file.read_text().split()[-1]) / 1024  # KiB from the kernel (wait4)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from array import array
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,8 +83,9 @@ class MediaPipeReconstructor(Reconstructor):
         self.prefetch_frames = int(prefetch_frames)
         mode = "image" if static_image_mode else "tracking"
         self.version = f"{mp.__version__} (hands, complexity {model_complexity}, {mode})"
-        #: RMS (px) of the rigid 3D-to-2D fit of every lifted hand of the last run
-        self.fit_rms: list[float] = []
+        #: RMS (px) of the rigid 3D-to-2D fit of every lifted hand of the last run (4 bytes a
+        #: hand and frame: a diagnostic that must not grow memory on long videos)
+        self.fit_rms: array[float] = array("f")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -108,7 +110,7 @@ class MediaPipeReconstructor(Reconstructor):
             raise ReconstructorError(f"frames must run forward, got step {frames.step}.")
         K = np.asarray(K, dtype=np.float64).reshape(3, 3)
         width, height = video.info.width, video.info.height
-        self.fit_rms = []
+        self.fit_rms = array("f")
         tracker = HandTracker(self.mirrored)
         stream = prefetch(
             video.iter_frames(frames.start, frames[-1] + 1), depth=self.prefetch_frames
