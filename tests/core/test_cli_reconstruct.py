@@ -146,3 +146,19 @@ def test_missing_input_is_a_clear_error(tmp_path: Path, capsys) -> None:
     rc = main(["reconstruct", str(tmp_path / "none.mp4"), "-o", str(tmp_path / "x.h5")])
     assert rc == 2
     assert "Video not found" in capsys.readouterr().err
+
+
+def test_reconstruct_an_image_folder(demo3: Path, tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    with open_video(demo3) as video:
+        for i in range(4):  # names sort numerically: 8, 9, 10, 11
+            Image.fromarray(video.frame(120 + i)).resize((640, 360)).save(folder / f"f{8 + i}.jpg")
+    out = tmp_path / "frames.h5"
+    assert main(["reconstruct", str(folder), "-o", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    doc = load_labels(out)
+    assert (doc.n_frames, doc.meta.width, doc.meta.height) == (4, 640, 360)
+    assert doc.meta.video_sha256 == video_sha256(folder)
+    assert doc.present_counts()["both"] == 4
