@@ -51,10 +51,14 @@ def timed_run(make_backend, video_path: Path, frames: range) -> tuple[float, flo
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="150 frames, one round")
     ap.add_argument("--frames", help="frame range A:B (default 0:500, quick 0:150)")
-    ap.add_argument("--rounds", type=int, help="alternating local/remote rounds, best of each (default 2)")
+    ap.add_argument(
+        "--rounds", type=int, help="alternating local/remote rounds, best of each (default 2)"
+    )
     ap.add_argument("--video", type=Path, default=DEMO3)
     args = ap.parse_args()
     if sshd_binary() is None:
@@ -64,8 +68,10 @@ def main() -> int:
         frames = frames_range(args.frames or ("0:150" if args.quick else None), v.info.n_frames)
     rounds = args.rounds or (1 if args.quick else 2)
     video_sha256(args.video)  # hash once up front, as a client that opened the video has
-    print(f"video {args.video.name}, frames {frames.start}:{frames.stop} ({len(frames)}), backend mediapipe, "
-          f"{rounds} round(s)")
+    print(
+        f"video {args.video.name}, frames {frames.start}:{frames.stop} ({len(frames)}), backend mediapipe, "
+        f"{rounds} round(s)"
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-remote-") as tmp_name:
         tmp = Path(tmp_name)
@@ -73,8 +79,23 @@ def main() -> int:
         token.write_text("bench-token\n")
         port = free_port()
         serve = subprocess.Popen(
-            [sys.executable, "-m", "core.cli.main", "serve", "--port", str(port), "--token-file", str(token),
-             "--jobs-dir", str(tmp / "jobs"), "--preload", "mediapipe"], cwd=ROOT, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "core.cli.main",
+                "serve",
+                "--port",
+                str(port),
+                "--token-file",
+                str(token),
+                "--jobs-dir",
+                str(tmp / "jobs"),
+                "--preload",
+                "mediapipe",
+            ],
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
+        )
         sshd = LocalSshd(tmp / "sshd")
         try:
             local, remote = [], []
@@ -82,34 +103,59 @@ def main() -> int:
             for r in range(rounds):
                 lf, lt, lres = timed_run(lambda: create_backend("mediapipe"), args.video, frames)
                 local.append((lf, lt))
-                print(f"round {r + 1} local : first result {lf:6.2f} s, total {lt:6.2f} s, {len(frames) / lt:6.1f} frames/s")
+                print(
+                    f"round {r + 1} local : first result {lf:6.2f} s, total {lt:6.2f} s, {len(frames) / lt:6.1f} frames/s"
+                )
                 events: list[tuple[float, str]] = []
 
                 def make_remote(events=events):
                     tunnel = sshd.tunnel(port)
                     return RemoteReconstructor(
-                        tunnel, "bench-token", "mediapipe", reuse=False,
-                        on_message=lambda m: events.append((time.perf_counter(), m.state))
-                        if isinstance(m, ConnectionState) else None)
+                        tunnel,
+                        "bench-token",
+                        "mediapipe",
+                        reuse=False,
+                        on_message=lambda m: (
+                            events.append((time.perf_counter(), m.state))
+                            if isinstance(m, ConnectionState)
+                            else None
+                        ),
+                    )
 
                 t0 = time.perf_counter()
                 rf, rt, rres = timed_run(make_remote, args.video, frames)
                 remote.append((rf, rt))
                 up = [t for t, s in events if s == "uploading"]
-                upload = (next((t for t, s in events if s == "connected" and up and t > up[0]), t0) - up[0]) if up else 0.0
-                print(f"round {r + 1} remote: first result {rf:6.2f} s, total {rt:6.2f} s, {len(frames) / rt:6.1f} frames/s"
-                      f"  (upload + job start {upload:.2f} s)")
+                upload = (
+                    (
+                        next((t for t, s in events if s == "connected" and up and t > up[0]), t0)
+                        - up[0]
+                    )
+                    if up
+                    else 0.0
+                )
+                print(
+                    f"round {r + 1} remote: first result {rf:6.2f} s, total {rt:6.2f} s, {len(frames) / rt:6.1f} frames/s"
+                    f"  (upload + job start {upload:.2f} s)"
+                )
                 reference = reference or lres
-                same = all(np.array_equal(rres.to_dict()[k], lres.to_dict()[k], equal_nan=True) for k in lres.to_dict())
+                same = all(
+                    np.array_equal(rres.to_dict()[k], lres.to_dict()[k], equal_nan=True)
+                    for k in lres.to_dict()
+                )
                 print(f"          remote results equal local: {same}")
             best_l = min(t for _, t in local)
             best_r = min(t for _, t in remote)
             ratio = best_l / best_r
             print()
             print(f"throughput local  {len(frames) / best_l:6.1f} frames/s (best of {rounds})")
-            print(f"throughput remote {len(frames) / best_r:6.1f} frames/s through the SSH tunnel (best of {rounds})")
+            print(
+                f"throughput remote {len(frames) / best_r:6.1f} frames/s through the SSH tunnel (best of {rounds})"
+            )
             print(f"ratio remote/local {ratio:.3f} (goal >= 0.9)")
-            print(f"time to first result: local {min(f for f, _ in local):.2f} s, remote {min(f for f, _ in remote):.2f} s")
+            print(
+                f"time to first result: local {min(f for f, _ in local):.2f} s, remote {min(f for f, _ in remote):.2f} s"
+            )
         finally:
             sshd.close()
             serve.terminate()

@@ -22,13 +22,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--token-file", required=True, help="file holding the shared token")
     p.add_argument("--jobs-dir", help="where uploads and jobs are kept (default: <data dir>/serve)")
-    p.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload (default 2048)")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=2048, help="largest upload (default 2048)"
+    )
     p.add_argument("--max-jobs", type=int, default=1, help="jobs running at once (default 1)")
-    p.add_argument("--max-queued", type=int, default=32, help="jobs waiting beyond those (default 32)")
-    p.add_argument("--backend-option", action="append", default=[], metavar="BACKEND.KEY=VALUE",
-                   help="server-side backend option, e.g. vidihand.checkpoint=/models/ckpt (repeatable)")
-    p.add_argument("--preload", action="append", default=[], metavar="BACKEND",
-                   help="import a backend's code at start so the first job starts sooner (repeatable)")
+    p.add_argument(
+        "--max-queued", type=int, default=32, help="jobs waiting beyond those (default 32)"
+    )
+    p.add_argument(
+        "--backend-option",
+        action="append",
+        default=[],
+        metavar="BACKEND.KEY=VALUE",
+        help="server-side backend option, e.g. vidihand.checkpoint=/models/ckpt (repeatable)",
+    )
+    p.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        metavar="BACKEND",
+        help="import a backend's code at start so the first job starts sooner (repeatable)",
+    )
     p.add_argument("--test-batch-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true", help="log every connection")
     p.set_defaults(func=run)
@@ -40,8 +54,10 @@ def parse_backend_options(items: list[str]) -> dict[str, dict[str, object]]:
         name, sep, value = item.partition("=")
         backend, dot, key = name.partition(".")
         if not sep or not dot or not backend or not key:
-            raise VidihandError(f"--backend-option must be BACKEND.KEY=VALUE, got {item!r}.",
-                                hint="Example: --backend-option vidihand.checkpoint=/models/vidihand")
+            raise VidihandError(
+                f"--backend-option must be BACKEND.KEY=VALUE, got {item!r}.",
+                hint="Example: --backend-option vidihand.checkpoint=/models/vidihand",
+            )
         out.setdefault(backend, {})[key] = value
     return out
 
@@ -51,30 +67,50 @@ def run(args: argparse.Namespace) -> int:
     from core.remote.client import ensure_token_file
     from core.remote.server import Server, ServerConfig
 
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("vidihand.remote").setLevel(logging.INFO)
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    # jobs and refusals always; every connection with -v
+    logging.getLogger("vidihand.remote").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     token, created = ensure_token_file(args.token_file)
     if created:
-        print(f"created a new token in {args.token_file}: copy it to the client machines", file=sys.stderr)
+        print(
+            f"created a new token in {args.token_file}: copy it to the client machines",
+            file=sys.stderr,
+        )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: binding to {args.host} exposes the server beyond this machine; "
-              "the protocol is not encrypted: prefer 127.0.0.1 and an SSH tunnel", file=sys.stderr)
+        print(
+            f"warning: binding to {args.host} exposes the server beyond this machine; "
+            "the protocol is not encrypted: prefer 127.0.0.1 and an SSH tunnel",
+            file=sys.stderr,
+        )
     jobs_dir = Path(args.jobs_dir).expanduser() if args.jobs_dir else data_dir() / "serve"
     config = ServerConfig(
-        token=token.encode(), jobs_dir=jobs_dir, host=args.host, port=args.port,
-        max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_jobs=max(1, args.max_jobs),
-        max_queued=max(0, args.max_queued), backend_options=parse_backend_options(args.backend_option),
-        test_batch_delay=args.test_batch_delay, preload=tuple(args.preload),
+        token=token.encode(),
+        jobs_dir=jobs_dir,
+        host=args.host,
+        port=args.port,
+        max_upload_bytes=int(args.max_upload_mb * (1 << 20)),
+        max_jobs=max(1, args.max_jobs),
+        max_queued=max(0, args.max_queued),
+        backend_options=parse_backend_options(args.backend_option),
+        test_batch_delay=args.test_batch_delay,
+        preload=tuple(args.preload),
     )
     try:
         server = Server(config)
     except OSError as exc:
-        raise VidihandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.",
-                            hint="Is another server running on that port? Pick another with --port.") from None
+        raise VidihandError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.",
+            hint="Is another server running on that port? Pick another with --port.",
+        ) from None
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     host, port = server.address
-    print(f"vidihand serve: listening on {host}:{port}, jobs in {jobs_dir}", file=sys.stderr, flush=True)
+    print(
+        f"vidihand serve: listening on {host}:{port}, jobs in {jobs_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

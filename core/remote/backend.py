@@ -89,7 +89,12 @@ class RemoteReconstructor(Reconstructor):
         self._cancel_sent = False
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "remote": self.endpoint.describe(), "job": self.job_id}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "remote": self.endpoint.describe(),
+            "job": self.job_id,
+        }
 
     def close(self) -> None:
         self.endpoint.close()
@@ -101,7 +106,11 @@ class RemoteReconstructor(Reconstructor):
             self.on_message(message)
 
     def _state(self, state: str, attempt: int = 0, detail: str = "") -> None:
-        self._emit(ConnectionState(state=state, where=self.endpoint.describe(), attempt=attempt, detail=detail))
+        self._emit(
+            ConnectionState(
+                state=state, where=self.endpoint.describe(), attempt=attempt, detail=detail
+            )
+        )
 
     # ------------------------------------------------------------- connection
     def connect(self, report: bool = True) -> RemoteClient:
@@ -149,15 +158,19 @@ class RemoteReconstructor(Reconstructor):
     ) -> Iterator[FrameBatch]:
         info = video.info
         if info.is_image_folder:
-            raise RemoteError("remote runs need a video file, not an image folder.",
-                              hint="Encode the images into a video (e.g. ffmpeg -i %06d.jpg -crf 12 out.mp4).")
+            raise RemoteError(
+                "remote runs need a video file, not an image folder.",
+                hint="Encode the images into a video (e.g. ffmpeg -i %06d.jpg -crf 12 out.mp4).",
+            )
         from core.video.hashing import video_sha256
 
         sha = video_sha256(info.path)
         cursor, t0 = frames.start, time.perf_counter()
         got = 0
         stop_watch = threading.Event()
-        watcher = threading.Thread(target=self._watch_cancel, args=(cancel, stop_watch), daemon=True)
+        watcher = threading.Thread(
+            target=self._watch_cancel, args=(cancel, stop_watch), daemon=True
+        )
         watcher_started = False
         failures = 0
         finished = False
@@ -175,8 +188,15 @@ class RemoteReconstructor(Reconstructor):
                         options = self._upload_file_options(client)
                         status = client.start_job(sha, self.name, frames, K, options, self.reuse)
                         self.job_id = status["job"]
-                        self._emit(Started(backend=self.name, backend_version=self.version,
-                                           total=len(frames), start=frames.start, stop=frames.stop))
+                        self._emit(
+                            Started(
+                                backend=self.name,
+                                backend_version=self.version,
+                                total=len(frames),
+                                start=frames.start,
+                                stop=frames.stop,
+                            )
+                        )
                         self._state("connected")
                     if cancel is not None and not watcher_started:
                         watcher.start()
@@ -192,8 +212,15 @@ class RemoteReconstructor(Reconstructor):
                             got += len(item.batch)
                             elapsed = time.perf_counter() - t0
                             fps = got / elapsed if elapsed > 0 else 0.0
-                            self._emit(Progress(done=got, total=len(frames), fps=fps, elapsed=elapsed,
-                                                eta=(len(frames) - got) / fps if fps else float("inf")))
+                            self._emit(
+                                Progress(
+                                    done=got,
+                                    total=len(frames),
+                                    fps=fps,
+                                    elapsed=elapsed,
+                                    eta=(len(frames) - got) / fps if fps else float("inf"),
+                                )
+                            )
                             yield item.batch
                         elif item.kind == "end":
                             finished = True
@@ -203,8 +230,10 @@ class RemoteReconstructor(Reconstructor):
                     failures += 1
                     self.reconnects += 1
                     if failures > self.backoff.attempts:
-                        raise RemoteError(f"the connection to the server {self.endpoint.describe()} keeps dropping: {exc.message}",
-                                          hint=self.endpoint.hint() + ".") from None
+                        raise RemoteError(
+                            f"the connection to the server {self.endpoint.describe()} keeps dropping: {exc.message}",
+                            hint=self.endpoint.hint() + ".",
+                        ) from None
                     log.info("connection lost at frame %d (%s); reconnecting", cursor, exc)
                     self._state("reconnecting", failures, str(exc))
                     time.sleep(self.backoff.delay(failures))
@@ -285,21 +314,35 @@ def create_remote_backend(
     from core.remote.tunnel import DirectEndpoint, SshTarget, SshTunnel
 
     if bool(remote) == bool(ssh):
-        raise RemoteError("give exactly one of a direct address (HOST:PORT) or an SSH host.",
-                          hint="Command line: --remote HOST:PORT or --ssh [user@]host[:port].")
+        raise RemoteError(
+            "give exactly one of a direct address (HOST:PORT) or an SSH host.",
+            hint="Command line: --remote HOST:PORT or --ssh [user@]host[:port].",
+        )
     token = read_token(token_file)
     endpoint: Endpoint
     if ssh:
         extra: list[str] = []
         for opt in ssh_options:
             extra += ["-o", opt]
-        endpoint = SshTunnel(SshTarget.parse(ssh), int(remote_port), identity_file=identity_file or None,
-                             known_hosts=known_hosts or None, remote_command=remote_command or None,
-                             ssh_options=extra)
+        endpoint = SshTunnel(
+            SshTarget.parse(ssh),
+            int(remote_port),
+            identity_file=identity_file or None,
+            known_hosts=known_hosts or None,
+            remote_command=remote_command or None,
+            ssh_options=extra,
+        )
     else:
         endpoint = DirectEndpoint.parse(str(remote))
-    return RemoteReconstructor(endpoint, token, backend, options, reuse=reuse,
-                               backoff=Backoff(attempts=max(1, int(retries))), on_message=on_message)
+    return RemoteReconstructor(
+        endpoint,
+        token,
+        backend,
+        options,
+        reuse=reuse,
+        backoff=Backoff(attempts=max(1, int(retries))),
+        on_message=on_message,
+    )
 
 
 def host_options(host: Any, token_file: str) -> dict[str, Any]:

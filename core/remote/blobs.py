@@ -37,7 +37,9 @@ class Upload:
 
     def write(self, offset: int, data: memoryview | bytes) -> None:
         if offset != self.offset:
-            raise ProtocolError(f"upload chunk at offset {offset}, expected {self.offset}.", code="bad_request")
+            raise ProtocolError(
+                f"upload chunk at offset {offset}, expected {self.offset}.", code="bad_request"
+            )
         if self.offset + len(data) > self.size:
             raise ProtocolError(
                 f"upload is longer than the {self.size} bytes announced.", code="too_large"

@@ -76,8 +76,16 @@ class StreamItem:
 class RemoteClient:
     """A connection that has passed `hello`. Not thread-safe: one request at a time."""
 
-    def __init__(self, host: str, port: int, token: str, *, connect_timeout: float = 10.0,
-                 read_timeout: float = READ_TIMEOUT_S, where: str = "") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = READ_TIMEOUT_S,
+        where: str = "",
+    ) -> None:
         self.where = where or f"at {host}:{port}"
         try:
             self.sock = socket.create_connection((host, port), timeout=connect_timeout)
@@ -89,7 +97,10 @@ class RemoteClient:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(read_timeout)
         try:
-            send_packet(self.sock, Packet("hello", {"token": token, "client": f"vidihand-studio {__version__}"}))
+            send_packet(
+                self.sock,
+                Packet("hello", {"token": token, "client": f"vidihand-studio {__version__}"}),
+            )
             self.welcome = self._reply("welcome").fields
         except BaseException:
             self.close()
@@ -120,12 +131,18 @@ class RemoteClient:
         self.close()
 
     # ---------------------------------------------------------------- requests
-    def upload(self, path: str | os.PathLike[str], sha256: str,
-               on_progress: Callable[[int, int], None] | None = None) -> bool:
+    def upload(
+        self,
+        path: str | os.PathLike[str],
+        sha256: str,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> bool:
         """Make sure the server has the file; returns False when it had it already. Resumes a
         partial upload at the offset the server reports."""
         size = os.path.getsize(path)
-        ready = self.request(Packet("upload_begin", {"sha256": sha256, "size": size}), "upload_ready")
+        ready = self.request(
+            Packet("upload_begin", {"sha256": sha256, "size": size}), "upload_ready"
+        )
         if ready.fields.get("have"):
             return False
         offset = int(ready.fields.get("offset", 0))
@@ -135,7 +152,9 @@ class RemoteClient:
             try:
                 while data := fh.read(chunk):
                     arr = np.frombuffer(data, np.uint8)
-                    send_packet(self.sock, Packet("upload_chunk", {"offset": offset}, {"data": arr}))
+                    send_packet(
+                        self.sock, Packet("upload_chunk", {"offset": offset}, {"data": arr})
+                    )
                     offset += len(data)
                     if on_progress is not None:
                         on_progress(offset, size)
@@ -155,11 +174,24 @@ class RemoteClient:
             return
         raise_if_error(packet, "error")
 
-    def start_job(self, video_sha256: str, backend: str, frames: range, K: np.ndarray,
-                  options: dict[str, Any] | None = None, reuse: bool = True) -> dict[str, Any]:
+    def start_job(
+        self,
+        video_sha256: str,
+        backend: str,
+        frames: range,
+        K: np.ndarray,
+        options: dict[str, Any] | None = None,
+        reuse: bool = True,
+    ) -> dict[str, Any]:
         """Start (or, with `reuse`, re-attach to an identical) job; returns its status."""
-        fields = {"video_sha256": video_sha256, "backend": backend, "options": options or {},
-                  "start": frames.start, "stop": frames.stop, "reuse": reuse}
+        fields = {
+            "video_sha256": video_sha256,
+            "backend": backend,
+            "options": options or {},
+            "start": frames.start,
+            "stop": frames.stop,
+            "reuse": reuse,
+        }
         K = np.asarray(K, np.float64).reshape(3, 3)
         return self.request(Packet("start_job", fields, {"K": K}), "job").fields
 
@@ -190,4 +222,11 @@ class RemoteClient:
                 return
 
 
-__all__ = ["RemoteClient", "StreamItem", "ServerError", "ConnectionLost", "read_token", "ensure_token_file"]
+__all__ = [
+    "RemoteClient",
+    "StreamItem",
+    "ServerError",
+    "ConnectionLost",
+    "read_token",
+    "ensure_token_file",
+]

@@ -278,8 +278,11 @@ class JobStore:
         with self._lock:
             job = self._jobs.get(job_id)  # type: ignore[arg-type]
         if job is None:
-            raise ProtocolError(f"no job {job_id} on this server.", code="not_found",
-                                hint="List the server's jobs with list_jobs, or start a new one.")
+            raise ProtocolError(
+                f"no job {job_id} on this server.",
+                code="not_found",
+                hint="List the server's jobs with list_jobs, or start a new one.",
+            )
         return job
 
     def find(self, spec: JobSpec) -> Job | None:

@@ -35,7 +35,9 @@ MAX_PAYLOAD_BYTES = 64 << 20  #: per frame; uploads are chunked well below this
 UPLOAD_CHUNK_BYTES = 4 << 20
 
 #: dtypes an array may have on the wire (little-endian or byte-sized only)
-ALLOWED_DTYPES = frozenset({"|b1", "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f4", "<f8"})
+ALLOWED_DTYPES = frozenset(
+    {"|b1", "|u1", "|i1", "<u2", "<i2", "<u4", "<i4", "<u8", "<i8", "<f4", "<f8"}
+)
 MAX_NDIM = 8
 
 #: error codes a server sends in an `error` message
@@ -92,7 +94,9 @@ class Packet:
             raise ProtocolError(f"field '{name}' of '{self.type}' must be {kind.__name__}")
         if not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise ProtocolError(f"field '{name}' of '{self.type}' must be {names}, got {type(value).__name__}.")
+            raise ProtocolError(
+                f"field '{name}' of '{self.type}' must be {names}, got {type(value).__name__}."
+            )
         return value
 
 
@@ -107,7 +111,10 @@ def encode(packet: Packet) -> list[bytes | memoryview]:
             a = a.astype(a.dtype.newbyteorder("<"))
         dt = a.dtype.str
         if dt not in ALLOWED_DTYPES:
-            raise ProtocolError(f"array '{name}' has dtype {dt}, which the protocol does not carry.", code="bad_request")
+            raise ProtocolError(
+                f"array '{name}' has dtype {dt}, which the protocol does not carry.",
+                code="bad_request",
+            )
         specs.append([name, dt, list(a.shape)])
         if a.nbytes:
             buffers.append(memoryview(a).cast("B"))
@@ -117,7 +124,9 @@ def encode(packet: Packet) -> list[bytes | memoryview]:
         use_bin_type=True,
     )
     if len(header) > MAX_HEADER_BYTES:
-        raise ProtocolError(f"'{packet.type}' header is {len(header)} bytes, over the limit.", code="too_large")
+        raise ProtocolError(
+            f"'{packet.type}' header is {len(header)} bytes, over the limit.", code="too_large"
+        )
     return [_PREFIX.pack(MAGIC, len(header), total), header, *buffers]
 
 
@@ -164,9 +173,13 @@ def recv_packet(sock: socket.socket, max_payload: int = MAX_PAYLOAD_BYTES) -> Pa
             hint="Is the port a `vidihand serve` server, and is the client of the same release?",
         )
     if hlen > MAX_HEADER_BYTES:
-        raise ProtocolError(f"header of {hlen} bytes is over the {MAX_HEADER_BYTES}-byte limit.", code="too_large")
+        raise ProtocolError(
+            f"header of {hlen} bytes is over the {MAX_HEADER_BYTES}-byte limit.", code="too_large"
+        )
     if plen > max_payload:
-        raise ProtocolError(f"payload of {plen} bytes is over the {max_payload}-byte limit.", code="too_large")
+        raise ProtocolError(
+            f"payload of {plen} bytes is over the {max_payload}-byte limit.", code="too_large"
+        )
     header_bytes = recv_exact(sock, hlen)
     payload = recv_exact(sock, plen) if plen else bytearray()
     return decode(bytes(header_bytes), payload)
@@ -177,7 +190,9 @@ def decode(header_bytes: bytes, payload: bytes | bytearray) -> Packet:
     try:
         header = msgpack.unpackb(header_bytes, raw=False, strict_map_key=True, use_list=True)
     except Exception as exc:  # msgpack raises several unrelated types on bad input
-        raise ProtocolError(f"the message header is not valid msgpack ({type(exc).__name__}).") from None
+        raise ProtocolError(
+            f"the message header is not valid msgpack ({type(exc).__name__})."
+        ) from None
     if not isinstance(header, dict):
         raise ProtocolError("the message header must be a map.")
     mtype, version = header.get("type"), header.get("v")
@@ -231,7 +246,11 @@ def raise_if_error(packet: Packet, expected: str | tuple[str, ...]) -> Packet:
     if packet.type == "error":
         code = str(packet.fields.get("code", "internal"))
         hint = str(packet.fields.get("hint") or "") or None
-        raise ServerError(code, f"the server refused the request ({code}): {packet.fields.get('message', '')}", hint=hint)
+        raise ServerError(
+            code,
+            f"the server refused the request ({code}): {packet.fields.get('message', '')}",
+            hint=hint,
+        )
     wanted = (expected,) if isinstance(expected, str) else expected
     if packet.type not in wanted:
         raise ProtocolError(f"expected a '{'/'.join(wanted)}' reply, got '{packet.type}'.")

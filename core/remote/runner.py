@@ -69,7 +69,13 @@ class JobRunner:
         for t in self._threads:
             t.start()
         for job in self.store.unfinished():
-            log.info("resuming job %s from frame %d (%d of %d done)", job.id, job.next_frame, job.done, job.spec.total)
+            log.info(
+                "resuming job %s from frame %d (%d of %d done)",
+                job.id,
+                job.next_frame,
+                job.done,
+                job.spec.total,
+            )
             job.set_state("queued")
             self._put(job, force=True)
 
@@ -136,14 +142,25 @@ class JobRunner:
     def _run(self, job: Job) -> None:
         spec = job.spec
         job.set_state("running")
-        log.info("job %s: %s frames %d:%d from %d", job.id, spec.backend, spec.start, spec.stop, job.next_frame)
+        log.info(
+            "job %s: %s frames %d:%d from %d",
+            job.id,
+            spec.backend,
+            spec.start,
+            spec.stop,
+            job.next_frame,
+        )
         try:
             path = self.video_path(spec.video_sha256)
             if path is None:
-                raise VidihandError("The job's video is no longer on the server.", hint="Upload it again.")
+                raise VidihandError(
+                    "The job's video is no longer on the server.", hint="Upload it again."
+                )
             from core.video.reader import open_video
 
-            backend = self.backend_factory(spec.backend, self.resolve_options(spec.backend, spec.options))
+            backend = self.backend_factory(
+                spec.backend, self.resolve_options(spec.backend, spec.options)
+            )
             job.backend_version = str(getattr(backend, "version", ""))
             K = np.asarray(spec.K, dtype=np.float64).reshape(3, 3)
             with open_video(path) as video, backend:
@@ -169,7 +186,12 @@ class JobRunner:
             return
         except Exception as exc:
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
-            job.set_state("failed", JobError("Reconstruction failed", f"{type(exc).__name__}: {exc}", "See the server's log."))
+            job.set_state(
+                "failed",
+                JobError(
+                    "Reconstruction failed", f"{type(exc).__name__}: {exc}", "See the server's log."
+                ),
+            )
             return
         if job.next_frame >= spec.stop:
             job.set_state("done")
@@ -179,7 +201,10 @@ class JobRunner:
         elif self.store.shutdown.is_set():
             pass  # stays 'running' on disk: resumed at the next start
         else:
-            job.set_state("failed", JobError("Reconstruction failed", "the backend stopped before the last frame", ""))
+            job.set_state(
+                "failed",
+                JobError("Reconstruction failed", "the backend stopped before the last frame", ""),
+            )
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """For tests: True once no job is queued or running."""

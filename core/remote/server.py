@@ -1,14 +1,9 @@
-"""`vidihand serve`: the remote worker. One thread per connection, jobs on worker threads.
-
-Every connection starts with `hello` carrying the token (compared in constant time); nothing
-else is read before that. A frame that breaks the format closes that connection after an
-`error` reply; a request that is merely invalid gets an `error` reply and the connection goes on.
-Other connections never notice either. Message catalogue: docs/remote.md.
+"""`vidihand serve`: the remote worker. A listening socket, one thread per connection
+(core/remote/session.py), uploads (blobs), jobs on disk (jobs) run by worker threads (runner).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import socket
 import threading
@@ -16,31 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from core import __version__
 from core.errors import VidihandError
-from core.remote.blobs import BlobStore, Upload
-from core.remote.jobs import FINAL_STATES, Job, JobSpec, JobStore
-from core.remote.paths import check_sha256
-from core.remote.protocol import (
-    MAX_PAYLOAD_BYTES,
-    PROTOCOL_VERSION,
-    UPLOAD_CHUNK_BYTES,
-    ConnectionLost,
-    Packet,
-    ProtocolError,
-    error_packet,
-    recv_packet,
-    send_packet,
-)
+from core.remote.blobs import BlobStore
+from core.remote.jobs import JobStore
+from core.remote.protocol import ProtocolError
 from core.remote.runner import BackendFactory, JobRunner, default_backend_factory
+from core.remote.session import Session, close_socket
 
 log = logging.getLogger("vidihand.remote")
-
-HEARTBEAT_S = 2.0  #: a streaming client hears from the server at least this often
-IDLE_TIMEOUT_S = 600.0  #: a connection that sends nothing for this long is closed
-MAX_OPTION_STRING = 256
 
 
 @dataclass
@@ -63,7 +41,9 @@ class ServerConfig:
 class Server:
     """A listening socket, its connections and the job runner."""
 
-    def __init__(self, config: ServerConfig, backend_factory: BackendFactory = default_backend_factory) -> None:
+    def __init__(
+        self, config: ServerConfig, backend_factory: BackendFactory = default_backend_factory
+    ) -> None:
         if not config.token:
             raise ProtocolError("the server needs a non-empty token.", code="auth")
         self.config = config
@@ -81,7 +61,7 @@ class Server:
         )
         self._sock = socket.create_server((config.host, config.port), reuse_port=False)
         self._sock.settimeout(0.5)
-        self._closing = threading.Event()
+        self.closing = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         self._n_frames: dict[str, int] = {}
@@ -97,8 +77,14 @@ class Server:
         """Resume unfinished jobs and accept connections on a background thread."""
         self.runner.start()
         if self.config.preload:
-            threading.Thread(target=_preload, args=(self.config.preload, self.config.backend_options), daemon=True).start()
-        self._thread = threading.Thread(target=self._accept_loop, name="vidihand-serve", daemon=True)
+            threading.Thread(
+                target=_preload,
+                args=(self.config.preload, self.config.backend_options),
+                daemon=True,
+            ).start()
+        self._thread = threading.Thread(
+            target=self._accept_loop, name="vidihand-serve", daemon=True
+        )
         self._thread.start()
         log.info("serving on %s:%d, jobs in %s", *self.address, self.config.jobs_dir)
         return self
@@ -106,22 +92,22 @@ class Server:
     def serve_forever(self) -> None:
         self.start()
         try:
-            while not self._closing.wait(1.0):
+            while not self.closing.wait(1.0):
                 pass
         finally:
             self.close()
 
     def stop(self) -> None:
         """Ask `serve_forever` to return (safe from a signal handler)."""
-        self._closing.set()
+        self.closing.set()
 
     def close(self) -> None:
         """Stop accepting, drop connections, stop workers (unfinished jobs resume next start)."""
-        self._closing.set()
+        self.closing.set()
         self._sock.close()
         with self._conns_lock:
             for conn in list(self._conns):
-                _close(conn)
+                close_socket(conn)
         self.runner.stop()
         if self._thread is not None:
             self._thread.join(5)
@@ -133,7 +119,7 @@ class Server:
         self.close()
 
     def _accept_loop(self) -> None:
-        while not self._closing.is_set():
+        while not self.closing.is_set():
             try:
                 conn, addr = self._sock.accept()
             except TimeoutError:
@@ -147,14 +133,14 @@ class Server:
         peer = f"{addr[0]}:{addr[1]}"
         with self._conns_lock:
             self._conns.add(conn)
-        session = _Session(self, conn, peer)
+        session = Session(self, conn, peer)
         try:
             session.run()
         finally:
             session.cleanup()
             with self._conns_lock:
                 self._conns.discard(conn)
-            _close(conn)
+            close_socket(conn)
 
     # ---------------------------------------------------------------- helpers
     def _resolve_options(self, backend: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +150,10 @@ class Server:
             if isinstance(value, dict):
                 path = self.blobs.path(value["blob"])
                 if path is None:
-                    raise ProtocolError(f"option {key!r} names an upload the server does not have.", code="not_found")
+                    raise ProtocolError(
+                        f"option {key!r} names an upload the server does not have.",
+                        code="not_found",
+                    )
                 out[key] = str(path)
             else:
                 out[key] = value
@@ -177,232 +166,21 @@ class Server:
 
             path = self.blobs.path(sha)
             if path is None:
-                raise ProtocolError("the video has not been uploaded.", code="not_found",
-                                    hint="Upload it first (upload_begin / upload_chunk / upload_end).")
+                raise ProtocolError(
+                    "the video has not been uploaded.",
+                    code="not_found",
+                    hint="Upload it first (upload_begin / upload_chunk / upload_end).",
+                )
             try:
                 with open_video(path) as video:
                     self._n_frames[sha] = video.info.n_frames
             except VidihandError as exc:
-                raise ProtocolError(f"the uploaded file is not a readable video: {exc.message}",
-                                    code="bad_request", hint=exc.hint) from None
-        return self._n_frames[sha]
-
-
-def check_options(options: object) -> dict[str, Any]:
-    """Backend options from a client: scalars, or {"blob": sha256} for an uploaded file. Strings
-    that look like paths are refused: the server's files are configured on the server."""
-    if not isinstance(options, dict):
-        raise ProtocolError("backend options must be a map.", code="bad_request")
-    out: dict[str, Any] = {}
-    for key, value in options.items():
-        if not isinstance(key, str) or not key.isidentifier():
-            raise ProtocolError(f"backend option name {key!r} is not an identifier.", code="bad_request")
-        if isinstance(value, dict):
-            if set(value) != {"blob"}:
-                raise ProtocolError(f"option {key!r}: a map must be {{'blob': sha256}}.", code="bad_request")
-            out[key] = {"blob": check_sha256(value["blob"])}
-        elif isinstance(value, str):
-            if len(value) > MAX_OPTION_STRING or any(c in value for c in "/\\\0") or value.startswith(("~", ".")):
                 raise ProtocolError(
-                    f"option {key!r} looks like a file path ({value[:40]!r}); paths are not accepted.",
-                    code="path",
-                    hint="Upload the file and pass {'blob': sha256}, or set it on the server "
-                    "(vidihand serve --backend-option BACKEND.KEY=VALUE).",
-                )
-            out[key] = value
-        elif value is None or isinstance(value, bool | int | float):
-            out[key] = value
-        else:
-            raise ProtocolError(f"option {key!r} has an unsupported type.", code="bad_request")
-    return out
-
-
-class _Session:
-    """The state of one authenticated connection."""
-
-    def __init__(self, server: Server, conn: socket.socket, peer: str) -> None:
-        self.server, self.conn, self.peer = server, conn, peer
-        self.upload: Upload | None = None
-
-    def run(self) -> None:
-        conn = self.conn
-        conn.settimeout(30.0)
-        try:
-            if not self._handshake():
-                return
-            conn.settimeout(IDLE_TIMEOUT_S)
-            while not self.server._closing.is_set():
-                try:
-                    packet = recv_packet(conn, MAX_PAYLOAD_BYTES)
-                except ProtocolError as exc:
-                    self._refuse(exc, close=True)
-                    return
-                if packet.type == "bye":
-                    return
-                if packet.version != PROTOCOL_VERSION:
-                    self._refuse(ProtocolError(f"message of protocol version {packet.version}, this "
-                                               f"connection speaks {PROTOCOL_VERSION}.", code="version"), close=True)
-                    return
-                try:
-                    self._dispatch(packet)
-                except ProtocolError as exc:
-                    # a refused chunk leaves more chunks in flight: close rather than read them
-                    in_flight = packet.type == "upload_chunk"
-                    if in_flight:
-                        self.cleanup()
-                    self._refuse(exc, close=in_flight)
-                    if in_flight:
-                        return
-        except ConnectionLost as exc:
-            log.debug("%s: %s", self.peer, exc)
-        except Exception as exc:
-            log.exception("%s: internal error", self.peer)
-            self._send_quiet(error_packet("internal", f"{type(exc).__name__}: {exc}", "See the server's log."))
-
-    def cleanup(self) -> None:
-        if self.upload is not None:
-            self.upload.abort()
-            self.server.blobs.release(self.upload.sha)
-            self.upload = None
-
-    def _handshake(self) -> bool:
-        try:
-            hello = recv_packet(self.conn, max_payload=0)
-        except ProtocolError as exc:
-            self._refuse(exc, close=True)
-            return False
-        if hello.type != "hello":
-            self._refuse(ProtocolError("the first message must be 'hello' with the token.", code="auth"), close=True)
-            return False
-        if hello.version != PROTOCOL_VERSION:
-            self._refuse(ProtocolError(
-                f"protocol version {hello.version} is not supported (server speaks {PROTOCOL_VERSION}).",
-                code="version", hint="Install the same vidihand release on both machines."), close=True)
-            return False
-        token = hello.fields.get("token")
-        given = token.encode() if isinstance(token, str) else b""
-        if not hmac.compare_digest(given, self.server.config.token):
-            what = "no token" if not given else "a wrong token"
-            self._refuse(ProtocolError(
-                f"authentication failed: the client sent {what}.", code="auth",
-                hint="Use --token-file with the file the server was started with."), close=True)
-            return False
-        send_packet(self.conn, Packet("welcome", {
-            "server": f"vidihand-studio {__version__}",
-            "max_upload_bytes": self.server.config.max_upload_bytes,
-            "chunk_bytes": UPLOAD_CHUNK_BYTES,
-            "max_jobs": self.server.config.max_jobs,
-        }))
-        log.info("%s: authenticated (%s)", self.peer, hello.fields.get("client", "?"))
-        return True
-
-    def _refuse(self, exc: ProtocolError, close: bool) -> None:
-        log.warning("%s: refused (%s): %s", self.peer, exc.code, exc.message)
-        self._send_quiet(error_packet(exc.code, exc.message, exc.hint))
-        if close:
-            _close_gracefully(self.conn)
-
-    def _send_quiet(self, packet: Packet) -> None:
-        try:
-            send_packet(self.conn, packet)
-        except ConnectionLost:
-            pass
-
-    # ---------------------------------------------------------------- requests
-    def _dispatch(self, p: Packet) -> None:
-        handler = getattr(self, "_on_" + p.type, None) if p.type.isidentifier() else None
-        if handler is None:
-            raise ProtocolError(f"unknown message type {p.type[:40]!r}.", code="malformed")
-        handler(p)
-
-    def _on_upload_begin(self, p: Packet) -> None:
-        sha, size = check_sha256(p.get("sha256", str)), p.get("size", int)
-        if self.upload is not None:
-            raise ProtocolError("an upload is already in progress on this connection.", code="bad_request")
-        self.upload = self.server.blobs.begin(sha, size)
-        if self.upload is None:
-            send_packet(self.conn, Packet("upload_ready", {"offset": size, "have": True}))
-            return
-        send_packet(self.conn, Packet("upload_ready", {"offset": self.upload.offset, "have": False}))
-
-    def _on_upload_chunk(self, p: Packet) -> None:
-        if self.upload is None:
-            raise ProtocolError("upload_chunk without upload_begin.", code="bad_request")
-        data = p.arrays.get("data")
-        if data is None or data.dtype != np.uint8 or data.ndim != 1:
-            raise ProtocolError("upload_chunk needs a 1-D uint8 array 'data'.")
-        self.upload.write(p.get("offset", int), memoryview(data))
-
-    def _on_upload_end(self, p: Packet) -> None:
-        if self.upload is None:
-            raise ProtocolError("upload_end without upload_begin.", code="bad_request")
-        upload, self.upload = self.upload, None
-        try:
-            upload.finish()
-        finally:
-            self.server.blobs.release(upload.sha)
-        log.info("%s: stored upload %s (%d bytes)", self.peer, upload.sha[:12], upload.size)
-        send_packet(self.conn, Packet("uploaded", {"sha256": upload.sha, "size": upload.size}))
-
-    def _on_start_job(self, p: Packet) -> None:
-        sha = check_sha256(p.get("video_sha256", str))
-        backend = p.get("backend", str)
-        from core.recon.registry import BACKENDS
-
-        if backend not in BACKENDS:
-            raise ProtocolError(f"unknown backend {backend[:40]!r}.", code="bad_request",
-                                hint=f"This server has: {', '.join(sorted(BACKENDS))}.")
-        options = check_options(p.get("options", dict, {}))
-        start, stop = p.get("start", int), p.get("stop", int)
-        n = self.server.video_frames(sha)
-        if not 0 <= start < stop <= n:
-            raise ProtocolError(f"frames {start}:{stop} are not inside the {n}-frame video.", code="bad_request")
-        K = p.arrays.get("K")
-        if K is None or K.shape != (3, 3) or not np.isfinite(K).all():
-            raise ProtocolError("start_job needs a finite 3x3 array 'K'.", code="bad_request")
-        spec = JobSpec(sha, backend, options, start, stop, K.astype(np.float64).tolist())
-        job = self.server.store.find(spec) if p.get("reuse", bool, True) else None
-        if job is None:
-            self.server.runner.check_room()  # refuse before creating anything
-            job = self.server.store.create(spec)
-            self.server.runner.submit(job)
-            log.info("%s: started job %s", self.peer, job.id)
-        elif job.state in ("cancelled", "failed"):
-            self.server.runner.submit(job)  # continue from its last finished batch
-        send_packet(self.conn, Packet("job", job.status()))
-
-    def _on_job_status(self, p: Packet) -> None:
-        send_packet(self.conn, Packet("job", self.server.store.get(p.fields.get("job")).status()))
-
-    def _on_list_jobs(self, p: Packet) -> None:
-        send_packet(self.conn, Packet("jobs", {"jobs": [j.status() for j in self.server.store.all()]}))
-
-    def _on_cancel(self, p: Packet) -> None:
-        job = self.server.store.get(p.fields.get("job"))
-        self.server.runner.cancel(job)
-        send_packet(self.conn, Packet("job", job.status()))
-
-    def _on_stream(self, p: Packet) -> None:
-        """Send the job's batches from `cursor` (a frame index) on, as they finish, then `end`."""
-        job: Job = self.server.store.get(p.fields.get("job"))
-        cursor = max(p.get("cursor", int, job.spec.start), job.spec.start)
-        while not self.server._closing.is_set():
-            for entry in job.entries_after(cursor):
-                batch = job.load(entry, cursor)
-                cursor = entry.last + 1
-                if len(batch):
-                    fields = {"job": job.id, "cursor": cursor, **_progress(job)}
-                    send_packet(self.conn, Packet("batch", fields, batch.to_dict()))
-            with job.cond:
-                pending = job.index and job.index[-1].last >= cursor
-                if not pending:
-                    if job.state in FINAL_STATES:
-                        break
-                    job.cond.wait(HEARTBEAT_S)
-                    pending = job.index and job.index[-1].last >= cursor
-            if not pending:
-                send_packet(self.conn, Packet("progress", {"job": job.id, "cursor": cursor, **_progress(job)}))
-        send_packet(self.conn, Packet("end", {**job.status(), "cursor": cursor}))
+                    f"the uploaded file is not a readable video: {exc.message}",
+                    code="bad_request",
+                    hint=exc.hint,
+                ) from None
+        return self._n_frames[sha]
 
 
 def _preload(names: tuple[str, ...], options: dict[str, dict[str, Any]]) -> None:
@@ -413,30 +191,3 @@ def _preload(names: tuple[str, ...], options: dict[str, dict[str, Any]]) -> None
             log.info("preloaded backend %s", name)
         except Exception as exc:  # the job that needs it will report the error properly
             log.warning("could not preload backend %s: %s", name, exc)
-
-
-def _progress(job: Job) -> dict[str, Any]:
-    s = job.status()
-    return {k: s[k] for k in ("state", "done", "total", "frames_computed", "backend_version")}
-
-
-def _close_gracefully(conn: socket.socket) -> None:
-    """Close after the peer has read our last reply: closing with unread input would reset the
-    connection and could destroy the error message on its way."""
-    try:
-        conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(1.0)
-        for _ in range(64):
-            if not conn.recv(1 << 16):
-                break
-    except OSError:
-        pass
-    conn.close()
-
-
-def _close(conn: socket.socket) -> None:
-    try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    conn.close()

@@ -37,26 +37,45 @@ class LocalSshd:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("host_key", "client_key", "stranger_key"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)],
-                           check=True, stdin=subprocess.DEVNULL)
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)],
+                check=True,
+                stdin=subprocess.DEVNULL,
+            )
         (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
         self.port = free_port()
         host_pub = " ".join((folder / "host_key.pub").read_text().split()[:2])
         (folder / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_pub}\n")
         config = folder / "sshd_config"
-        config.write_text("\n".join([
-            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {folder / 'host_key'}",
-            f"AuthorizedKeysFile {folder / 'authorized_keys'}", "PermitRootLogin prohibit-password",
-            "PasswordAuthentication no", "KbdInteractiveAuthentication no", "StrictModes no",
-            "UsePAM no", f"PidFile {folder / 'sshd.pid'}", "AllowTcpForwarding yes",
-            "LogLevel VERBOSE", "",
-        ]))
+        config.write_text(
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {folder / 'host_key'}",
+                    f"AuthorizedKeysFile {folder / 'authorized_keys'}",
+                    "PermitRootLogin prohibit-password",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "StrictModes no",
+                    "UsePAM no",
+                    f"PidFile {folder / 'sshd.pid'}",
+                    "AllowTcpForwarding yes",
+                    "LogLevel VERBOSE",
+                    "",
+                ]
+            )
+        )
         if os.geteuid() == 0:  # privilege separation directory, missing on fresh containers
             Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
         self.log_path = folder / "sshd.log"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdout=self._log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sshd, "-D", "-e", "-f", str(config)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -78,8 +97,13 @@ class LocalSshd:
         """A tunnel through this sshd to `remote_port` on loopback."""
         target = SshTarget("127.0.0.1", self.user, self.port)
         kw.setdefault("ssh_options", ["-F", "/dev/null"])  # the user's ~/.ssh/config stays out
-        return SshTunnel(target, remote_port, identity_file=str(self.folder / key),
-                         known_hosts=str(self.folder / "known_hosts"), **kw)  # type: ignore[arg-type]
+        return SshTunnel(
+            target,
+            remote_port,
+            identity_file=str(self.folder / key),
+            known_hosts=str(self.folder / "known_hosts"),
+            **kw,
+        )  # type: ignore[arg-type]
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -34,8 +34,14 @@ class TunnelError(RemoteError):
 
 
 #: ssh messages after which retrying the same command cannot succeed
-_PERMANENT = ("Permission denied", "Host key verification failed", "Could not resolve hostname",
-              "REMOTE HOST IDENTIFICATION HAS CHANGED", "No such file or directory", "Bad configuration")
+_PERMANENT = (
+    "Permission denied",
+    "Host key verification failed",
+    "Could not resolve hostname",
+    "REMOTE HOST IDENTIFICATION HAS CHANGED",
+    "No such file or directory",
+    "Bad configuration",
+)
 
 
 class Endpoint(Protocol):
@@ -56,7 +62,10 @@ class DirectEndpoint:
     def parse(cls, text: str) -> DirectEndpoint:
         host, sep, port = text.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise RemoteError(f"--remote must be HOST:PORT, got {text!r}.", hint="Example: --remote 127.0.0.1:8765")
+            raise RemoteError(
+                f"--remote must be HOST:PORT, got {text!r}.",
+                hint="Example: --remote 127.0.0.1:8765",
+            )
         return cls(host.strip("[]"), int(port))
 
     def address(self) -> tuple[str, int]:
@@ -66,14 +75,18 @@ class DirectEndpoint:
         return f"at {self.host}:{self.port}"
 
     def hint(self) -> str:
-        return (f"check that `vidihand serve --port {self.port}` runs on {self.host} "
-                "(or that your own tunnel to it is open)")
+        return (
+            f"check that `vidihand serve --port {self.port}` runs on {self.host} "
+            "(or that your own tunnel to it is open)"
+        )
 
     def close(self) -> None:
         pass
 
 
-_TARGET = re.compile(r"(?:(?P<user>[^@\s:/]+)@)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:.]+\])(?::(?P<port>\d+))?")
+_TARGET = re.compile(
+    r"(?:(?P<user>[^@\s:/]+)@)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:.]+\])(?::(?P<port>\d+))?"
+)
 
 
 @dataclass
@@ -86,7 +99,10 @@ class SshTarget:
     def parse(cls, text: str) -> SshTarget:
         m = _TARGET.fullmatch(text.strip())
         if not m or (m["port"] and not 0 < int(m["port"]) < 65536):
-            raise RemoteError(f"--ssh must be [user@]host[:port], got {text!r}.", hint="Example: --ssh alice@gpu-box:22")
+            raise RemoteError(
+                f"--ssh must be [user@]host[:port], got {text!r}.",
+                hint="Example: --ssh alice@gpu-box:22",
+            )
         return cls(m["host"].strip("[]"), m["user"], int(m["port"]) if m["port"] else None)
 
     def __str__(self) -> str:
@@ -134,15 +150,28 @@ class SshTunnel:
         self._lock = threading.RLock()  # the cancel watcher may call address() concurrently
 
     def _ssh_args(self) -> list[str]:
-        args = [self.ssh_binary, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
+        args = [
+            self.ssh_binary,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
+        ]
         if self.target.port:
             args += ["-p", str(self.target.port)]
         if self.identity_file:
             args += ["-i", str(Path(self.identity_file).expanduser()), "-o", "IdentitiesOnly=yes"]
         if self.known_hosts:
-            args += ["-o", f"UserKnownHostsFile={Path(self.known_hosts).expanduser()}",
-                     "-o", "StrictHostKeyChecking=yes"]
+            args += [
+                "-o",
+                f"UserKnownHostsFile={Path(self.known_hosts).expanduser()}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+            ]
         args += self.ssh_options
         dest = f"{self.target.user}@{self.target.host}" if self.target.user else self.target.host
         return [*args, dest]
@@ -156,9 +185,11 @@ class SshTunnel:
         return f"through the SSH tunnel to {self.target} (remote port {self.remote_port})"
 
     def hint(self) -> str:
-        return (f"check that `{self.ssh_command()}` works without a password prompt (key, known_hosts), "
-                f"that the server allows port forwarding, and that `vidihand serve --port "
-                f"{self.remote_port}` runs there (or pass --remote-command to start it)")
+        return (
+            f"check that `{self.ssh_command()}` works without a password prompt (key, known_hosts), "
+            f"that the server allows port forwarding, and that `vidihand serve --port "
+            f"{self.remote_port}` runs there (or pass --remote-command to start it)"
+        )
 
     def start_server(self) -> None:
         """Run `remote_command` detached on the remote host (its output goes to ~/.vidihand-serve.log)."""
@@ -166,10 +197,13 @@ class SshTunnel:
             return
         line = f"nohup {self.remote_command} >>~/.vidihand-serve.log 2>&1 </dev/null &"
         try:
-            res = subprocess.run([*self._ssh_args(), line], capture_output=True, timeout=60,
-                                 stdin=subprocess.DEVNULL)
+            res = subprocess.run(
+                [*self._ssh_args(), line], capture_output=True, timeout=60, stdin=subprocess.DEVNULL
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise RemoteError(f"cannot start the server on {self.target}: {exc}.", hint=self.hint()) from None
+            raise RemoteError(
+                f"cannot start the server on {self.target}: {exc}.", hint=self.hint()
+            ) from None
         if res.returncode != 0:
             raise RemoteError(
                 f"starting the server on {self.target} failed: {_last_lines(res.stderr)}",
@@ -186,25 +220,33 @@ class SshTunnel:
         args = self._ssh_args()
         cmd = [*args[:-1], "-N", "-o", "ExitOnForwardFailure=yes", "-L", forward, args[-1]]
         try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE)
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
         except OSError as exc:
-            raise RemoteError(f"cannot run {self.ssh_binary}: {exc}.",
-                              hint="Install the OpenSSH client (`ssh`) or put it on PATH.") from None
+            raise RemoteError(
+                f"cannot run {self.ssh_binary}: {exc}.",
+                hint="Install the OpenSSH client (`ssh`) or put it on PATH.",
+            ) from None
         self.opened += 1
         end = time.monotonic() + self.open_timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 err = _last_lines(self.proc.stderr.read() if self.proc.stderr else b"")
                 self.proc = None
-                raise TunnelError(f"cannot open the SSH tunnel to {self.target}: ssh exited: {err}",
-                                  hint=self.hint(), retriable=not any(p in err for p in _PERMANENT))
+                raise TunnelError(
+                    f"cannot open the SSH tunnel to {self.target}: ssh exited: {err}",
+                    hint=self.hint(),
+                    retriable=not any(p in err for p in _PERMANENT),
+                )
             if _port_listening(self.local_port):
                 return
             time.sleep(0.05)
         self.close()
-        raise TunnelError(f"cannot open the SSH tunnel to {self.target}: no forward after {self.open_timeout:.0f} s.",
-                          hint=self.hint())
+        raise TunnelError(
+            f"cannot open the SSH tunnel to {self.target}: no forward after {self.open_timeout:.0f} s.",
+            hint=self.hint(),
+        )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -233,8 +275,17 @@ class SshTunnel:
     def command_line(self) -> str:
         """The equivalent manual command (for docs and error messages)."""
         args = self._ssh_args()
-        return shlex.join([*args[:-1], "-N", "-o", "ExitOnForwardFailure=yes", "-L",
-                           f"{self.local_port or 8765}:127.0.0.1:{self.remote_port}", args[-1]])
+        return shlex.join(
+            [
+                *args[:-1],
+                "-N",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-L",
+                f"{self.local_port or 8765}:127.0.0.1:{self.remote_port}",
+                args[-1],
+            ]
+        )
 
 
 def _last_lines(err: bytes, n: int = 3) -> str:

@@ -96,9 +96,16 @@ def local_batches(video_path: Path, labels: Path, frames: range) -> FrameBatch:
         return FrameBatch.concat(list(backend.reconstruct(video, frames, K)))
 
 
-def remote_run(server: Server, video_path: Path, labels: Path, frames: range, **kw) -> tuple[FrameBatch, RemoteReconstructor]:
-    rec = RemoteReconstructor(DirectEndpoint(*server.address), TOKEN, "groundtruth",
-                              {"labels": str(labels), "decode": False}, **kw)
+def remote_run(
+    server: Server, video_path: Path, labels: Path, frames: range, **kw
+) -> tuple[FrameBatch, RemoteReconstructor]:
+    rec = RemoteReconstructor(
+        DirectEndpoint(*server.address),
+        TOKEN,
+        "groundtruth",
+        {"labels": str(labels), "decode": False},
+        **kw,
+    )
     with open_video(video_path) as video:
         batches = list(rec.reconstruct(video, frames, np.eye(3)))
     return FrameBatch.concat(batches), rec
@@ -121,13 +128,17 @@ def hello(sock: socket.socket, token: str = TOKEN) -> Packet:
 
 # ----------------------------------------------------------------------------- protocol
 def test_frames_round_trip_arrays_without_pickle() -> None:
-    arrays = {"a": np.arange(12, dtype=np.float32).reshape(3, 4), "b": np.array([True, False]),
-              "e": np.zeros((0, 21, 3), np.float32), "big": np.arange(5, dtype=">i4")}
+    arrays = {
+        "a": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "b": np.array([True, False]),
+        "e": np.zeros((0, 21, 3), np.float32),
+        "big": np.arange(5, dtype=">i4"),
+    }
     buffers = encode(Packet("batch", {"x": 1, "s": "é"}, arrays))
     raw = b"".join(bytes(b) for b in buffers)
     magic, hlen, plen = struct.unpack(">4sIQ", raw[:16])
     assert magic == MAGIC
-    p = decode(raw[16:16 + hlen], raw[16 + hlen:])
+    p = decode(raw[16 : 16 + hlen], raw[16 + hlen :])
     assert p.type == "batch" and p.fields == {"x": 1, "s": "é"}
     for k, v in arrays.items():
         np.testing.assert_array_equal(p.arrays[k], v)
@@ -135,15 +146,34 @@ def test_frames_round_trip_arrays_without_pickle() -> None:
     assert p.arrays["big"].dtype == np.dtype("<i4")
 
 
-@pytest.mark.parametrize("header, payload, words", [
-    (b"\xc1\xc1", b"", "not valid msgpack"),
-    (msgpack.packb([1, 2]), b"", "must be a map"),
-    (msgpack.packb({"v": 1}), b"", "no type"),
-    (msgpack.packb({"type": "x", "v": 1, "arrays": [["a", "|O", [1]]]}), b"\0" * 8, "does not carry"),
-    (msgpack.packb({"type": "x", "v": 1, "arrays": [["a", "<f4", [4]]]}), b"\0" * 8, "do not fit"),
-    (msgpack.packb({"type": "x", "v": 1, "arrays": [["a", "<f4", [1]]]}), b"\0" * 8, "longer than"),
-    (msgpack.packb({"type": "x", "v": 1, "arrays": [["a", "<f4", [-1]]]}), b"", "malformed shape"),
-])
+@pytest.mark.parametrize(
+    "header, payload, words",
+    [
+        (b"\xc1\xc1", b"", "not valid msgpack"),
+        (msgpack.packb([1, 2]), b"", "must be a map"),
+        (msgpack.packb({"v": 1}), b"", "no type"),
+        (
+            msgpack.packb({"type": "x", "v": 1, "arrays": [["a", "|O", [1]]]}),
+            b"\0" * 8,
+            "does not carry",
+        ),
+        (
+            msgpack.packb({"type": "x", "v": 1, "arrays": [["a", "<f4", [4]]]}),
+            b"\0" * 8,
+            "do not fit",
+        ),
+        (
+            msgpack.packb({"type": "x", "v": 1, "arrays": [["a", "<f4", [1]]]}),
+            b"\0" * 8,
+            "longer than",
+        ),
+        (
+            msgpack.packb({"type": "x", "v": 1, "arrays": [["a", "<f4", [-1]]]}),
+            b"",
+            "malformed shape",
+        ),
+    ],
+)
 def test_malformed_frames_are_refused(header: bytes, payload: bytes, words: str) -> None:
     with pytest.raises(ProtocolError, match=words):
         decode(header, payload)
@@ -159,7 +189,9 @@ def test_random_bytes_never_crash_the_decoder(header: bytes, payload: bytes) -> 
 
 
 # ----------------------------------------------------------------------------- jobs
-def test_remote_job_equals_local_run_and_is_stored(server: Server, demo3: Path, gt_labels: Path) -> None:
+def test_remote_job_equals_local_run_and_is_stored(
+    server: Server, demo3: Path, gt_labels: Path
+) -> None:
     frames = range(10, 130)
     got, rec = remote_run(server, demo3, gt_labels, frames)
     assert_same(got, local_batches(demo3, gt_labels, frames))
@@ -167,7 +199,9 @@ def test_remote_job_equals_local_run_and_is_stored(server: Server, demo3: Path, 
     assert status["state"] == "done" and status["done"] == len(frames)
     assert status["frames_computed"] == len(frames)
     job_dir = server.config.jobs_dir / "jobs" / rec.job_id
-    assert (job_dir / "spec.json").is_file() and (job_dir / "index.jsonl").read_text().count("\n") == 8
+    assert (job_dir / "spec.json").is_file() and (job_dir / "index.jsonl").read_text().count(
+        "\n"
+    ) == 8
 
     # a second identical run re-attaches: uploads skipped, nothing recomputed, same results
     again, rec2 = remote_run(server, demo3, gt_labels, frames)
@@ -178,7 +212,9 @@ def test_remote_job_equals_local_run_and_is_stored(server: Server, demo3: Path, 
         assert [j["job"] for j in c.list_jobs()] == [rec.job_id]
 
 
-def test_cursor_resumes_mid_batch_and_cancel_keeps_finished(tmp_path: Path, demo3: Path, gt_labels: Path) -> None:
+def test_cursor_resumes_mid_batch_and_cancel_keeps_finished(
+    tmp_path: Path, demo3: Path, gt_labels: Path
+) -> None:
     srv = start_server(tmp_path / "jobs", test_batch_delay=0.3)
     try:
         with RemoteClient(*srv.address, TOKEN) as c:
@@ -186,10 +222,18 @@ def test_cursor_resumes_mid_batch_and_cancel_keeps_finished(tmp_path: Path, demo
             c.upload(demo3, sha)
             lsha = video_sha256(gt_labels)
             c.upload(gt_labels, lsha)
-            st = c.start_job(sha, "groundtruth", range(0, 480), np.eye(3), {"labels": {"blob": lsha}, "decode": False})
+            st = c.start_job(
+                sha,
+                "groundtruth",
+                range(0, 480),
+                np.eye(3),
+                {"labels": {"blob": lsha}, "decode": False},
+            )
             items = c.stream(st["job"], 21)
             first = next(it for it in items if it.kind == "batch")
-            assert first.batch.frames[0] == 21 and first.batch.frames[-1] == 31  # rest of batch 16..31
+            assert (
+                first.batch.frames[0] == 21 and first.batch.frames[-1] == 31
+            )  # rest of batch 16..31
         with RemoteClient(*srv.address, TOKEN) as c:
             c.cancel(st["job"])
             deadline = time.monotonic() + 10
@@ -203,12 +247,18 @@ def test_cursor_resumes_mid_batch_and_cancel_keeps_finished(tmp_path: Path, demo
         srv.close()
 
 
-def test_restart_resumes_from_last_finished_batch(tmp_path: Path, demo3: Path, gt_labels: Path) -> None:
+def test_restart_resumes_from_last_finished_batch(
+    tmp_path: Path, demo3: Path, gt_labels: Path
+) -> None:
     jobs = tmp_path / "jobs"
     frames = range(0, 160)
     srv = start_server(jobs, test_batch_delay=0.15)
-    rec = RemoteReconstructor(DirectEndpoint(*srv.address), TOKEN, "groundtruth",
-                              {"labels": str(gt_labels), "decode": False})
+    rec = RemoteReconstructor(
+        DirectEndpoint(*srv.address),
+        TOKEN,
+        "groundtruth",
+        {"labels": str(gt_labels), "decode": False},
+    )
     with open_video(demo3) as video:
         gen = rec.reconstruct(video, frames, np.eye(3))
         first = [next(gen), next(gen)]
@@ -229,7 +279,11 @@ def test_restart_resumes_from_last_finished_batch(tmp_path: Path, demo3: Path, g
             assert s["backend_version"].startswith("replay of ")
             # every frame computed once, except at most the batch in flight when it stopped
             assert len(frames) <= s["frames_computed"] <= len(frames) + 16
-            rest = [it.batch for it in c.stream(rec.job_id, int(first[-1].frames[-1]) + 1) if it.kind == "batch"]
+            rest = [
+                it.batch
+                for it in c.stream(rec.job_id, int(first[-1].frames[-1]) + 1)
+                if it.kind == "batch"
+            ]
         assert_same(FrameBatch.concat(first + rest), local_batches(demo3, gt_labels, frames))
     finally:
         srv2.close()
@@ -277,14 +331,20 @@ def test_job_limits_refuse_when_full(tmp_path: Path, demo3: Path, gt_labels: Pat
         srv.close()
 
 
-def test_cancel_from_a_cancel_token_stops_the_server_job(tmp_path: Path, demo3: Path, gt_labels: Path) -> None:
+def test_cancel_from_a_cancel_token_stops_the_server_job(
+    tmp_path: Path, demo3: Path, gt_labels: Path
+) -> None:
     from core.errors import CancelledError
     from core.recon.base import CancelToken, run_reconstruction
 
     srv = start_server(tmp_path / "jobs", test_batch_delay=0.2)
     try:
-        rec = RemoteReconstructor(DirectEndpoint(*srv.address), TOKEN, "groundtruth",
-                                  {"labels": str(gt_labels), "decode": False})
+        rec = RemoteReconstructor(
+            DirectEndpoint(*srv.address),
+            TOKEN,
+            "groundtruth",
+            {"labels": str(gt_labels), "decode": False},
+        )
         cancel = CancelToken()
         with open_video(demo3) as video:
             doc = LabelDocument(meta_for(video))
@@ -297,7 +357,7 @@ def test_cancel_from_a_cancel_token_stops_the_server_job(tmp_path: Path, demo3: 
                 time.sleep(0.05)
         assert s["state"] == "cancelled" and 48 <= s["done"] < 400
         assert s["frames_computed"] == s["done"]
-        assert doc.hands[0].source[:48].all() and not doc.hands[0].source[s["done"]:].any()
+        assert doc.hands[0].source[:48].all() and not doc.hands[0].source[s["done"] :].any()
     finally:
         srv.close()
 
@@ -329,11 +389,17 @@ def test_malformed_message_is_refused_and_server_keeps_serving(server: Server) -
     assert hello(s).type == "welcome"
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     reply = recv_packet(s)
-    assert reply.type == "error" and reply.fields["code"] == "malformed" and "magic" in reply.fields["message"]
+    assert (
+        reply.type == "error"
+        and reply.fields["code"] == "malformed"
+        and "magic" in reply.fields["message"]
+    )
     s.close()
     s = raw_connect(server)
     hello(s)
-    header = msgpack.packb({"type": "job_status", "v": 1, "fields": {}, "arrays": [["a", "<f8", [10**6]]]})
+    header = msgpack.packb(
+        {"type": "job_status", "v": 1, "fields": {}, "arrays": [["a", "<f8", [10**6]]]}
+    )
     s.sendall(struct.pack(">4sIQ", MAGIC, len(header), 8) + header + b"\0" * 8)
     reply = recv_packet(s)
     assert reply.fields["code"] == "malformed" and "do not fit" in reply.fields["message"]
@@ -344,7 +410,10 @@ def test_malformed_message_is_refused_and_server_keeps_serving(server: Server) -
     assert "unknown message type" in recv_packet(s).fields["message"]
     send_packet(s, Packet("job_status", {"job": 5}))  # a request error: the connection goes on
     assert recv_packet(s).fields["code"] == "path"
-    send_packet(s, Packet("start_job", {"video_sha256": "e" * 64, "backend": "groundtruth", "start": "zero"}))
+    send_packet(
+        s,
+        Packet("start_job", {"video_sha256": "e" * 64, "backend": "groundtruth", "start": "zero"}),
+    )
     reply = recv_packet(s)
     assert reply.fields["code"] == "malformed" and "'start'" in reply.fields["message"]
     send_packet(s, Packet("list_jobs"))
@@ -357,7 +426,10 @@ def test_malformed_message_is_refused_and_server_keeps_serving(server: Server) -
 def test_oversized_upload_is_refused(server: Server, tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(b"\1" * (9 << 20))  # the fixture's limit is 8 MiB
-    with RemoteClient(*server.address, TOKEN) as c, pytest.raises(ServerError, match="over this server's limit") as info:
+    with (
+        RemoteClient(*server.address, TOKEN) as c,
+        pytest.raises(ServerError, match="over this server's limit") as info,
+    ):
         c.upload(big, video_sha256(big))
     assert info.value.code == "too_large" and "--max-upload-mb" in info.value.hint
     # a client that lies about the size is cut off when it sends more than announced
@@ -377,7 +449,11 @@ def test_oversized_upload_is_refused(server: Server, tmp_path: Path) -> None:
             c.upload(small, "b" * 64)
         assert c.upload(small, video_sha256(small)) is True
         assert c.upload(small, video_sha256(small)) is False  # stored once, reused by hash
-    assert sorted(p.name for p in (server.config.jobs_dir / "uploads").iterdir() if not p.name.endswith(".part")) == [video_sha256(small)]
+    assert sorted(
+        p.name
+        for p in (server.config.jobs_dir / "uploads").iterdir()
+        if not p.name.endswith(".part")
+    ) == [video_sha256(small)]
 
 
 def test_interrupted_upload_resumes_where_it_stopped(server: Server, tmp_path: Path) -> None:
@@ -396,7 +472,9 @@ def test_interrupted_upload_resumes_where_it_stopped(server: Server, tmp_path: P
     while True:  # the server notices the drop and releases the upload
         try:
             with RemoteClient(*server.address, TOKEN) as c:
-                assert c.upload(path, sha, on_progress=lambda done, total: seen.append(done)) is True
+                assert (
+                    c.upload(path, sha, on_progress=lambda done, total: seen.append(done)) is True
+                )
             break
         except ServerError:
             assert time.monotonic() < deadline
@@ -405,13 +483,18 @@ def test_interrupted_upload_resumes_where_it_stopped(server: Server, tmp_path: P
     assert (server.config.jobs_dir / "uploads" / sha).read_bytes() == data.tobytes()
 
 
-@pytest.mark.parametrize("attack", ["../../etc/passwd", "/etc/passwd", "..", "a" * 15 + "/", "0123456789abcdef/../x"])
+@pytest.mark.parametrize(
+    "attack", ["../../etc/passwd", "/etc/passwd", "..", "a" * 15 + "/", "0123456789abcdef/../x"]
+)
 def test_path_traversal_is_refused(server: Server, attack: str, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     with RemoteClient(*server.address, TOKEN) as c:
-        for packet in (Packet("job_status", {"job": attack}), Packet("stream", {"job": attack, "cursor": 0}),
-                       Packet("cancel", {"job": attack}),
-                       Packet("upload_begin", {"sha256": attack, "size": 4})):
+        for packet in (
+            Packet("job_status", {"job": attack}),
+            Packet("stream", {"job": attack, "cursor": 0}),
+            Packet("cancel", {"job": attack}),
+            Packet("upload_begin", {"sha256": attack, "size": 4}),
+        ):
             with pytest.raises(ServerError) as info:
                 c.request(packet, "job")
             assert info.value.code == "path", packet
@@ -430,8 +513,12 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path, demo3: Path) -> Non
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    rec = RemoteReconstructor(DirectEndpoint("127.0.0.1", port), TOKEN, "groundtruth",
-                              backoff=Backoff(initial=0.01, attempts=3))
+    rec = RemoteReconstructor(
+        DirectEndpoint("127.0.0.1", port),
+        TOKEN,
+        "groundtruth",
+        backoff=Backoff(initial=0.01, attempts=3),
+    )
     with open_video(demo3) as video, pytest.raises(RemoteError) as info:
         next(rec.reconstruct(video, range(0, 8), np.eye(3)))
     text = str(info.value)

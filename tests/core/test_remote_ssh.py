@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def _make_labels(video: Path, out: Path) -> Path:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_remote_server_tests", Path(__file__).with_name("test_remote_server.py"))
+    spec = importlib.util.spec_from_file_location(
+        "_remote_server_tests", Path(__file__).with_name("test_remote_server.py")
+    )
     mod = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(mod)
@@ -45,7 +47,9 @@ def _make_labels(video: Path, out: Path) -> Path:
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory):
     if sshd_binary() is None:
-        pytest.skip("OpenSSH server/client not installed (CI installs openssh-server via scripts/setup.sh)")
+        pytest.skip(
+            "OpenSSH server/client not installed (CI installs openssh-server via scripts/setup.sh)"
+        )
     server = LocalSshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.close()
@@ -73,13 +77,20 @@ def test_job_through_tunnel_equals_local_and_survives_a_killed_tunnel(
     sshd: LocalSshd, tmp_path: Path, demo3: Path, gt_labels: Path
 ) -> None:
     # the batch delay (a test-only server option) keeps the job running long enough to cut it
-    server = Server(ServerConfig(token=TOKEN.encode(), jobs_dir=tmp_path / "jobs", test_batch_delay=0.12)).start()
+    server = Server(
+        ServerConfig(token=TOKEN.encode(), jobs_dir=tmp_path / "jobs", test_batch_delay=0.12)
+    ).start()
     frames = range(0, 320)  # 20 batches
     states: list[str] = []
     tunnel = sshd.tunnel(server.address[1])
-    rec = RemoteReconstructor(tunnel, TOKEN, "groundtruth", {"labels": str(gt_labels), "decode": False},
-                              backoff=Backoff(initial=0.1, attempts=6),
-                              on_message=lambda m: states.append(m.state) if isinstance(m, ConnectionState) else None)
+    rec = RemoteReconstructor(
+        tunnel,
+        TOKEN,
+        "groundtruth",
+        {"labels": str(gt_labels), "decode": False},
+        backoff=Backoff(initial=0.1, attempts=6),
+        on_message=lambda m: states.append(m.state) if isinstance(m, ConnectionState) else None,
+    )
     try:
         got = []
         with open_video(demo3) as video:
@@ -113,18 +124,45 @@ def test_cli_over_ssh_starts_the_server_and_matches_local(
     token_file.write_text("cli-token\n")
     port = free_port()
     pid_file = tmp_path / "serve.pid"
-    serve = (f"{shlex.quote(sys.executable)} -m core.cli.main serve --port {port} --token-file "
-             f"{shlex.quote(str(token_file))} --jobs-dir {shlex.quote(str(tmp_path / 'jobs'))}")
+    serve = (
+        f"{shlex.quote(sys.executable)} -m core.cli.main serve --port {port} --token-file "
+        f"{shlex.quote(str(token_file))} --jobs-dir {shlex.quote(str(tmp_path / 'jobs'))}"
+    )
     remote_command = f"sh -c {shlex.quote(f'echo $$ > {pid_file}; cd {ROOT}; exec {serve}')}"
-    common = ["--backend", "groundtruth", "--backend-option", f"labels={gt_labels}",
-              "--backend-option", "decode=false", "--frames", "30:94", "--quiet"]
+    common = [
+        "--backend",
+        "groundtruth",
+        "--backend-option",
+        f"labels={gt_labels}",
+        "--backend-option",
+        "decode=false",
+        "--frames",
+        "30:94",
+        "--quiet",
+    ]
     try:
         assert main(["reconstruct", str(demo3), "-o", str(tmp_path / "local.h5"), *common]) == 0
-        rc = main(["reconstruct", str(demo3), "-o", str(tmp_path / "remote.h5"), *common,
-                   "--ssh", f"{getpass.getuser()}@127.0.0.1:{sshd.port}", "--remote-port", str(port),
-                   "--identity-file", str(sshd.folder / "client_key"),
-                   "--known-hosts", str(sshd.folder / "known_hosts"),
-                   "--remote-command", remote_command, "--token-file", str(token_file)])
+        rc = main(
+            [
+                "reconstruct",
+                str(demo3),
+                "-o",
+                str(tmp_path / "remote.h5"),
+                *common,
+                "--ssh",
+                f"{getpass.getuser()}@127.0.0.1:{sshd.port}",
+                "--remote-port",
+                str(port),
+                "--identity-file",
+                str(sshd.folder / "client_key"),
+                "--known-hosts",
+                str(sshd.folder / "known_hosts"),
+                "--remote-command",
+                remote_command,
+                "--token-file",
+                str(token_file),
+            ]
+        )
         assert rc == 0
         local, remote = load_labels(tmp_path / "local.h5"), load_labels(tmp_path / "remote.h5")
         assert remote.backend == "groundtruth" and remote.backend_version == "remote"
@@ -133,8 +171,19 @@ def test_cli_over_ssh_starts_the_server_and_matches_local(
                 np.testing.assert_array_equal(arr, remote.hands[h].arrays()[name], err_msg=name)
         assert local.hands[0].present[30:94].any()
         # the same run against the server directly (--remote) re-attaches to the finished job
-        rc = main(["reconstruct", str(demo3), "-o", str(tmp_path / "direct.h5"), *common,
-                   "--remote", f"127.0.0.1:{port}", "--token-file", str(token_file)])
+        rc = main(
+            [
+                "reconstruct",
+                str(demo3),
+                "-o",
+                str(tmp_path / "direct.h5"),
+                *common,
+                "--remote",
+                f"127.0.0.1:{port}",
+                "--token-file",
+                str(token_file),
+            ]
+        )
         assert rc == 0
         direct = load_labels(tmp_path / "direct.h5")
         np.testing.assert_array_equal(direct.hands[1].joints_3d, local.hands[1].joints_3d)
@@ -146,10 +195,14 @@ def test_cli_over_ssh_starts_the_server_and_matches_local(
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
-def test_tunnel_failures_are_clear_errors(sshd: LocalSshd, tmp_path: Path, demo3: Path, capsys) -> None:
+def test_tunnel_failures_are_clear_errors(
+    sshd: LocalSshd, tmp_path: Path, demo3: Path, capsys
+) -> None:
     # a key the server does not accept: the tunnel cannot open
     tunnel = sshd.tunnel(free_port(), key="stranger_key")
-    rec = RemoteReconstructor(tunnel, TOKEN, "groundtruth", backoff=Backoff(initial=0.01, attempts=2))
+    rec = RemoteReconstructor(
+        tunnel, TOKEN, "groundtruth", backoff=Backoff(initial=0.01, attempts=2)
+    )
     with open_video(demo3) as video, pytest.raises(RemoteError) as info:
         next(rec.reconstruct(video, range(0, 8), np.eye(3)))
     text = str(info.value)
@@ -158,10 +211,14 @@ def test_tunnel_failures_are_clear_errors(sshd: LocalSshd, tmp_path: Path, demo3
     assert "after 1 attempt:" in text  # a refused key is not retried
     # the tunnel opens but nothing listens behind it: retried, then a clear error
     tunnel = sshd.tunnel(free_port())
-    rec = RemoteReconstructor(tunnel, TOKEN, "groundtruth", backoff=Backoff(initial=0.01, attempts=2))
+    rec = RemoteReconstructor(
+        tunnel, TOKEN, "groundtruth", backoff=Backoff(initial=0.01, attempts=2)
+    )
     with open_video(demo3) as video, pytest.raises(RemoteError) as info:
         next(rec.reconstruct(video, range(0, 8), np.eye(3)))
-    assert "through the SSH tunnel" in str(info.value) and "closed the connection" in str(info.value)
+    assert "through the SSH tunnel" in str(info.value) and "closed the connection" in str(
+        info.value
+    )
     assert "vidihand serve --port" in info.value.hint
     rec.close()
     # the command line reports it as error + hint, exit status 2
@@ -169,8 +226,28 @@ def test_tunnel_failures_are_clear_errors(sshd: LocalSshd, tmp_path: Path, demo3
 
     token_file = tmp_path / "token"
     token_file.write_text("x\n")
-    rc = main(["reconstruct", str(demo3), "-o", str(tmp_path / "o.h5"), "--frames", "0:8", "--quiet",
-               "--ssh", f"nobody-here@127.0.0.1:{sshd.port}", "--identity-file", str(sshd.folder / "client_key"),
-               "--known-hosts", str(sshd.folder / "known_hosts"), "--token-file", str(token_file)])
+    rc = main(
+        [
+            "reconstruct",
+            str(demo3),
+            "-o",
+            str(tmp_path / "o.h5"),
+            "--frames",
+            "0:8",
+            "--quiet",
+            "--ssh",
+            f"nobody-here@127.0.0.1:{sshd.port}",
+            "--identity-file",
+            str(sshd.folder / "client_key"),
+            "--known-hosts",
+            str(sshd.folder / "known_hosts"),
+            "--token-file",
+            str(token_file),
+        ]
+    )
     err = capsys.readouterr().err
-    assert rc == 2 and "error: cannot reach the vidihand server through the SSH tunnel" in err and "hint:" in err
+    assert (
+        rc == 2
+        and "error: cannot reach the vidihand server through the SSH tunnel" in err
+        and "hint:" in err
+    )
