@@ -53,7 +53,8 @@ class MetricSpec:
 # Definitions live beside the code that computes them and are written into every JSON.
 _PENALTY = (
     " Penalty protocol: every (frame, side) where the ground truth has the hand counts; where "
-    "the prediction is absent it is replaced by the canonical hand."
+    "the prediction is absent (or present without these joints) it is replaced by the "
+    "canonical hand."
 )
 _BOTH = " Only (frame, side) where both the prediction and the ground truth have the hand."
 SPECS: dict[str, MetricSpec] = {
@@ -302,7 +303,7 @@ def evaluate(
         g_ok = gp & _finite(g.joints_3d)
         p_ok = pp & _finite(p.joints_3d)
         both = g_ok & p_ok
-        missed = g_ok & ~pp
+        missed = g_ok & ~p_ok  # absent, or present without 3D joints: no free pass
         pj = p.joints_3d.astype(np.float64)
         gj = g.joints_3d.astype(np.float64)
         pj_pen = np.where(missed[:, None, None], canonical_joints(h)[None], pj)
@@ -332,7 +333,7 @@ def evaluate(
         g2_ok = gp & _finite(g.joints_2d)
         p2_ok = pp & _finite(p.joints_2d)
         both2 = g2_ok & p2_ok
-        missed2 = g2_ok & ~pp
+        missed2 = g2_ok & ~p2_ok
         p2 = np.where(missed2[:, None, None], canonical_joints_2d(gt.K)[None], p.joints_2d)
         e2 = joint_errors(p2, g.joints_2d)
         per_frame["EPE"][h, both2] = e2[both2].mean(axis=1)
@@ -347,7 +348,7 @@ def evaluate(
         go_ok = gp & _finite(g.global_orient)
         po_ok = pp & _finite(p.global_orient)
         both_o = go_ok & po_ok
-        missed_o = go_ok & ~pp
+        missed_o = go_ok & ~pp  # a backend without MANO is not penalised, only a missed hand
         po = np.where(missed_o[:, None], CANONICAL_ORIENT[None], p.global_orient)
         ang = rotation_angle_deg(np.nan_to_num(po), np.nan_to_num(g.global_orient))
         samples["OrientErr"].append(ang[both_o])

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.camera import project
 from core.errors import LabelMismatchError
@@ -226,3 +228,31 @@ def test_cli_eval_prints_table_and_writes_json(tmp_path, capsys) -> None:
     assert rc == 2 and "8 frames" in err and "--overlap" in err
     rc = main(["eval", str(tmp_path / "short.h5"), str(tmp_path / "gt.h5"), "--overlap"])
     assert rc == 0
+
+
+def test_present_without_joints_is_penalised_like_a_miss() -> None:
+    gt = make_doc(n=6)
+    pred = gt.copy()
+    pred.write(LEFT, [1], {"joints_3d": np.nan, "joints_2d": np.nan})  # present, no joints
+    ev = evaluate(pred, gt)
+    g = gt.hands[LEFT].joints_3d[1].astype(np.float64)
+    d = np.linalg.norm(g - canonical_joints(LEFT), axis=-1).mean() * 1000
+    assert ev.value("MPJPE-p/left") == pytest.approx(d / 6, rel=1e-6)
+    assert ev.metrics["MPJPE/left"].n == 5
+    assert ev.value("FAcc/left") == 1.0  # presence itself was right
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rotvec=st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3),
+    scale=st.floats(0.3, 3.0),
+    shift=st.lists(st.floats(-1.0, 1.0), min_size=3, max_size=3),
+)
+def test_procrustes_undoes_any_similarity_transform(rotvec, scale, shift) -> None:
+    from core.metrics.alignment import procrustes_align
+
+    x = canonical_joints(RIGHT) + np.array([0.0, 0.0, 0.5])
+    y = scale * x @ axis_angle_to_matrix(np.array(rotvec)).T + np.array(shift)
+    assert np.abs(procrustes_align(x, y) - y).max() < 1e-9
+    # a reflection is not a rotation: the mirrored hand cannot be aligned perfectly
+    assert np.abs(procrustes_align(x * [-1, 1, 1], x) - x).max() > 1e-3
