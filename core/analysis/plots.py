@@ -62,7 +62,7 @@ def error_over_time(ev: Evaluation, fps: float) -> bytes:
     ax.set_xlim(0, max(1, ev.n_frames - 1))
     ax.set_ylim(0, top)
     ax.grid(alpha=0.3)
-    ax.legend(ncol=3, fontsize=8, loc="upper left")
+    ax.legend(ncol=3, fontsize=8, loc="best", framealpha=0.7)
     ax.set_title("Error over time (frames where both have the hand)")
     return _png(fig)
 
