@@ -14,9 +14,11 @@ What the import does:
   model's `hands_components` when they are given or MANO files are configured; otherwise
   hand_pose stays NaN, the PCA values are kept in doc.extras["hot3d"]["pose_pca"] and
   extras["hot3d"]["pose_known"] is False.
-- global_orient, transl and betas are stored as imported, in HOT3D's WORLD frame (not a camera
-  frame; extras["hot3d"]["coordinate_frame"] == "world"): without images there is no camera to
-  align to. Joints come from MANO when a hand model is available (core/edits/model.py), else NaN.
+- global_orient, transl and betas are stored as imported, in HOT3D's WORLD frame
+  (extras["hot3d"]["coordinate_frame"] says so), unless `camera` names a stream of
+  camera_models.json: then, with a MANO model, labels are moved into that camera's OpenCV frame
+  through the headset trajectory (T_camera_world = (T_world_device T_device_camera)^-1).
+  Joints come from MANO when a hand model is available (core/edits/model.py), else NaN.
 - source IMPORTED, present where a hand has an entry, confidence 1; T_world_device from
   headset_trajectory.csv (when beside the file) goes to extras["hot3d"]["T_world_device"].
 """
@@ -33,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import LabelFileError
-from core.hands.rotations import matrix_to_axis_angle
+from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from core.labels.document import LabelDocument, Source, VideoMeta
 
 N_PCA = 15
@@ -158,25 +160,76 @@ def _mano_components() -> dict[int, np.ndarray] | None:
     return {h: mano_arrays(folder / MANO_FILES[h], h)["hands_components"] for h in (0, 1)}
 
 
-def _headset_poses(folder: Path, timestamps_ns: np.ndarray) -> list[list[list[float]]] | None:
+def _headset_poses(folder: Path, timestamps_ns: np.ndarray) -> np.ndarray | None:
+    """T_world_device (N, 4, 4) from headset_trajectory.csv for the timestamps (NaN where the
+    file has no pose); None without the file."""
     path = folder / "headset_trajectory.csv"
     if not path.is_file():
         return None
     with path.open(encoding="utf-8") as fh:
         rows = {int(r["timestamp[ns]"]): r for r in csv.DictReader(fh)}
-    out = []
-    for ts in timestamps_ns:
+    out = np.full((len(timestamps_ns), 4, 4), np.nan)
+    for i, ts in enumerate(timestamps_ns):
         r = rows.get(int(ts))
         if r is None:
-            out.append(None)
             continue
-        T = np.eye(4)
-        T[:3, :3] = quat_wxyz_to_matrix(
+        out[i] = np.eye(4)
+        out[i, :3, :3] = quat_wxyz_to_matrix(
             np.array([float(r[f"q_wo_{c}"]) for c in "wxyz"], np.float64)
         )
-        T[:3, 3] = [float(r[f"t_wo_{c}[m]"]) for c in "xyz"]
-        out.append(T.round(9).tolist())
-    return out  # type: ignore[return-value]
+        out[i, :3, 3] = [float(r[f"t_wo_{c}[m]"]) for c in "xyz"]
+    return out
+
+
+def camera_model(folder: Path, stream_id: str) -> dict[str, Any]:
+    """A camera of camera_models.json: T_device_camera (4, 4), size and projection params."""
+    path = folder / "camera_models.json"
+    if not path.is_file():
+        raise LabelFileError(
+            f"No camera_models.json beside the HOT3D file in {folder}.",
+            hint="Camera frames need the recording's camera models (Quest3 recordings have them).",
+        )
+    models = {m["stream_id"]: m for m in json.loads(path.read_text(encoding="utf-8"))}
+    if stream_id not in models:
+        raise LabelFileError(
+            f"camera {stream_id!r} is not in camera_models.json.",
+            hint="Cameras: " + ", ".join(sorted(models)) + ".",
+        )
+    m = models[stream_id]
+    T = np.eye(4)
+    T[:3, :3] = quat_wxyz_to_matrix(np.asarray(m["T_Device_Camera"]["quaternion_wxyz"]))
+    T[:3, 3] = m["T_Device_Camera"]["translation_xyz"]
+    return {
+        "T_device_camera": T,
+        "width": int(m["imageWidth"]),
+        "height": int(m["imageHeight"]),
+        "model": str(m["projectionModelType"]),
+        "params": [float(v) for v in m["projectionParams"]],
+        "label": str(m.get("label", "")),
+    }
+
+
+def _to_camera(
+    values: dict[str, Any], T_cw: np.ndarray, frames: np.ndarray
+) -> tuple[dict[str, Any], np.ndarray]:
+    """MANO fields and joints moved from world into a camera frame (rows with a headset pose).
+
+    Joints transform as points; global_orient becomes R_cw * R; transl is what puts MANO's wrist
+    (rest wrist J0 + transl, with J0 = world wrist - world transl) at the camera-frame wrist.
+    """
+    ok = np.isfinite(T_cw).all(axis=(1, 2))
+    R, t = T_cw[ok, :3, :3], T_cw[ok, :3, 3]
+    joints = np.asarray(values["joints_3d"], np.float64)[ok]
+    cam_joints = np.einsum("nij,nkj->nki", R, joints) + t[:, None]
+    rest_wrist = joints[:, 0] - np.asarray(values["transl"], np.float64)[ok]
+    R_hand = axis_angle_to_matrix(np.asarray(values["global_orient"], np.float64)[ok])
+    out = dict(values)
+    out["joints_3d"] = cam_joints
+    out["global_orient"] = matrix_to_axis_angle(R @ R_hand)
+    out["transl"] = cam_joints[:, 0] - rest_wrist
+    for k in ("betas", "hand_pose"):
+        out[k] = np.asarray(values[k])[ok]
+    return out, frames[ok]
 
 
 def _image_size(folder: Path) -> tuple[int, int]:
@@ -194,11 +247,15 @@ def import_hot3d(
     *,
     fps: float = 30.0,
     components: dict[int, np.ndarray] | None = None,
+    camera: str | None = None,
 ) -> LabelDocument:
     """A label document from a HOT3D mano_hand_pose_trajectory.jsonl (see module docstring).
 
     `components` maps hand index (0 left, 1 right) to MANO's hands_components (45 x 45); by
     default they come from the configured MANO files, and without them the pose stays unknown.
+    `camera` (a stream id of camera_models.json, e.g. "1201-1") puts the labels in that
+    camera's OpenCV frame using the headset trajectory; this needs a MANO model (the wrist's
+    rest position depends on the shape) and K is the fisheye's pinhole part (fx, fy, cx, cy).
     """
     from core.edits.model import hand_model
 
@@ -207,12 +264,38 @@ def import_hot3d(
     if len(traj) == 0:
         raise LabelFileError(f"{path.name} holds no samples.", hint="Check the file.")
     frame, idx = frames_for(traj.timestamps_ns, fps)
+    kept_ts = traj.timestamps_ns[idx]
     n = int(frame[-1]) + 1
     width, height = _image_size(path.parent)
-    doc = LabelDocument(VideoMeta(n, float(fps), width, height))
     components = components if components is not None else _mano_components()
     model = hand_model()
     pose_known = components is not None
+    headset = _headset_poses(path.parent, kept_ts)
+    T_cw: np.ndarray | None = None
+    cam: dict[str, Any] | None = None
+    if camera is not None:
+        if model is None or not pose_known:
+            raise LabelFileError(
+                "Putting HOT3D labels in a camera frame needs the MANO model files.",
+                hint="Set VIDIHAND_MANO_DIR (or Settings > MANO folder), or import in world "
+                "coordinates (no camera).",
+            )
+        if headset is None:
+            raise LabelFileError(
+                f"No headset_trajectory.csv beside {path.name}.",
+                hint="Camera frames need the headset trajectory.",
+            )
+        cam = camera_model(path.parent, camera)
+        width, height = cam["width"], cam["height"]
+        T_wc = headset @ cam["T_device_camera"]
+        T_cw = np.full_like(T_wc, np.nan)  # NaN where the trajectory has no headset pose
+        known = np.isfinite(T_wc).all(axis=(1, 2))
+        T_cw[known] = np.linalg.inv(T_wc[known])
+    K = None
+    if cam is not None:
+        fx, fy, cx, cy = cam["params"][:4]
+        K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    doc = LabelDocument(VideoMeta(n, float(fps), width, height), K)
     for h in range(2):
         ok = traj.present[idx, h]
         f, s = frame[ok], idx[ok]
@@ -235,14 +318,20 @@ def import_hot3d(
                     for k in ("global_orient", "transl", "betas", "hand_pose")
                 }
                 values["joints_3d"] = np.asarray(model.joints(h, params))
+        if T_cw is not None:
+            values, f = _to_camera(values, T_cw[ok], f)
         doc.write(h, f, values, notify=False)
-    kept_ts = traj.timestamps_ns[idx]
     doc.backend = "hot3d"
+    frame_desc = (
+        f"camera {camera} (OpenCV, metres) of the headset"
+        if camera is not None
+        else "world (HOT3D): global_orient/transl map the MANO hand into world"
+    )
     doc.extras["hot3d"] = {
         "source_file": str(path),
         "recording": path.parent.name,
         "headset": path.parent.parent.name,
-        "coordinate_frame": "world (HOT3D): global_orient/transl map the MANO hand into world",
+        "coordinate_frame": frame_desc,
         "fps": float(fps),
         "frame_timestamps_ns": {
             str(int(fr)): int(ts) for fr, ts in zip(frame, kept_ts, strict=True)
@@ -259,10 +348,20 @@ def import_hot3d(
             }
             for h, name in enumerate(("left", "right"))
         }
-    poses = _headset_poses(path.parent, kept_ts)
-    if poses is not None:
+    if headset is not None:
         doc.extras["hot3d"]["T_world_device"] = {
-            str(int(fr)): p for fr, p in zip(frame, poses, strict=True) if p is not None
+            str(int(fr)): T.round(9).tolist()
+            for fr, T in zip(frame, headset, strict=True)
+            if np.isfinite(T).all()
+        }
+    if cam is not None:
+        doc.extras["hot3d"]["camera"] = {
+            "stream_id": camera,
+            "label": cam["label"],
+            "projection_model": cam["model"],
+            "projection_params": cam["params"],
+            "T_device_camera": cam["T_device_camera"].round(12).tolist(),
+            "note": "K is the fisheye's pinhole part; joints_2d are not filled (fisheye)",
         }
     doc.dirty = True
     return doc

@@ -117,3 +117,8 @@ def test_import_cli(quest, tmp_path, capsys):
     assert main(["import", "hot3d", str(quest), "-o", str(out)]) == 0
     assert "15 frames" in capsys.readouterr().out
     assert load_labels(out).backend == "hot3d"
+
+
+def test_camera_frame_needs_mano(quest):
+    with pytest.raises(LabelFileError, match="MANO model files"):
+        import_hot3d(quest, camera="1201-1")
