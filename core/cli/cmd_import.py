@@ -13,6 +13,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="label file to write (.h5)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate for timestamps (30)")
+    p.add_argument(
+        "--camera",
+        default=None,
+        help="hot3d: put labels in this camera's frame (stream id of camera_models.json, e.g. "
+        "1201-1; needs MANO files); default: HOT3D world coordinates",
+    )
     p.set_defaults(func=run)
 
 
@@ -22,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "hot3d":
         from core.io.hot3d import import_hot3d
 
-        doc = import_hot3d(args.input, fps=args.fps)
+        doc = import_hot3d(args.input, fps=args.fps, camera=args.camera)
     else:
         from core.io.arctic import import_arctic
 
