@@ -282,7 +282,8 @@ class EditHistory:
             edit = {"op": edit, **fields}
         elif fields:
             edit = {**edit, **fields}
-        with self.gesture(str(edit.get("op", "edit"))):
+        label = str(edit.get("op", "edit")) if isinstance(edit, Mapping) else "edit"
+        with self.gesture(label):
             return run_edit(self, edit)
 
     def apply_all(self, edits: Iterable[Mapping[str, Any]], label: str = "apply edits") -> None:
