@@ -134,7 +134,9 @@ actions = st.one_of(
 BASE = make_doc()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.lists(actions, min_size=1, max_size=12))
 def test_undo_all_restores_the_original_and_redo_all_the_edited_state(seq):
     use_hand_model(None)
