@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="BACKEND",
         help="import a backend's code at start so the first job starts sooner (repeatable)",
     )
+    p.add_argument(
+        "--isolation",
+        choices=("process", "thread"),
+        default="process",
+        help="run each job's backend in a child process (default: a crash fails only that job) "
+        "or in a server thread (no start-up cost per job)",
+    )
     p.add_argument("--test-batch-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true", help="log every connection")
     p.set_defaults(func=run)
@@ -96,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         backend_options=parse_backend_options(args.backend_option),
         test_batch_delay=args.test_batch_delay,
         preload=tuple(args.preload),
+        isolation=args.isolation,
     )
     try:
         server = Server(config)

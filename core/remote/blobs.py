@@ -85,6 +85,22 @@ class BlobStore:
         root.mkdir(parents=True, exist_ok=True)
         self._cond = threading.Condition()
         self._active: set[str] = set()
+        #: sha -> the client's file name, only to make messages readable (never used as a path)
+        self.names: dict[str, str] = {}
+
+    def remember_name(self, sha: str, name: object) -> None:
+        if isinstance(name, str):
+            clean = "".join(
+                c for c in name.replace("\\", "/").rsplit("/", 1)[-1] if c.isprintable()
+            )
+            if clean:
+                self.names[sha] = clean[:120]
+
+    def readable(self, text: str) -> str:
+        """`text` with stored file names in place of digests (for error messages)."""
+        for sha, name in list(self.names.items()):
+            text = text.replace(sha, name)
+        return text
 
     def path(self, sha: str) -> Path | None:
         """The stored file for `sha`, or None when it has not been uploaded (completely)."""

@@ -141,7 +141,10 @@ class RemoteClient:
         partial upload at the offset the server reports."""
         size = os.path.getsize(path)
         ready = self.request(
-            Packet("upload_begin", {"sha256": sha256, "size": size}), "upload_ready"
+            Packet(
+                "upload_begin", {"sha256": sha256, "size": size, "name": os.path.basename(path)}
+            ),
+            "upload_ready",
         )
         if ready.fields.get("have"):
             return False

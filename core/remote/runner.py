@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import CancelledError, VidihandError
+from core.errors import CancelledError, ReconstructorError, VidihandError
+from core.labels.document import FrameBatch
 from core.recon.base import Reconstructor
 from core.remote.jobs import FINAL_STATES, Job, JobError, JobStore
 from core.remote.protocol import ProtocolError
+from core.worker.messages import Batch, Error, Started
 
 log = logging.getLogger("vidihand.remote")
 
@@ -42,14 +44,17 @@ class JobRunner:
         store: JobStore,
         video_path: Callable[[str], Path | None],
         *,
+        readable: Callable[[str], str] = lambda text: text,
         max_jobs: int = 1,
         max_queued: int = 32,
         backend_factory: BackendFactory = default_backend_factory,
         resolve_options: Callable[[str, dict[str, Any]], dict[str, Any]] = lambda b, o: o,
         test_batch_delay: float = 0.0,
+        isolation: str = "process",
     ) -> None:
         self.store = store
         self.video_path = video_path
+        self.readable = readable  #: puts the clients' file names in place of digests in messages
         self.max_jobs = max_jobs
         self.max_queued = max_queued
         self.backend_factory = backend_factory
@@ -57,6 +62,11 @@ class JobRunner:
         #: TEST ONLY (`vidihand serve --test-batch-delay`): sleep after each batch so tests can
         #: interrupt a job in the middle. Never set in production.
         self.test_batch_delay = test_batch_delay
+        if isolation not in ("process", "thread"):
+            raise ValueError(f"isolation must be 'process' or 'thread', not {isolation!r}")
+        #: "process": each job's backend in a child process; "thread": in the worker thread
+        #: (no process start, for light backends and tests; `backend_factory` is used only here)
+        self.isolation = isolation
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._queued: set[str] = set()
         self._lock = threading.Lock()
@@ -156,33 +166,19 @@ class JobRunner:
                 raise VidihandError(
                     "The job's video is no longer on the server.", hint="Upload it again."
                 )
-            from core.video.reader import open_video
-
-            backend = self.backend_factory(
-                spec.backend, self.resolve_options(spec.backend, spec.options)
-            )
-            job.backend_version = str(getattr(backend, "version", ""))
+            options = self.resolve_options(spec.backend, spec.options)
             K = np.asarray(spec.K, dtype=np.float64).reshape(3, 3)
-            with open_video(path) as video, backend:
-                frames = range(job.next_frame, spec.stop)
-                if len(frames):
-                    for batch in backend.reconstruct(video, frames, K, job.cancel):
-                        keep = batch.frames >= job.next_frame
-                        if not keep.all():  # a backend that repeats frames: keep order strict
-                            batch = type(batch)(**{k: v[keep] for k, v in batch.to_dict().items()})
-                        with job.cond:
-                            job.frames_computed += len(batch)
-                        job.append(batch)
-                        job.save_state()
-                        if self.test_batch_delay:
-                            self.store.shutdown.wait(self.test_batch_delay)
-                        if job.cancel.cancelled:
-                            break
+            frames = range(job.next_frame, spec.stop)
+            if len(frames):
+                if self.isolation == "process":
+                    self._run_in_process(job, path, options, frames, K)
+                else:
+                    self._run_in_thread(job, path, options, frames, K)
         except CancelledError:
             pass
         except VidihandError as exc:
             log.warning("job %s failed: %s", job.id, exc)
-            job.set_state("failed", JobError(exc.title, exc.message, exc.hint or ""))
+            job.set_state("failed", JobError(exc.title, self.readable(exc.message), exc.hint or ""))
             return
         except Exception as exc:
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
@@ -205,6 +201,69 @@ class JobRunner:
                 "failed",
                 JobError("Reconstruction failed", "the backend stopped before the last frame", ""),
             )
+
+    def _keep(self, job: Job, batch: FrameBatch) -> None:
+        """Store one batch the backend produced (the only place results are counted)."""
+        keep = batch.frames >= job.next_frame
+        if not keep.all():  # a backend that repeats frames: keep order strict
+            batch = FrameBatch(**{k: v[keep] for k, v in batch.to_dict().items()})
+        with job.cond:
+            job.frames_computed += len(batch)
+        job.append(batch)
+        job.save_state()
+        if self.test_batch_delay:
+            self.store.shutdown.wait(self.test_batch_delay)
+
+    def _run_in_thread(
+        self, job: Job, path: Path, options: dict[str, Any], frames: range, K: np.ndarray
+    ) -> None:
+        from core.video.reader import open_video
+
+        backend = self.backend_factory(job.spec.backend, options)
+        job.backend_version = str(getattr(backend, "version", ""))
+        with open_video(path) as video, backend:
+            for batch in backend.reconstruct(video, frames, K, job.cancel):
+                self._keep(job, batch)
+                if job.cancel.cancelled:
+                    break
+
+    def _run_in_process(
+        self, job: Job, path: Path, options: dict[str, Any], frames: range, K: np.ndarray
+    ) -> None:
+        """The backend in a child process (core/worker/process.py): a crash in native code or
+        an out-of-memory kill fails the job, not the server, and CPU jobs do not share a GIL."""
+        from core.worker.process import JobSpec as WorkerSpec
+        from core.worker.process import LocalWorker
+
+        worker = LocalWorker(
+            WorkerSpec(
+                video_path=str(path),
+                backend=job.spec.backend,
+                options=options,
+                start=frames.start,
+                stop=frames.stop,
+                K=K,
+                job_id=job.id,
+            )
+        )
+        worker.start()
+        try:
+            while not worker.finished:
+                if self.store.shutdown.is_set():
+                    return  # killed below; resumed from the last stored batch at the next start
+                if job.cancel.cancelled:
+                    worker.cancel()
+                for msg in worker.poll(timeout=0.2):
+                    if isinstance(msg, Started):
+                        job.backend_version = msg.backend_version
+                    elif isinstance(msg, Batch):
+                        self._keep(job, msg.to_frame_batch())
+                    elif isinstance(msg, Error):
+                        err = ReconstructorError(msg.message, hint=msg.hint or None)
+                        err.title = msg.title or err.title
+                        raise err
+        finally:
+            worker.kill()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """For tests: True once no job is queued or running."""

@@ -34,6 +34,9 @@ class ServerConfig:
     backend_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: backends whose modules are imported at start (in the background) for a faster first job
     preload: tuple[str, ...] = ()
+    #: "process": every job's backend runs in a child process (a crash fails the job, not the
+    #: server); "thread": in a worker thread of the server (no process start per job)
+    isolation: str = "process"
     #: TEST ONLY: seconds slept after each batch, so tests can cut a connection mid-job
     test_batch_delay: float = 0.0
 
@@ -53,11 +56,13 @@ class Server:
         self.runner = JobRunner(
             self.store,
             self.blobs.path,
+            readable=self.blobs.readable,
             max_jobs=config.max_jobs,
             max_queued=config.max_queued,
             backend_factory=backend_factory,
             resolve_options=self._resolve_options,
             test_batch_delay=config.test_batch_delay,
+            isolation=config.isolation,
         )
         self._sock = socket.create_server((config.host, config.port), reuse_port=False)
         self._sock.settimeout(0.5)

@@ -209,6 +209,7 @@ class Session:
             raise ProtocolError(
                 "an upload is already in progress on this connection.", code="bad_request"
             )
+        self.server.blobs.remember_name(sha, p.fields.get("name"))
         self.upload = self.server.blobs.begin(sha, size)
         if self.upload is None:
             send_packet(self.conn, Packet("upload_ready", {"offset": size, "have": True}))

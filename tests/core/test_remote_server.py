@@ -76,6 +76,9 @@ def gt_labels(demo3: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_server(jobs_dir: Path, **kw) -> Server:
+    # jobs in server threads keep these tests fast; the default (a child process per job) is
+    # exercised by test_remote_job_equals_local_run_and_is_stored and the SSH tests
+    kw.setdefault("isolation", "thread")
     cfg = ServerConfig(token=TOKEN.encode(), jobs_dir=jobs_dir, **kw)
     return Server(cfg).start()
 
@@ -190,8 +193,10 @@ def test_random_bytes_never_crash_the_decoder(header: bytes, payload: bytes) -> 
 
 # ----------------------------------------------------------------------------- jobs
 def test_remote_job_equals_local_run_and_is_stored(
-    server: Server, demo3: Path, gt_labels: Path
+    tmp_path: Path, demo3: Path, gt_labels: Path, request: pytest.FixtureRequest
 ) -> None:
+    server = start_server(tmp_path / "jobs", isolation="process")  # the default of `serve`
+    request.addfinalizer(server.close)
     frames = range(10, 130)
     got, rec = remote_run(server, demo3, gt_labels, frames)
     assert_same(got, local_batches(demo3, gt_labels, frames))
@@ -210,6 +215,26 @@ def test_remote_job_equals_local_run_and_is_stored(
     with RemoteClient(*server.address, TOKEN) as c:
         assert c.status(rec.job_id)["frames_computed"] == len(frames)
         assert [j["job"] for j in c.list_jobs()] == [rec.job_id]
+
+
+def test_backend_failure_in_the_job_process_is_reported(
+    tmp_path: Path, demo3: Path, request: pytest.FixtureRequest
+) -> None:
+    from core.errors import ReconstructorError
+    from core.labels.document import VideoMeta
+
+    wrong = tmp_path / "other_video.h5"
+    save_labels(LabelDocument(VideoMeta(10, 30.0, 640, 480)), wrong)  # made for another video
+    server = start_server(tmp_path / "jobs", isolation="process")
+    request.addfinalizer(server.close)
+    with pytest.raises(
+        ReconstructorError, match="failed: other_video.h5 was made for another video"
+    ) as info:
+        remote_run(server, demo3, wrong, range(0, 32))
+    assert "Open the video these labels belong to" in info.value.hint
+    with RemoteClient(*server.address, TOKEN) as c:  # the server lives on
+        (job,) = c.list_jobs()
+    assert job["state"] == "failed" and job["error"]["title"] == "Labels belong to another video"
 
 
 def test_cursor_resumes_mid_batch_and_cancel_keeps_finished(
