@@ -187,18 +187,53 @@ class EditHistory:
         if self._open is not None:
             yield self._open
             return
-        step = Step(label, history_len=len(self.doc.history))
-        self._open = step
+        step = self.begin_gesture(label)
         try:
             yield step
+        except BaseException:
+            self.cancel_gesture()
+            raise
+        self.end_gesture()
+
+    @property
+    def in_gesture(self) -> bool:
+        return self._open is not None
+
+    def begin_gesture(self, label: str) -> Step:
+        """Open a gesture that spans several GUI events (mouse press ... release).
+
+        Every edit until `end_gesture` joins it; `cancel_gesture` (Escape) rolls it back.
+        """
+        if self._open is not None:
+            raise EditError(
+                f"A gesture ({self._open.label}) is already open.",
+                hint="End or cancel it before starting another one.",
+            )
+        self._open = Step(label, history_len=len(self.doc.history))
+        return self._open
+
+    def end_gesture(self) -> Step | None:
+        """Finish the open gesture (deferred work runs now) and make it one undo step.
+
+        Returns the step, or None when it changed nothing. If the deferred work fails the whole
+        gesture is rolled back and the error propagates.
+        """
+        step = self._current()
+        try:
             self.flush_deferred()
         except BaseException:
-            self._open = None
-            self._deferred.clear()
-            step.undo(self.doc)
+            self.cancel_gesture()
             raise
         self._open = None
         self._commit(step)
+        return None if step.is_empty() else step
+
+    def cancel_gesture(self) -> None:
+        """Roll back everything the open gesture wrote (nothing when none is open)."""
+        step, self._open = self._open, None
+        self._deferred.clear()
+        if step is not None:
+            step.undo(self.doc)
 
     def defer(self, key: Hashable, fn: Callable[[], None]) -> bool:
         """Run `fn` once before the open gesture ends (or before the next edit of another kind).

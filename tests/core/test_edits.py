@@ -362,3 +362,21 @@ def test_bad_edits_are_refused_with_a_clear_message(doc, edit, message):
     except EditError as exc:
         assert exc.message.startswith(f"edit #1 ({edit['op']})")
     assert doc.equals(ref)
+
+
+def test_a_gesture_across_gui_events_and_its_cancel(doc):
+    ref = doc.copy()
+    h = EditHistory(doc)
+    h.begin_gesture("drag joint")  # mouse press
+    for k in range(3):  # mouse moves, each a separate event
+        h.apply("move_joint_2d", hand="left", frame=5, joint=12, uv=[400 + k, 300])
+    assert h.in_gesture and not h.can_undo
+    with pytest.raises(EditError, match="already open"):
+        h.begin_gesture("another")
+    h.cancel_gesture()  # Escape
+    assert doc.equals(ref) and doc.history == ref.history and not h.in_gesture
+    h.begin_gesture("drag joint")
+    h.apply("move_joint_2d", hand="left", frame=5, joint=12, uv=[410, 300])
+    step = h.end_gesture()  # mouse release
+    assert step is not None and h.undo_label == "drag joint" and len(h) == 1
+    assert h.begin_gesture("click") and h.end_gesture() is None and len(h) == 1
