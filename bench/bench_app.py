@@ -1,0 +1,227 @@
+"""The review window's speed: frame-step latency, playback rate, responsiveness during a
+reconstruction. Run under a display (CI: Xvfb):
+
+    xvfb-run -a -s '-screen 0 1920x1200x24' .venv/bin/python bench/bench_app.py [--quick]
+
+1. Step latency at 720p (demo3.mp4) and 1080p (a clip generated from it): one frame forward with
+   video, overlay, 3D and timeline updated, timed until the paints are done (the video view
+   painted the frame and the 3D render window finished a render). Target p95 < 33 ms.
+   Baseline in the same run: decoding the same frames alone (the floor the views add to).
+2. Playback: frames actually painted per second against the source's rate over 10 s.
+3. Responsiveness while a MediaPipe reconstruction runs (worker process): gaps between ticks of a
+   5 ms event-loop timer; p99 target < 100 ms. Baseline: the same measurement with no run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_API", "pyside6")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+DEMO3 = ROOT.parent / "shared" / "data" / "dyn-hamr" / "demo3.mp4"
+
+
+def make_1080p(src: Path, frames: int) -> Path:
+    from core.paths import cache_dir
+
+    out = cache_dir() / f"bench_app_1080p_{frames}.mp4"
+    if not out.exists():
+        subprocess.run(
+            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), "-frames:v", str(frames),
+             "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "veryfast", "-g", "30",
+             "-pix_fmt", "yuv420p", str(out)],
+            check=True,
+        )
+    return out
+
+
+def synthetic_labels(window) -> None:
+    """Two moving hands on every frame (the skeleton model projected with the document's K), so
+    every step draws both hands in every view."""
+    from core.camera import project
+    from core.hands.skeleton import hand_joints
+    from core.labels.document import Source
+
+    doc = window.session.doc
+    n = doc.n_frames
+    t = np.arange(n) / doc.meta.fps
+    fingers = np.zeros((n, 5, 4))
+    fingers[..., 1:] = 0.4 + 0.4 * np.sin(2 * t)[:, None, None]
+    for h in (0, 1):
+        rot = np.stack([np.full(n, 0.2), 0.3 * np.sin(t), np.full(n, np.pi)], 1)
+        transl = np.stack([(2 * h - 1) * 0.12 + 0.03 * np.sin(t), 0.02 * np.cos(t), np.full(n, 0.5)], 1)
+        j3 = hand_joints(rot, transl, fingers, side=h).astype(np.float32)
+        doc.write(h, slice(None), {"present": True, "confidence": 0.9, "joints_3d": j3,
+                                    "joints_2d": project(j3, doc.K).astype(np.float32),
+                                    "source": int(Source.PREDICTED)})
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values) * 1e3, q))
+
+
+class RenderCounter:
+    def __init__(self, window) -> None:
+        self.count = 0
+        window.view3d.plotter.ren_win.AddObserver("EndEvent", self._on)
+
+    def _on(self, *_a) -> None:
+        self.count += 1
+
+
+def step_latency(app, window, video: Path, n_steps: int) -> dict:
+    window.open_video(video)
+    synthetic_labels(window)
+    counter = getattr(window, "_bench_counter", None) or RenderCounter(window)
+    window._bench_counter = counter
+    clock = window.session.clock
+    clock.set_frame(0)
+    for _ in range(20):
+        app.processEvents()
+    # baseline: decoding the same frames alone (a fresh reader, sequential)
+    from core.video.reader import open_video
+
+    with open_video(video) as v:
+        v.frame(0)
+        dec = []
+        for i in range(1, n_steps + 1):
+            t0 = time.perf_counter()
+            v.frame(i)
+            dec.append(time.perf_counter() - t0)
+    lat = []
+    for i in range(1, n_steps + 1):
+        before = counter.count
+        t0 = time.perf_counter()
+        clock.step(1)
+        app.processEvents()
+        deadline = t0 + 2.0
+        while (window.video_view.shown_frame != i or counter.count == before) and time.perf_counter() < deadline:
+            app.processEvents()
+        lat.append(time.perf_counter() - t0)
+        assert window.views_state()["view3d"] == i and window.video_view.shown_frame == i
+    # scrubbing: random jumps (seek + decode)
+    rng = np.random.default_rng(0)
+    n = window.session.doc.n_frames
+    seek = []
+    for f in rng.integers(0, n, max(10, n_steps // 4)):
+        before = counter.count
+        t0 = time.perf_counter()
+        clock.set_frame(int(f))
+        app.processEvents()
+        while (window.video_view.shown_frame != f or counter.count == before) and time.perf_counter() - t0 < 2.0:
+            app.processEvents()
+        seek.append(time.perf_counter() - t0)
+    info = window.session.video.info
+    return {"size": f"{info.width}x{info.height}", "decode": dec, "step": lat, "seek": seek}
+
+
+def playback(app, window, seconds: float) -> dict:
+    clock = window.session.clock
+    painted: list[int] = []
+    window.video_view.framePainted.connect(painted.append)
+    clock.set_frame(0)
+    app.processEvents()
+    t0 = time.perf_counter()
+    clock.play()
+    while time.perf_counter() - t0 < seconds and clock.playing:
+        app.processEvents()
+    elapsed = time.perf_counter() - t0
+    clock.pause()
+    window.video_view.framePainted.disconnect(painted.append)
+    return {"fps": len(painted) / elapsed, "source_fps": clock.fps, "dropped": clock.dropped,
+            "seconds": elapsed}
+
+
+def tick_gaps(app, seconds: float, until=None) -> list[float]:
+    from PySide6.QtCore import QTimer
+
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds and not (until and until()):
+        app.processEvents()
+        time.sleep(0.001)
+    timer.stop()
+    return list(np.diff(ticks))
+
+
+def responsiveness(app, window, frames: int, max_seconds: float) -> dict:
+    window.open_video(DEMO3)
+    window.session.clock.set_frame(0)
+    idle = tick_gaps(app, 3.0)
+    window.recon.start("mediapipe", 0, frames)
+    t0 = time.perf_counter()
+    busy = tick_gaps(app, max_seconds, until=lambda: not window.recon.running)
+    elapsed = time.perf_counter() - t0
+    finished = not window.recon.running
+    window.recon.shutdown()
+    return {"idle": idle, "busy": busy, "done": window.recon.state.done, "seconds": elapsed,
+            "finished": finished}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer steps, 3 s playback, 150-frame run")
+    args = ap.parse_args()
+    n_steps = 60 if args.quick else 200
+    play_s = 3.0 if args.quick else 10.0
+    recon_frames = 150 if args.quick else 500
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.theme import apply_theme
+    from core.settings import Settings
+
+    app = QApplication.instance() or QApplication([])
+    apply_theme(app)
+    import tempfile
+
+    window = MainWindow(Settings.load(Path(tempfile.mkdtemp()) / "settings.json"), interactive_errors=False)
+    window.confirm_discard = lambda: "discard"
+    window.resize(1600, 960)
+    window.show()
+    for _ in range(20):
+        app.processEvents()
+    print(f"window {window.width()}x{window.height()}, platform {app.platformName()}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+    results = []
+    for video in (DEMO3, make_1080p(DEMO3, n_steps + 40)):
+        r = step_latency(app, window, video, n_steps)
+        results.append(r)
+        print(f"\n[step latency {r['size']}] {n_steps} steps forward (video + overlay + 3D + timeline)")
+        print(f"  step      p50 {pct(r['step'], 50):6.1f} ms   p95 {pct(r['step'], 95):6.1f} ms   (target p95 < 33 ms)")
+        print(f"  decode    p50 {pct(r['decode'], 50):6.1f} ms   p95 {pct(r['decode'], 95):6.1f} ms   (baseline: decoding alone)")
+        print(f"  ratio step/decode p50: {pct(r['step'], 50) / max(pct(r['decode'], 50), 1e-6):.1f}x")
+        print(f"  random seek p50 {pct(r['seek'], 50):6.1f} ms   p95 {pct(r['seek'], 95):6.1f} ms")
+        p = playback(app, window, play_s)
+        print(f"[playback {r['size']}] {p['fps']:.1f} frames painted/s vs source {p['source_fps']:.1f} fps "
+              f"(ratio {p['fps'] / p['source_fps']:.2f}), {p['dropped']} frames dropped in {p['seconds']:.1f} s")
+
+    r = responsiveness(app, window, recon_frames, 120.0 if not args.quick else 60.0)
+    print(f"\n[responsiveness] MediaPipe on frames 0-{recon_frames - 1} in a worker process: "
+          f"{r['done']} frames in {r['seconds']:.1f} s{'' if r['finished'] else ' (stopped at the time limit)'}")
+    print(f"  event-loop gaps while running: p50 {pct(r['busy'], 50):.1f} ms  p99 {pct(r['busy'], 99):.1f} ms  "
+          f"max {pct(r['busy'], 100):.1f} ms   (target p99 < 100 ms)")
+    print(f"  baseline idle:                 p50 {pct(r['idle'], 50):.1f} ms  p99 {pct(r['idle'], 99):.1f} ms  "
+          f"max {pct(r['idle'], 100):.1f} ms   ratio p99 busy/idle {pct(r['busy'], 99) / max(pct(r['idle'], 99), 1e-6):.1f}x")
+    window.session.close()
+    window.view3d.plotter.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
