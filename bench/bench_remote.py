@@ -60,6 +60,12 @@ def main() -> int:
         "--rounds", type=int, help="alternating local/remote rounds, best of each (default 2)"
     )
     ap.add_argument("--video", type=Path, default=DEMO3)
+    ap.add_argument(
+        "--isolation",
+        choices=("process", "thread"),
+        default="process",
+        help="the server's job isolation (default process, as `vidihand serve`)",
+    )
     args = ap.parse_args()
     if sshd_binary() is None:
         print("OpenSSH (sshd, ssh, ssh-keygen) is not installed: cannot run the tunnel benchmark")
@@ -70,6 +76,7 @@ def main() -> int:
     video_sha256(args.video)  # hash once up front, as a client that opened the video has
     print(
         f"video {args.video.name}, frames {frames.start}:{frames.stop} ({len(frames)}), backend mediapipe, "
+        f"server isolation {args.isolation}, "
         f"{rounds} round(s)"
     )
 
@@ -90,8 +97,9 @@ def main() -> int:
                 str(token),
                 "--jobs-dir",
                 str(tmp / "jobs"),
-                "--preload",
-                "mediapipe",
+                "--isolation",
+                args.isolation,
+                *(["--preload", "mediapipe"] if args.isolation == "thread" else []),
             ],
             cwd=ROOT,
             stderr=subprocess.DEVNULL,
