@@ -9,7 +9,8 @@ global orientation, `pose` (F, 45) hand pose (axis-angle, smplx MANO flat_hand_m
 - `fitting_err` (F,) float32: 0 (kept for loaders that read it);
 - `<seq>.egocam.npy`: `world2ego` (F, 4, 4) (identity: our labels are in the camera frame, so
   ARCTIC's "world" is this video's camera), `K_ego` (3, 3), `distortion` (8,) zeros,
-  `fps`, `width`, `height`, `video_sha256`;
+  `fps`, `width`, `height`, `video_sha256`, and `coordinate_frame` (a text; an import that kept
+  its dataset's world frame, e.g. HOT3D, says so here);
 - `<seq>.provenance.npy`: per hand `source`, `reviewed`, `keyframe`, `flags` (F,) so corrected
   labels keep their review state in this format too.
 Every file is written atomically.
@@ -66,11 +67,20 @@ def export_arctic(
         "width": int(doc.meta.width),
         "height": int(doc.meta.height),
         "video_sha256": doc.meta.video_sha256,
+        # what the MANO arrays are relative to (imports may keep their dataset's world frame)
+        "coordinate_frame": _coordinate_frame(doc),
     }
     paths = [out / f"{name}.mano.npy", out / f"{name}.egocam.npy", out / f"{name}.provenance.npy"]
     for path, obj in zip(paths, (mano, egocam, prov), strict=True):
         _save_npy(path, obj)
     return paths
+
+
+def _coordinate_frame(doc: LabelDocument) -> str:
+    for source in doc.extras.values():
+        if isinstance(source, dict) and isinstance(source.get("coordinate_frame"), str):
+            return source["coordinate_frame"]
+    return "camera (OpenCV: x right, y down, z forward, metres)"
 
 
 def _load_dict(path: Path) -> dict[str, Any]:

@@ -56,6 +56,7 @@ def test_export_matches_arctic_layout_and_reads_back(doc, tmp_path):
     assert not mano["left"]["valid"][3:5].any() and mano["left"]["valid"][5]
     ego = np.load(paths[1], allow_pickle=True).item()
     assert ego["world2ego"].shape == (15, 4, 4)
+    assert ego["coordinate_frame"].startswith("world (HOT3D)")
 
     back = import_arctic(paths[0])
     for hand in (0, 1):
