@@ -227,6 +227,16 @@ class Timeline(QWidget):
         self._update_height()
         self._invalidate()
 
+    def remove_lane(self, lane: Lane) -> None:
+        self.lanes = [x for x in self.lanes if x is not lane]
+        self._update_height()
+        self._invalidate()
+
+    def refresh_lanes(self) -> None:
+        """Repaint the lanes: data they show changed outside the document (detector scores)."""
+        self._image_key = None
+        self.update()
+
     def _lane_rows(self) -> list[tuple[Lane, int]]:
         """(lane, y) of each lane."""
         y, rows, group = RULER_H + 4, [], None

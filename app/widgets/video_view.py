@@ -65,6 +65,8 @@ class VideoView(QWidget):
         #: what the last paint showed
         self.shown_frame = -1
         self.drawn_joints: dict[int, np.ndarray] = {}
+        #: extra overlay layers, called as f(painter, frame) after the hands (compare mode)
+        self.overlay_painters: list = []
         session.clock.frameChanged.connect(self.show_frame)
         session.documentEdited.connect(self._on_edit)
         session.documentReplaced.connect(self.refresh)
@@ -248,6 +250,8 @@ class VideoView(QWidget):
                 uv = self._draw_hand(p, hand)
                 if uv is not None:
                     drawn[hand] = uv
+            for layer in self.overlay_painters:
+                layer(p, self._frame)
         self._draw_hud(p)
         p.end()
         self.drawn_joints = drawn

@@ -6,7 +6,10 @@ Decisions live in `LabelDocument.extras["failures"]` (JSON, saved by core/io/lab
 
     {"version": 1,
      "decisions": {"lr_swap:left:40-60": {"status": "confirmed", "category": "lr_swap",
+                                          "note": "right hand hidden by the mug",
                                           "updated": "2026-11-23T12:00:00+00:00"}}}
+
+("note", free text, is optional.)
 
 A changed threshold can give a segment other frames and so another key; the old decision stays
 in the file (nothing is silently dropped) and `decision_for` finds it by overlap.
@@ -46,6 +49,7 @@ class Decision:
     status: str  #: "confirmed" or "dismissed"
     category: str | None
     updated: str
+    note: str = ""  #: free text from the reviewer
 
     @property
     def kind(self) -> str:
@@ -87,9 +91,14 @@ def _store(doc: LabelDocument) -> dict[str, Any]:
 
 
 def set_decision(
-    doc: LabelDocument, segment_key: str, status: str | None, category: str | None = None
+    doc: LabelDocument,
+    segment_key: str,
+    status: str | None,
+    category: str | None = None,
+    note: str | None = None,
 ) -> None:
-    """Record (or with status None, clear) the decision on a segment and notify observers."""
+    """Record (or with status None, clear) the decision on a segment and notify observers.
+    `note` is optional free text (why, what was seen)."""
     _, _, _, end = parse_key(segment_key)
     if end >= doc.n_frames:
         raise EditError(
@@ -112,11 +121,11 @@ def set_decision(
                 )
         elif category is not None and category not in CATEGORIES:
             raise EditError(f"Unknown failure category {category!r}.")
-        store["decisions"][segment_key] = {
-            "status": status,
-            "category": category,
-            "updated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        }
+        entry: dict[str, Any] = {"status": status, "category": category}
+        if note and note.strip():
+            entry["note"] = note.strip()
+        entry["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        store["decisions"][segment_key] = entry
     doc.notify_document_changed(("extras",))
 
 
@@ -126,7 +135,8 @@ def decisions(doc: LabelDocument) -> dict[str, Decision]:
     out: dict[str, Decision] = {}
     for key, d in (raw.get("decisions", {}) if isinstance(raw, dict) else {}).items():
         if isinstance(d, dict) and d.get("status") in STATUSES:
-            out[key] = Decision(key, d["status"], d.get("category"), d.get("updated", ""))
+            note = d.get("note") if isinstance(d.get("note"), str) else ""
+            out[key] = Decision(key, d["status"], d.get("category"), d.get("updated", ""), note)
     return out
 
 
