@@ -165,7 +165,7 @@ def interpolated_values(
         values["betas"] = lerp(p0["betas"], p1["betas"])
     else:
         values.update({k: np.full((len(t), *p0[k].shape), np.nan) for k in MANO_FIELDS})
-    model = hand_model()
+    model = hand_model() if has_mano else None  # loads MANO only when it is needed
     if has_mano and model is not None:
         joints = np.asarray(model.joints(hand, {k: values[k] for k in MANO_FIELDS}), np.float64)
     else:
