@@ -15,11 +15,12 @@ import re
 import shlex
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from core.errors import RemoteError
 
@@ -85,7 +86,7 @@ class DirectEndpoint:
 
 
 _TARGET = re.compile(
-    r"(?:(?P<user>[^@\s:/]+)@)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:.]+\])(?::(?P<port>\d+))?"
+    r"(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9_.\-]*)@)?(?P<host>[A-Za-z0-9_][A-Za-z0-9_.\-]*|\[[0-9a-fA-F:.]+\])(?::(?P<port>\d+))?"
 )
 
 
@@ -147,6 +148,7 @@ class SshTunnel:
         self.local_port = 0
         self.opened = 0  #: how many times a tunnel process was started
         self._server_started = False
+        self._err: IO[bytes] | None = None
         self._lock = threading.RLock()  # the cancel watcher may call address() concurrently
 
     def _ssh_args(self) -> list[str]:
@@ -221,7 +223,7 @@ class SshTunnel:
         cmd = [*args[:-1], "-N", "-o", "ExitOnForwardFailure=yes", "-L", forward, args[-1]]
         try:
             self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._errfile()
             )
         except OSError as exc:
             raise RemoteError(
@@ -232,7 +234,7 @@ class SshTunnel:
         end = time.monotonic() + self.open_timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                err = _last_lines(self.proc.stderr.read() if self.proc.stderr else b"")
+                err = _last_lines(self._read_errfile())
                 self.proc = None
                 raise TunnelError(
                     f"cannot open the SSH tunnel to {self.target}: ssh exited: {err}",
@@ -248,6 +250,20 @@ class SshTunnel:
             hint=self.hint(),
         )
 
+    def _errfile(self) -> IO[bytes]:
+        """ssh's stderr goes to a temporary file, not a pipe: a long-lived tunnel that logs
+        "channel open failed" on every retry would otherwise fill the pipe and stall."""
+        if self._err is not None:
+            self._err.close()
+        self._err = tempfile.TemporaryFile()
+        return self._err
+
+    def _read_errfile(self) -> bytes:
+        if self._err is None:
+            return b""
+        self._err.seek(0)
+        return self._err.read()[-4096:]
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -260,17 +276,16 @@ class SshTunnel:
     def close(self) -> None:
         with self._lock:
             proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if self._err is not None:
+                self._err.close()
+                self._err = None
 
     def command_line(self) -> str:
         """The equivalent manual command (for docs and error messages)."""

@@ -251,3 +251,43 @@ def test_tunnel_failures_are_clear_errors(
         and "error: cannot reach the vidihand server through the SSH tunnel" in err
         and "hint:" in err
     )
+
+
+@pytest.mark.parametrize(
+    "text, user, host, port",
+    [
+        ("gpu-box", None, "gpu-box", None),
+        ("alice@gpu-box", "alice", "gpu-box", None),
+        ("alice@10.0.0.5:2222", "alice", "10.0.0.5", 2222),
+        ("bob@[::1]:22", "bob", "::1", 22),
+    ],
+)
+def test_ssh_targets_parse(text: str, user: str | None, host: str, port: int | None) -> None:
+    from core.remote.tunnel import SshTarget
+
+    t = SshTarget.parse(text)
+    assert (t.user, t.host, t.port) == (user, host, port)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "a@",
+        "host:0",
+        "host:99999",
+        "a b",
+        "host;rm -rf /",
+        "-oProxyCommand=x",
+        "-Fx",
+        "u@-x",
+        "-oX@host",
+    ],
+)
+def test_bad_ssh_targets_and_addresses_are_refused(text: str) -> None:
+    from core.remote.tunnel import DirectEndpoint, SshTarget
+
+    with pytest.raises(RemoteError, match="--ssh must be"):
+        SshTarget.parse(text)
+    with pytest.raises(RemoteError, match="--remote must be HOST:PORT"):
+        DirectEndpoint.parse(text)
