@@ -175,6 +175,7 @@ class RemoteReconstructor(Reconstructor):
         failures = 0
         finished = False
         self._cancel_sent = False
+        self.job_id, self.last_status = None, {}  # each call is its own job
         try:
             while True:
                 if cancel is not None and cancel.cancelled and self.job_id is None:
@@ -183,44 +184,18 @@ class RemoteReconstructor(Reconstructor):
                 client = self.connect()
                 try:
                     if self.job_id is None:
-                        self._state("uploading")
-                        client.upload(info.path, sha)
-                        options = self._upload_file_options(client)
-                        status = client.start_job(sha, self.name, frames, K, options, self.reuse)
-                        self.job_id = status["job"]
-                        self._emit(
-                            Started(
-                                backend=self.name,
-                                backend_version=self.version,
-                                total=len(frames),
-                                start=frames.start,
-                                stop=frames.stop,
-                            )
-                        )
-                        self._state("connected")
+                        self._start_job(client, info.path, sha, frames, K)
                     if cancel is not None and not watcher_started:
                         watcher.start()
                         watcher_started = True
                     for item in client.stream(self.job_id, cursor):
-                        self.last_status = item.status
+                        self._note_status(item.status)
                         failures = 0
-                        if item.status.get("backend_version"):
-                            self.version = f"{item.status['backend_version']} (remote)"
                         if item.kind == "batch":
                             assert item.batch is not None
                             cursor = int(item.status["cursor"])
                             got += len(item.batch)
-                            elapsed = time.perf_counter() - t0
-                            fps = got / elapsed if elapsed > 0 else 0.0
-                            self._emit(
-                                Progress(
-                                    done=got,
-                                    total=len(frames),
-                                    fps=fps,
-                                    elapsed=elapsed,
-                                    eta=(len(frames) - got) / fps if fps else float("inf"),
-                                )
-                            )
+                            self._emit_progress(got, len(frames), time.perf_counter() - t0)
                             yield item.batch
                         elif item.kind == "end":
                             finished = True
@@ -250,6 +225,40 @@ class RemoteReconstructor(Reconstructor):
                 except RemoteError as exc:
                     log.warning("could not cancel the remote job: %s", exc)
             self._state("closed")
+
+    def _start_job(
+        self, client: RemoteClient, path: str, sha: str, frames: range, K: np.ndarray
+    ) -> None:
+        """Upload what the server lacks, then start (or re-attach to) the job."""
+        self._state("uploading")
+        client.upload(path, sha)
+        options = self._upload_file_options(client)
+        status = client.start_job(sha, self.name, frames, K, options, self.reuse)
+        self.job_id = status["job"]
+        self._emit(
+            Started(
+                backend=self.name,
+                backend_version=self.version,
+                total=len(frames),
+                start=frames.start,
+                stop=frames.stop,
+            )
+        )
+        self._state("connected", detail=f"job {status.get('state', '')}")
+
+    def _note_status(self, status: dict[str, Any]) -> None:
+        """Keep the job's last status; report a change of its state (queued -> running)."""
+        previous = self.last_status.get("state")
+        self.last_status = status
+        if status.get("backend_version"):
+            self.version = f"{status['backend_version']} (remote)"
+        if status.get("state") and status.get("state") != previous:
+            self._state("connected", detail=f"job {status['state']}")
+
+    def _emit_progress(self, done: int, total: int, elapsed: float) -> None:
+        fps = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / fps if fps else float("inf")
+        self._emit(Progress(done=done, total=total, fps=fps, elapsed=elapsed, eta=eta))
 
     def _upload_file_options(self, client: RemoteClient) -> dict[str, Any]:
         """Options naming a local file (e.g. groundtruth's labels=gt.h5) are uploaded and sent as

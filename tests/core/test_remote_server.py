@@ -212,9 +212,14 @@ def test_remote_job_equals_local_run_and_is_stored(
     again, rec2 = remote_run(server, demo3, gt_labels, frames)
     assert rec2.job_id == rec.job_id
     assert_same(again, got)
+    # the same reconstructor object runs another range as another job
+    with open_video(demo3) as video:
+        other = FrameBatch.concat(list(rec2.reconstruct(video, range(200, 232), np.eye(3))))
+    assert rec2.job_id != rec.job_id
+    assert_same(other, local_batches(demo3, gt_labels, range(200, 232)))
     with RemoteClient(*server.address, TOKEN) as c:
         assert c.status(rec.job_id)["frames_computed"] == len(frames)
-        assert [j["job"] for j in c.list_jobs()] == [rec.job_id]
+        assert [j["job"] for j in c.list_jobs()] == [rec.job_id, rec2.job_id]
 
 
 def test_backend_failure_in_the_job_process_is_reported(
