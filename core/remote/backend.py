@@ -311,6 +311,7 @@ def create_remote_backend(
     identity_file: str | None = None,
     known_hosts: str | None = None,
     remote_command: str | None = None,
+    remote_log: str = "~/.vidihand-serve.log",
     ssh_options: list[str] | tuple[str, ...] = (),
     reuse: bool = True,
     retries: int = 8,
@@ -339,6 +340,7 @@ def create_remote_backend(
             identity_file=identity_file or None,
             known_hosts=known_hosts or None,
             remote_command=remote_command or None,
+            remote_log=remote_log,
             ssh_options=extra,
         )
     else:

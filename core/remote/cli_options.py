@@ -41,6 +41,12 @@ def add_remote_arguments(parser: argparse.ArgumentParser) -> None:
         help='start the server on the SSH host first, e.g. "vidihand serve --port 8765 '
         '--token-file ~/.vidihand/token"',
     )
+    g.add_argument(
+        "--remote-log",
+        metavar="FILE",
+        default="~/.vidihand-serve.log",
+        help="on the SSH host: where --remote-command's output goes (default ~/.vidihand-serve.log)",
+    )
     g.add_argument("--identity-file", metavar="KEY", help="SSH private key (ssh -i)")
     g.add_argument("--known-hosts", metavar="FILE", help="SSH known_hosts file checked strictly")
     g.add_argument(
@@ -101,6 +107,7 @@ def remote_backend(
         identity_file=args.identity_file,
         known_hosts=args.known_hosts,
         remote_command=args.remote_command,
+        remote_log=args.remote_log,
         ssh_options=args.ssh_option,
         reuse=not args.no_reuse,
         retries=args.remote_retries,

@@ -139,6 +139,8 @@ class SshTunnel:
     known_hosts: str | None = None
     #: started once on the remote host before the first tunnel (e.g. "vidihand serve --port 8765 ...")
     remote_command: str | None = None
+    #: where the remote command's output goes, on the remote host (the remote shell expands ~)
+    remote_log: str = "~/.vidihand-serve.log"
     ssh_options: list[str] = field(default_factory=list)
     ssh_binary: str = "ssh"
     open_timeout: float = 15.0
@@ -194,10 +196,11 @@ class SshTunnel:
         )
 
     def start_server(self) -> None:
-        """Run `remote_command` detached on the remote host (its output goes to ~/.vidihand-serve.log)."""
+        """Run `remote_command` detached on the remote host, its output appended to `remote_log`."""
         if not self.remote_command or self._server_started:
             return
-        line = f"nohup {self.remote_command} >>~/.vidihand-serve.log 2>&1 </dev/null &"
+        log = self.remote_log if self.remote_log.startswith("~/") else shlex.quote(self.remote_log)
+        line = f"nohup {self.remote_command} >>{log} 2>&1 </dev/null &"
         try:
             res = subprocess.run(
                 [*self._ssh_args(), line], capture_output=True, timeout=60, stdin=subprocess.DEVNULL

@@ -159,6 +159,8 @@ def test_cli_over_ssh_starts_the_server_and_matches_local(
                 str(sshd.folder / "known_hosts"),
                 "--remote-command",
                 remote_command,
+                "--remote-log",
+                str(tmp_path / "serve.log"),
                 "--token-file",
                 str(token_file),
             ]
@@ -214,13 +216,15 @@ def test_tunnel_failures_are_clear_errors(
     rec = RemoteReconstructor(
         tunnel, TOKEN, "groundtruth", backoff=Backoff(initial=0.01, attempts=2)
     )
-    with open_video(demo3) as video, pytest.raises(RemoteError) as info:
-        next(rec.reconstruct(video, range(0, 8), np.eye(3)))
-    assert "through the SSH tunnel" in str(info.value) and "closed the connection" in str(
-        info.value
-    )
+    try:
+        with open_video(demo3) as video, pytest.raises(RemoteError) as info:
+            next(rec.reconstruct(video, range(0, 8), np.eye(3)))
+    finally:
+        rec.close()  # ends the ssh process
+    assert not tunnel.alive()
+    text = str(info.value)
+    assert "through the SSH tunnel" in text and "closed the connection" in text
     assert "vidihand serve --port" in info.value.hint
-    rec.close()
     # the command line reports it as error + hint, exit status 2
     from core.cli.main import main
 
