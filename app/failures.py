@@ -1,0 +1,131 @@
+"""The failure detectors of the open document, kept up to date off the GUI thread.
+
+`FailuresModel` runs `core.analysis.detect` on a snapshot of the session's document in a
+`BackgroundJob`: at once when another document is opened, and after edits (debounced, so a
+reconstruction's batches or a drag cause one run, not dozens). Review decisions are not
+detector input: a change of `extras` alone (a confirm or dismiss) only refreshes the views.
+
+Decisions go through `core.analysis.review` on the session's document, so they are saved with
+the labels and mark the document unsaved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from app.background import BackgroundJob
+from app.session import Session
+from core.analysis import KINDS, Detections, Segment, Thresholds, detect
+from core.analysis.review import Decision, decision_for, set_decision
+
+#: how long after the last edit the detectors run again
+EDIT_DEBOUNCE_MS = 600
+
+
+class FailuresModel(QObject):
+    """Detections of the session's current document and the reviewer's decisions on them."""
+
+    updated = Signal()  #: new detections (or none: another document)
+    decisionsChanged = Signal()
+    running = Signal(bool)
+
+    def __init__(
+        self,
+        session: Session,
+        report_error: Callable[[BaseException], None] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.thresholds = Thresholds()
+        self.detections: Detections | None = None
+        self._report_error = report_error
+        self.job = BackgroundJob("detectors", self._prepare, self)
+        self.job.started.connect(lambda: self.running.emit(True))
+        self.job.finished.connect(self._on_result)
+        self.job.failed.connect(self._on_failed)
+        #: per hand (n_kinds, T) scores with NaN as 0, for the timeline lanes
+        self._lane_scores: np.ndarray | None = None
+        session.documentReplaced.connect(self._on_replaced)
+        session.documentEdited.connect(self._on_edit)
+
+    # ----------------------------------------------------------------- runs
+    def rerun(self, delay_ms: int = 0) -> None:
+        self.job.request(delay_ms)
+
+    def set_thresholds(self, thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+        self.rerun()
+
+    def _on_replaced(self) -> None:
+        self.detections = None
+        self._lane_scores = None
+        self.updated.emit()
+        self.rerun()
+
+    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+        if set(change.fields) <= {"extras", "notes"}:
+            self.decisionsChanged.emit()
+            return
+        self.rerun(EDIT_DEBOUNCE_MS)
+
+    def _prepare(self) -> Callable[[], Detections] | None:
+        doc = self.session.doc
+        if doc is None:
+            return None
+        snapshot, th = doc.copy(), self.thresholds
+        return lambda: detect(snapshot, th)
+
+    def _on_result(self, det: Detections) -> None:
+        doc = self.session.doc
+        self.running.emit(False)
+        if doc is None or det.n_frames != doc.n_frames:
+            return
+        self.detections = det
+        scores = np.stack([np.nan_to_num(det.scores[k], nan=0.0) for k in KINDS], axis=1)
+        self._lane_scores = scores  # (2, n_kinds, T)
+        self.updated.emit()
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.running.emit(False)
+        if self._report_error is not None:
+            self._report_error(exc)
+
+    @property
+    def busy(self) -> bool:
+        return self.job.busy
+
+    # -------------------------------------------------------------- queries
+    def segments(self) -> list[Segment]:
+        """Every segment above threshold, highest score first."""
+        return [] if self.detections is None else self.detections.ranked()
+
+    def lane_scores(self, hand: int) -> np.ndarray | None:
+        """(n_kinds, T) detector scores of one hand in KINDS order (0 where undefined)."""
+        return None if self._lane_scores is None else self._lane_scores[hand]
+
+    def decision(self, seg: Segment) -> Decision | None:
+        doc = self.session.doc
+        if doc is None:
+            return None
+        return decision_for(doc, seg.kind, seg.hand, seg.start, seg.end)
+
+    # ------------------------------------------------------------ decisions
+    def decide(
+        self, seg: Segment, status: str | None, category: str | None = None, note: str = ""
+    ) -> None:
+        """Confirm (with a category), dismiss, or (status None) clear the decision on `seg`.
+        Clearing also clears a decision the segment only matched by overlap (made when the
+        detectors gave it other frames), since that is the one the list shows for it."""
+        doc = self.session.doc
+        if doc is None:
+            return
+        if status is None:
+            old = decision_for(doc, seg.kind, seg.hand, seg.start, seg.end)
+            if old is not None:
+                set_decision(doc, old.key, None)
+            return
+        set_decision(doc, seg.key, status, category, note)
