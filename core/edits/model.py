@@ -74,14 +74,16 @@ class ManoEditModel:
 
 
 def _from_core_hands() -> HandModel | None:
-    """MANO from the user's configured files (core.hands.mano); None when there are none."""
+    """MANO from the user's configured files (core.hands.edit_model); None when there are none."""
     try:
-        from core.hands.mano import ManoModel, mano_available
+        from core.hands import edit_model  # type: ignore[attr-defined]
+        from core.hands.mano import ManoModelError
     except ImportError:
         return None
-    if not mano_available():
+    try:
+        return ManoEditModel(edit_model())
+    except ManoModelError:  # no MANO folder or files: edits use the documented fallbacks
         return None
-    return ManoEditModel(ManoModel())
 
 
 def reset_hand_model() -> None:
