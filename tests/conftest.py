@@ -46,3 +46,12 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from core.sample import make_sample
 
     return make_sample(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_mano_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with synthetic MANO_RIGHT.pkl / MANO_LEFT.pkl in the real files' format
+    (chumpy objects included), so the real MANO loading code runs without licensed files."""
+    from core.hands.synthetic_mano import write_synthetic_mano
+
+    return write_synthetic_mano(tmp_path_factory.mktemp("mano"), chumpy=True)
