@@ -3,7 +3,8 @@
 A `BackgroundJob` runs one function at a time on its own worker thread (a QThreadPool of one):
 
 - `request(delay_ms)` asks for a run; requests within the delay collapse into one (typing, a
-  drag or a reconstruction's batches do not start a run each);
+  drag or a reconstruction's batches do not start a run each), but a stream of requests does
+  not postpone the run for more than `max_wait_ms`;
 - `prepare()` runs in the GUI thread when the timer fires and returns the work as a
   zero-argument callable, with what it needs copied (a snapshot of the document), so the worker
   never reads data the GUI thread is changing; it returns None when there is nothing to do;
@@ -50,10 +51,17 @@ class BackgroundJob(QObject):
     _done = Signal(int, object, object, float)
 
     def __init__(
-        self, name: str, prepare: Callable[[], Callable[[], Any] | None], parent: QObject
+        self,
+        name: str,
+        prepare: Callable[[], Callable[[], Any] | None],
+        parent: QObject,
+        *,
+        max_wait_ms: int = 3000,
     ) -> None:
         super().__init__(parent)
         self.name = name
+        self.max_wait_ms = max_wait_ms
+        self._first_request = 0.0  #: when the oldest request not started yet came
         self._prepare = prepare
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
@@ -74,8 +82,16 @@ class BackgroundJob(QObject):
         if self._closed:
             return
         self._generation += 1
+        now = time.monotonic()
+        if not self._pending:
+            self._first_request = now
         self._pending = True
-        self._timer.start(max(0, int(delay_ms)))
+        waited_ms = (now - self._first_request) * 1000.0
+        remaining = self._timer.remainingTime() if self._timer.isActive() else -1
+        delay = max(0, int(delay_ms))
+        if waited_ms + delay > self.max_wait_ms and remaining >= 0:
+            delay = min(delay, remaining)  # do not postpone a long-waiting request further
+        self._timer.start(delay)
 
     def cancel(self) -> None:
         """Forget pending requests; the result of a run in flight is dropped."""

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from app.background import BackgroundJob
 from app.session import Session
 from core.analysis import KINDS, Detections, Segment, Thresholds, detect
-from core.analysis.review import Decision, decision_for, set_decision
+from core.analysis.review import Decision, decision_for, decisions, set_decision
 
 #: how long after the last edit the detectors run again
 EDIT_DEBOUNCE_MS = 600
@@ -112,6 +112,28 @@ class FailuresModel(QObject):
         if doc is None:
             return None
         return decision_for(doc, seg.kind, seg.hand, seg.start, seg.end)
+
+    def decisions_of(self, segs: list[Segment]) -> list[Decision | None]:
+        """`decision(seg)` for many segments, reading the stored decisions once (the list
+        of a long clip can hold thousands of segments)."""
+        doc = self.session.doc
+        if doc is None:
+            return [None] * len(segs)
+        stored = decisions(doc)
+        by_track: dict[tuple[str, int], list[Decision]] = {}
+        for d in stored.values():
+            by_track.setdefault((d.kind, d.hand), []).append(d)
+        out: list[Decision | None] = []
+        for seg in segs:
+            d = stored.get(seg.key)
+            if d is None:  # as decision_for: an overlapping one of the same kind and hand
+                d = next(
+                    (x for x in by_track.get((seg.kind, seg.hand), ())
+                     if x.frames[0] <= seg.end and seg.start <= x.frames[1]),
+                    None,
+                )  # fmt: skip
+            out.append(d)
+        return out
 
     # ------------------------------------------------------------ decisions
     def decide(

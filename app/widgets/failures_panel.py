@@ -165,18 +165,18 @@ class FailuresPanel(QWidget):
         kind = self.kind_filter.currentData()
         hand = self.hand_filter.currentData()
         status = self.status_filter.currentData()
+        segs = self.model.segments()
+        review = self.model.decisions_of(segs) if status != "all" else [None] * len(segs)
         out = []
-        for seg in self.model.segments():
+        for seg, d in zip(segs, review, strict=True):
             if kind == "errors" and seg.kind in CONTEXT_KINDS:
                 continue
             if kind not in (None, "errors") and seg.kind != kind:
                 continue
             if hand is not None and seg.hand != hand:
                 continue
-            if status != "all":
-                d = self.model.decision(seg)
-                if (d.status if d else "unreviewed") != status:
-                    continue
+            if status != "all" and (d.status if d else "unreviewed") != status:
+                continue
             out.append(seg)
         return out
 
@@ -187,8 +187,7 @@ class FailuresPanel(QWidget):
         self.table.blockSignals(True)
         self.table.setRowCount(len(segs))
         fps = self.session.doc.meta.fps if self.session.doc is not None else 30.0
-        for r, seg in enumerate(segs):
-            d = self.model.decision(seg)
+        for r, (seg, d) in enumerate(zip(segs, self.model.decisions_of(segs), strict=True)):
             review = "" if d is None else d.status
             if d is not None and d.category:
                 review += f": {d.category.replace('_', ' ')}"
@@ -234,7 +233,7 @@ class FailuresPanel(QWidget):
             return
         segs = self.model.segments()
         errors = sum(1 for s in segs if s.kind not in CONTEXT_KINDS)
-        reviewed = sum(1 for s in segs if self.model.decision(s) is not None)
+        reviewed = sum(1 for d in self.model.decisions_of(segs) if d is not None)
         text = f"{errors} failures, {len(segs) - errors} context, {reviewed} reviewed"
         if len(self.rows) != len(segs):
             text += f"; {len(self.rows)} shown"
