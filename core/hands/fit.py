@@ -153,7 +153,7 @@ def fit_mano(
     be_prior = tt(be0)
     opt = torch.optim.LBFGS(
         variables, lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe",
-        tolerance_grad=1e-9, tolerance_change=1e-12, history_size=20,
+        tolerance_grad=1e-7, tolerance_change=1e-7, history_size=20,
     )  # fmt: skip
     steps = [0]
 
