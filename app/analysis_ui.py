@@ -130,6 +130,10 @@ class AnalysisUI(QObject):
         self.act_report = A(
             "&Report...", lambda: self.report(), tip="Write an HTML failure-analysis report"
         )
+        self.act_thresholds = A(
+            "Detector &Thresholds...", lambda: self.load_thresholds(),
+            tip="Load detector thresholds from JSON (docs/failure-analysis.md)",
+        )  # fmt: skip
         self.compare.referenceChanged.connect(
             lambda: self.act_close_reference.setEnabled(self.compare.active)
         )
@@ -141,7 +145,7 @@ class AnalysisUI(QObject):
             before = recent.menuAction() if recent is not None else None
             file_menu.insertAction(before, self.act_open_reference)  # after Open Labels
         menu = QMenu("&Analysis", self.window)
-        menu.addActions([self.act_detect, self.act_report])
+        menu.addActions([self.act_detect, self.act_thresholds, self.act_report])
         menu.addSeparator()
         menu.addActions([self.act_open_reference, self.act_close_reference])
         if "Help" in menus:
@@ -204,6 +208,27 @@ class AnalysisUI(QObject):
         self.dock_compare.show()
         self.dock_compare.raise_()
         w.statusBar().showMessage(f"Comparing with {Path(path).name}", 5000)
+        return True
+
+    def load_thresholds(self, path: str | Path | None = None) -> bool:
+        """Detector thresholds from a JSON object (names as in core/analysis/thresholds.py);
+        the detectors rerun with them, and the report uses them."""
+        from core.analysis import Thresholds
+
+        w = self.window
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(
+                w, "Detector thresholds", w.settings.last_dir, "JSON (*.json);;All files (*)"
+            )
+            if not path:
+                return False
+        try:
+            th = Thresholds.from_json(path)
+        except (VidihandError, OSError, ValueError) as exc:
+            w.errors.report(exc, title="Cannot use these thresholds")
+            return False
+        self.failures.set_thresholds(th)
+        w.statusBar().showMessage(f"Detector thresholds from {Path(path).name}", 5000)
         return True
 
     # --------------------------------------------------------------- report
