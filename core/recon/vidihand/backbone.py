@@ -69,6 +69,26 @@ class Backbone(nn.Module):
         ids = {id(p) for p in self.trainable_parameters()}
         return {n for n, p in self.named_parameters() if id(p) in ids}
 
+    @torch.no_grad()
+    def calibrate_latents(self, videos: list[torch.Tensor]) -> None:
+        """Set the latent normalisation (per-channel mean and std) from data.
+
+        Wan's latents_mean/std describe the *pretrained* VAE. A randomly initialised VAE (the
+        tiny configuration) has other statistics: large constant per-channel offsets that would
+        drown the content in the features. Every VAE's normalisation is measured on data; this
+        does it for a random one. The values go into the configuration, so checkpoints keep them.
+        """
+        raw = torch.cat([self.encode(v) * self.latents_std + self.latents_mean for v in videos])
+        mean = raw.mean(dim=(0, 2, 3, 4))
+        std = raw.std(dim=(0, 2, 3, 4)).clamp_min(1e-6)
+        self.latents_mean.copy_(mean.view(1, -1, 1, 1, 1))
+        self.latents_std.copy_(std.view(1, -1, 1, 1, 1))
+        self.cfg.raw["vae"]["latents_mean"] = [round(float(v), 6) for v in mean]
+        self.cfg.raw["vae"]["latents_std"] = [round(float(v), 6) for v in std]
+        self.latents_mean.copy_(torch.tensor(self.cfg.raw["vae"]["latents_mean"]).view(1, -1, 1, 1, 1))
+        self.latents_std.copy_(torch.tensor(self.cfg.raw["vae"]["latents_std"]).view(1, -1, 1, 1, 1))
+        self._zero_latents.clear()
+
     # --------------------------------------------------------------- latents
     @torch.no_grad()
     def encode(self, video: torch.Tensor) -> torch.Tensor:
@@ -97,12 +117,15 @@ class Backbone(nn.Module):
         return torch.cat([inactive, latents, mask], dim=1)
 
     def noised(
-        self, latents: torch.Tensor, tau: float, generator: torch.Generator | None = None
+        self, latents: torch.Tensor, tau: float, generator: torch.Generator | None = None,
+        shared: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flow-matching interpolation (1 - tau) x0 + tau noise; returns (x_tau, noise)."""
-        noise = torch.randn(
-            latents.shape, generator=generator, device=latents.device, dtype=latents.dtype
-        )
+        """Flow-matching interpolation (1 - tau) x0 + tau noise; returns (x_tau, noise).
+        `shared`: one noise draw for every clip of the batch (inference: a window's features do
+        not depend on its place in the batch)."""
+        shape = (1, *latents.shape[1:]) if shared else latents.shape
+        noise = torch.randn(shape, generator=generator, device=latents.device, dtype=latents.dtype)
+        noise = noise.expand_as(latents)
         return (1.0 - tau) * latents + tau * noise, noise
 
     # --------------------------------------------------------------- forward
@@ -173,10 +196,12 @@ class Backbone(nn.Module):
         return self.features_from_latents(self.encode(video), video.shape, generator)
 
     def features_from_latents(
-        self, latents: torch.Tensor, video_shape: torch.Size, generator: torch.Generator | None = None
+        self, latents: torch.Tensor, video_shape: torch.Size, generator: torch.Generator | None = None,
+        shared: bool = True,
     ) -> torch.Tensor:
-        """`features` for latents already encoded (training caches them per window)."""
-        x, _ = self.noised(latents, self.cfg.tau, generator)
+        """`features` for latents already encoded (training caches them per window). `shared`:
+        every clip of the batch gets the same noise draw (inference; fixed-noise training)."""
+        x, _ = self.noised(latents, self.cfg.tau, generator, shared=shared)
         control = self.control_from(latents, video_shape)
         return self.run(x, control, self.cfg.tau, stop_after=self.cfg.layer)
 

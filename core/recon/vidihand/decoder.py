@@ -6,9 +6,10 @@ Per window of T frames:
 2. Two learned hand tokens (left, right), plus a time encoding of the frame, are refined by
    layers of self-attention over all 2T tokens of the window (both hands, all frames: the
    temporal model) and cross-attention to their frame's features.
-3. Joint-heatmap branch: 42 joint queries (per hand, the hand token plus a learned joint
-   embedding) attend over a finer (upsampled) feature map of their frame; the attention map is
-   the joint heatmap and its spatial soft-argmax is the 2D anchor. The attended values flow back
+3. Joint-heatmap branch: on a finer (upsampled) feature map of each frame, per-location joint
+   logits (42 channels) plus the attention logits of 42 joint queries (per hand, the hand token
+   plus a learned joint embedding) give the joint heatmaps; their spatial soft-argmax is the 2D
+   anchor. The attended values flow back
    to the hand tokens by cross-attention (hand token -> its 21 joints).
 4. Heads on each hand token: global orientation and 15 joint rotations (6D), 10 betas,
    log-depth, on-screen logit; per-joint anchor weights from the joint branch.
@@ -111,6 +112,12 @@ class HandDecoder(nn.Module):
         self.heat_v = nn.Linear(dim, dim)
         self.joint_mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU())
         self.joint_weight = nn.Linear(dim, 1)
+        #: log inverse temperature of the heatmaps: sharp peaks need large logits; learning the
+        #: scale directly is much faster than growing the query and key norms
+        self.heat_log_scale = nn.Parameter(torch.tensor(math.log(4.0)))
+        #: per-location joint logits (a 1x1 convolution): each cell's evidence for each joint,
+        #: which sharpens far faster than query-key attention alone (DETR-style slow start)
+        self.heat_local = nn.Linear(dim, 2 * N_JOINTS)
         self.hand_from_joints = _Attention(dim, heads)
         self.out_norm = nn.LayerNorm(dim)
         # heads
@@ -162,7 +169,9 @@ class HandDecoder(nn.Module):
         fine = self.fine_norm(fine).reshape(b * T, -1, d)
         jq = self.joint_embed.view(1, 1, 2, N_JOINTS, d) + self.joint_from_hand(q)[:, :, :, None]
         jq = jq.reshape(b * T, 2 * N_JOINTS, d)
-        logits = self.heat_q(jq) @ self.heat_k(fine).transpose(1, 2) / math.sqrt(d)
+        scale = self.heat_log_scale.exp() / math.sqrt(d)
+        logits = self.heat_q(jq) @ self.heat_k(fine).transpose(1, 2) * scale
+        logits = logits + self.heat_local(fine).transpose(1, 2)
         attn = logits.softmax(dim=-1)  # the joint heatmaps
         anchors = attn @ fine_uv.reshape(-1, 2)  # spatial soft-argmax, (B*T, 42, 2)
         jv = self.joint_mlp(attn @ self.heat_v(fine) + jq)

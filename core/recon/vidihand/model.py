@@ -99,7 +99,7 @@ def prepare_clip(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 frames (T, H, W, 3) -> clip (3, T, h, w) in [-1, 1] at the model size, and K scaled
     to that size (pixel-centre convention)."""
-    x = torch.as_tensor(np.ascontiguousarray(frames)).to(device)
+    x = torch.as_tensor(np.array(frames, copy=True)).to(device)
     H, W = x.shape[1:3]
     x = x.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (T, 3, H, W)
     if (H, W) != (cfg.height, cfg.width):

@@ -77,6 +77,10 @@ def run_training(
     if model.cfg.hand_model.get("kind") != cfg.hand_model.get("kind"):
         model.cfg.raw["hand_model"] = cfg.hand_model
     dataset = build_dataset(data if data is not None else tcfg.get("data", []), model.cfg)
+    if not resume and init is None and base_weights is None and tcfg.get("calibrate_latents"):
+        cal_rng = np.random.default_rng(seed)
+        clips = [collate([dataset.sample(cal_rng)], dev)["clip"] for _ in range(8)]
+        model.backbone.calibrate_latents(clips)
 
     model.train()
     model.backbone.freeze_base()
@@ -94,6 +98,17 @@ def run_training(
     opt = torch.optim.AdamW(params, lr=float(scfg["lr"]), weight_decay=float(scfg.get("weight_decay", 0.0)))
     if resume and (opt_state := load_optimizer_state(out)) is not None:
         opt.load_state_dict(opt_state)
+    # linear warm-up over the first 5% of steps, then cosine decay to 10% of the rate
+    warm = max(1, n_steps // 20)
+
+    def rate(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        x = (step - warm) / max(1, n_steps - warm)
+        return 0.1 + 0.45 * (1.0 + np.cos(np.pi * min(1.0, x)))
+
+    for g in opt.param_groups:
+        g.setdefault("initial_lr", g["lr"])
 
     rng = np.random.default_rng(seed + start_step)
     gen = torch.Generator(device=dev)
@@ -109,6 +124,7 @@ def run_training(
     running: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     cache = LatentCache(int(tcfg.get("latent_cache", 512)))
+    fixed_noise = scfg.get("noise", "random") == "fixed"
 
     from tqdm import tqdm
 
@@ -127,10 +143,16 @@ def run_training(
         else:
             with torch.no_grad():
                 z_in = cache.latents(model, batch, "input", lambda: batch["clip"])
-                feats = model.backbone.features_from_latents(z_in, batch["clip"].shape, gen)
+                if fixed_noise:  # the inference noise: features are a function of the window
+                    feats = cache.get(batch, "feats", lambda: model.backbone.features_from_latents(
+                        z_in, batch["clip"].shape, model.noise_generator(dev)))  # fmt: skip
+                else:
+                    feats = model.backbone.features_from_latents(z_in, batch["clip"].shape, gen, shared=False)
             outputs = model.decode(feats, batch["K"], batch["clip"].shape[2])
             terms = stage2_losses(outputs, batch, weights, model)
             loss = terms["total"]
+        for g in opt.param_groups:
+            g["lr"] = g["initial_lr"] * rate(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, float(scfg.get("clip_grad", 1.0)))
@@ -165,11 +187,14 @@ class LatentCache:
         self.items: dict[tuple, torch.Tensor] = {}
 
     def latents(self, model, batch: dict, kind: str, make_clip: Callable[[], torch.Tensor]) -> torch.Tensor:
+        return self.get(batch, kind, lambda: model.backbone.encode(make_clip()))
+
+    def get(self, batch: dict, kind: str, make: Callable[[], torch.Tensor]) -> torch.Tensor:
         keys = [(k, kind) if k else None for k in batch["keys"]]
-        if all(k in self.items for k in keys if k is not None) and None not in keys:
+        if None not in keys and all(k in self.items for k in keys):
             return torch.stack([self.items[k] for k in keys])
         with torch.no_grad():
-            z = model.backbone.encode(make_clip())
+            z = make()
         for k, zi in zip(keys, z, strict=True):
             if k is not None and len(self.items) < self.max_items:
                 self.items[k] = zi
