@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_import",
     "core.cli.cmd_export",
     "core.cli.cmd_eval",
+    "core.cli.cmd_train",
+    "core.cli.cmd_model_info",
     "core.cli.cmd_report",
     "core.cli.cmd_serve",
     "core.cli.cmd_batch",
