@@ -99,12 +99,15 @@ def fit_mano(
     pose_weight: float = 1e-3,
     betas_weight: float = 1e-2,
     fit_betas: bool = True,
+    accept_error: float = 1e-3,
 ) -> FitResult:
     """Fit MANO to target joints (N, 21, 3) in metres (camera frame).
 
     `init` (MANO fields, NaN rows meaning unknown) seeds the betas; with
     `fit_betas=False` the betas are kept at their initial values (the mean shape when
-    unknown), which is what edits of one frame want for a track with a known shape.
+    unknown), which is what edits of one frame want for a track with a known shape; then, when
+    the closed-form start is already within `accept_error` (metres, mean per joint) on every
+    frame, the refinement is skipped (an interactive refit takes milliseconds).
     """
     import torch
 
@@ -144,6 +147,17 @@ def fit_mano(
             h, tt(zero), tt(np.tile(-pose_mean[3:], (m, 1))), tt(be0), tt(zero)
         )
     go0, hp0, tr0 = analytic_pose(rest.cpu().numpy().astype(np.float64), tgt, pose_mean)
+
+    if not fit_betas:
+        with torch.no_grad():
+            start = model.joints_torch(h, tt(go0), tt(hp0), tt(be0), tt(tr0)).cpu().numpy()
+        start_err = np.linalg.norm(start - tgt, axis=-1).mean(-1)
+        if start_err.max() < accept_error:
+            for name, value in (("global_orient", go0), ("hand_pose", hp0), ("betas", be0),
+                                ("transl", tr0)):  # fmt: skip
+                params[name][idx] = value
+            error[idx] = start_err
+            return FitResult(params, error, 0)
 
     # 2. refine everything
     go, hp, tr = tt(go0, True), tt(hp0, True), tt(tr0, True)

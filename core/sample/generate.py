@@ -78,6 +78,7 @@ def make_sample(
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; the sample is an ordinary file
         os.replace(tmp_name, video_path)
     finally:
         if os.path.exists(tmp_name):

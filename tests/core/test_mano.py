@@ -213,3 +213,6 @@ def test_fit_recovers_joints(model: ManoModel) -> None:
     assert np.allclose(fitted["betas"], p["betas"], atol=1e-6)
     err = np.linalg.norm(model.joints(RIGHT, fitted) - target, axis=-1).mean()
     assert err < 0.001
+    strict = fit_mano(model, RIGHT, target, init={"betas": p["betas"]}, fit_betas=False,
+                      accept_error=0.0)  # fmt: skip
+    assert strict.iterations > 0 and strict.joint_error.mean() < 0.001
