@@ -1,8 +1,8 @@
 """The failures dock: suspicious segments ranked by score; jump to one; confirm or dismiss it.
 
 The list shows `FailuresModel.segments()` (highest score first) with kind, hand, frames, score
-and review state, filtered by kind, hand and review status. Clicking a row moves the session
-clock to the segment's first frame. Below the list, the selected segment is confirmed with a
+and review state, filtered by kind, hand and review status. Clicking a row (or Enter on it)
+moves the session clock to the segment's first frame. Below the list, the selected segment is confirmed with a
 failure category (`core.analysis.review.CATEGORIES`) and an optional note, dismissed, or
 cleared; the decision is written into the document (saved with the labels).
 """
@@ -151,6 +151,7 @@ class FailuresPanel(QWidget):
         self.report_button.clicked.connect(self.reportRequested)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.table.cellClicked.connect(lambda row, _col: self.jump_to(row))
+        self.table.activated.connect(lambda index: self.jump_to(index.row()))  # Enter key
         self.confirm_button.clicked.connect(self.confirm_selected)
         self.dismiss_button.clicked.connect(lambda: self._decide("dismissed"))
         self.clear_button.clicked.connect(lambda: self._decide(None))
