@@ -23,6 +23,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from core.errors import VideoOpenError, VideoReadError
 from core.video.base import VideoInfo, VideoSource
@@ -168,6 +169,7 @@ class PyAVVideo(VideoSource):
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._last_pts: int | None = None  # key of the last frame the decoder handed out
         self._ordinal = -1  # output count since the last restart (timestampless streams)
+        self._reformatter = VideoReformatter()
         #: checked between decoded frames; returning True raises DecodeInterrupted
         self.interrupt: Callable[[], bool] | None = None
         self._container = _open_container(self.path)
@@ -238,6 +240,16 @@ class PyAVVideo(VideoSource):
 
     def cached(self, index: int) -> np.ndarray | None:
         return self._shared.cache.get(index)
+
+    @property
+    def time_base(self) -> float:
+        """Seconds per pts unit of the video stream."""
+        return self._shared.tb
+
+    @property
+    def first_pts(self) -> int:
+        """pts of frame 0 (info.timestamps count from it)."""
+        return self._shared.first_pts
 
     def fork(self) -> PyAVVideo:
         return PyAVVideo(self.path, _shared=self._shared)
@@ -350,7 +362,8 @@ class PyAVVideo(VideoSource):
         return None
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
-        img = frame.to_ndarray(format="rgb24")
+        # one reformatter per decoder: frame.to_ndarray() builds a new swscale context per call
+        img = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
         r = int(frame.rotation or 0) % 360 // 90  # FFmpeg: counter-clockwise degrees
         if r:
             img = np.ascontiguousarray(np.rot90(img, k=r))

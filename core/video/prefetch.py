@@ -1,0 +1,180 @@
+"""Decode-ahead: a background thread that keeps the frames around the current one decoded in the
+video's frame cache, so that stepping, playback and scrubbing on long-GOP files show cached
+frames instead of waiting for a seek.
+
+The GUI calls `set_current(i)` whenever the current frame changes (cheap, never blocks) and
+reads frames with `video.cached(i)` (never blocks) or `video.frame(i)` (blocks on a miss). The
+worker decodes, in this order: frame i itself (reported through `on_frame(i)` as soon as it is
+decoded, so the GUI can swap a proxy thumbnail for the exact frame), then `ahead` frames after
+it, then `behind` frames before it. A jump outside the window being decoded cancels the work in
+progress (between two decoded frames) and starts over at the new frame; moving within the window
+(playback) just extends it.
+
+The worker decodes on `video.fork()`, its own decoder sharing the index and the cache: the GUI's
+own `frame()` calls never wait for prefetching. Errors (damaged frames) go to `on_error`; nothing
+is lost silently on the thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from core.errors import VidihandError
+from core.video.base import VideoSource
+from core.video.decoder import DecodeInterrupted
+
+
+class Prefetcher:
+    """Keeps frames [current - behind, current + ahead] decoded in `video`'s cache."""
+
+    def __init__(
+        self,
+        video: VideoSource,
+        ahead: int = 30,
+        behind: int = 8,
+        on_frame: Callable[[int], None] | None = None,
+        on_error: Callable[[VidihandError], None] | None = None,
+    ) -> None:
+        self.video = video
+        self._worker_video = video.fork()
+        self.ahead = ahead
+        self.behind = behind
+        self.on_frame = on_frame
+        self.on_error = on_error
+        self._cond = threading.Condition()
+        self._current: int | None = None
+        self._done_center: int | None = None  # the last center whose window was finished
+        self._generation = 0  # bumped on a jump outside the window being decoded
+        self._work_gen = 0  # generation the worker is decoding for
+        self._window = (0, -1)  # frames the worker is working through now
+        self._stopped = False
+        #: counters for tests and benchmarks
+        self.decoded = 0
+        self.interrupted = 0
+        if hasattr(self._worker_video, "interrupt"):
+            self._worker_video.interrupt = self._should_interrupt  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._run, name="vidihand-prefetch", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ GUI side
+    def set_current(self, index: int) -> None:
+        """The current frame changed. Never blocks."""
+        with self._cond:
+            if index == self._current:
+                return
+            lo, hi = self._window
+            if not lo <= index <= hi:
+                self._generation += 1  # a jump: cancel the work in progress
+            self._current = int(index)
+            self._cond.notify()
+
+    def request(self, index: int) -> np.ndarray | None:
+        """Make `index` current and return its frame if already cached (else None; `on_frame`
+        reports it once decoded)."""
+        self.set_current(index)
+        return self.video.cached(index)
+
+    def get(self, index: int, timeout: float = 30.0) -> np.ndarray:
+        """Make `index` current and wait for the worker to decode it (scripts, benchmarks; the
+        GUI uses `request` and `on_frame` instead). Falls back to decoding here on timeout."""
+        self.set_current(index)
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self.video.cached(index) is not None or self._stopped, timeout
+            )
+        img = self.video.cached(index)
+        return img if img is not None else self.video.frame(index)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until the window around the current frame is decoded (tests, benchmarks)."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: (
+                    self._stopped
+                    or (self._current is not None and self._done_center == self._current)
+                ),
+                timeout,
+            )
+
+    def close(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._generation += 1
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(10)
+        if self._worker_video is not self.video:
+            self._worker_video.close()
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ worker side
+    def _should_interrupt(self) -> bool:
+        return self._stopped or self._generation != self._work_gen
+
+    def _plan(self, center: int, n: int) -> list[int]:
+        ahead, behind = self.ahead, self.behind
+        frame_bytes = getattr(self.video.info, "frame_bytes", 0)
+        cache = getattr(self.video, "cache", None)
+        if frame_bytes and cache is not None:
+            # never read so far around that the window evicts itself (or the current frame)
+            usable = max(1, int(cache.max_bytes // frame_bytes) // 2)
+            ahead = min(ahead, max(1, usable - 1))
+            behind = min(behind, max(0, usable - 1 - ahead))
+        after = [i for i in range(center + 1, center + ahead + 1) if i < n]
+        # behind in ascending order: one seek, then continuing forward
+        before = [i for i in range(center - behind, center) if i >= 0]
+        return [center, *after, *before]
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: (
+                        self._stopped
+                        or (self._current is not None and self._current != self._done_center)
+                    )
+                )
+                if self._stopped:
+                    return
+                center = int(self._current)  # type: ignore[arg-type]
+                self._work_gen = gen = self._generation
+                plan = self._plan(center, self.video.info.n_frames)
+                self._window = (min(plan), max(plan))
+            if self._work(plan, center, gen):
+                with self._cond:
+                    self._done_center = center
+                    self._cond.notify_all()
+
+    def _work(self, plan: list[int], center: int, gen: int) -> bool:
+        """Decode the plan; False when a jump or close interrupted it."""
+        video = self._worker_video
+        for i in plan:
+            if self._generation != gen or self._stopped:
+                self.interrupted += 1
+                return False
+            if video.cached(i) is None:
+                try:
+                    video.frame(i)
+                except DecodeInterrupted:
+                    self.interrupted += 1
+                    return False
+                except VidihandError as exc:
+                    if self.on_error is not None:
+                        self.on_error(exc)
+                    continue
+                self.decoded += 1
+            if i == center:
+                with self._cond:
+                    self._cond.notify_all()
+                if self.on_frame is not None:
+                    self.on_frame(i)
+        video.cached(center)  # mark the current frame most recently used again
+        return True

@@ -1,0 +1,97 @@
+"""Decode-ahead (core/video/prefetch.py) on a generated long-GOP clip: the window around the
+current frame ends up cached and exact, a jump cancels work in progress, playback extends the
+window, the cache bound holds, errors and closing behave."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.video.prefetch import Prefetcher
+from core.video.reader import open_video
+from core.video.synth import decode_all_hashes, write_clip
+
+W, H = 192, 108
+
+
+def sha(img: np.ndarray) -> bytes:
+    return hashlib.sha1(np.ascontiguousarray(img).tobytes()).digest()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes]]:
+    path = write_clip(tmp_path_factory.mktemp("prefetch") / "clip.mp4", n_frames=360, gop=180)
+    return path, decode_all_hashes(path)
+
+
+def test_window_around_current_frame_is_decoded_exactly(clip: tuple[Path, list[bytes]]) -> None:
+    path, truth = clip
+    seen: list[int] = []
+    with (
+        open_video(path) as video,
+        Prefetcher(video, ahead=20, behind=5, on_frame=seen.append) as pre,
+    ):
+        assert pre.request(200) is None  # nothing decoded yet: the GUI shows a proxy meanwhile
+        assert pre.wait_idle(30)
+        assert seen and seen[0] == 200  # the wanted frame is reported first
+        for i in range(195, 221):
+            img = video.cached(i)
+            assert img is not None, f"frame {i} not prefetched"
+            assert sha(img) == truth[i]
+        assert pre.decoded >= 20
+
+
+def test_jump_cancels_work_in_progress(clip: tuple[Path, list[bytes]]) -> None:
+    path, truth = clip
+    with open_video(path, cache_bytes=200 * W * H * 3) as video:
+        with Prefetcher(video, ahead=150, behind=0) as pre:
+            pre.set_current(10)
+            time.sleep(0.05)  # the worker is somewhere in the 150 frames after 10
+            pre.set_current(300)  # a jump outside that window
+            assert pre.wait_idle(30)
+            assert pre.interrupted >= 1
+            assert sha(video.cached(300)) == truth[300]
+            assert video.cached(300 + 59) is not None  # the new window (to the end) is done
+            assert video.cached(10 + 150) is None  # the old window was abandoned
+
+
+def test_playback_extends_the_window(clip: tuple[Path, list[bytes]]) -> None:
+    path, truth = clip
+    with open_video(path) as video, Prefetcher(video, ahead=10, behind=0) as pre:
+        pre.set_current(100)
+        assert pre.wait_idle(30)
+        for i in range(101, 131):  # play: the GUI moves one frame at a time
+            pre.set_current(i)
+            img = pre.get(i, timeout=30)
+            assert sha(img) == truth[i]
+        assert pre.wait_idle(30)
+        assert video.cached(140) is not None  # ahead of the last played frame
+        assert pre.interrupted == 0  # moving inside the window never cancels
+
+
+def test_window_is_limited_by_the_cache(clip: tuple[Path, list[bytes]]) -> None:
+    path, _ = clip
+    budget = 8 * W * H * 3
+    with open_video(path, cache_bytes=budget) as video, Prefetcher(video, ahead=100) as pre:
+        pre.set_current(50)
+        assert pre.wait_idle(30)
+        assert video.cache.nbytes <= budget
+        assert video.cached(50) is not None  # the current frame is not evicted by read-ahead
+
+
+def test_prefetch_works_on_image_folders_and_close_stops_the_thread(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for i in range(12):
+        Image.fromarray(np.full((8, 8, 3), i * 20, np.uint8)).save(tmp_path / f"f{i}.png")
+    with open_video(tmp_path) as video:
+        pre = Prefetcher(video, ahead=5)
+        pre.set_current(3)
+        assert pre.wait_idle(10)
+        assert int(video.cached(8)[0, 0, 0]) == 160
+        pre.close()
+        assert not pre._thread.is_alive()
