@@ -94,7 +94,7 @@ def _right_hand() -> dict[str, np.ndarray]:
     centre_x = np.interp(ys, [0, length], [0.0, float(knuckles[:, 0].mean())])
     rings = np.stack(
         [
-            np.stack([centre_x[i] + half_w[i] * np.cos(phi), np.full_like(phi, ys[i]), half_t[i] * np.sin(phi)], -1)
+            np.stack([centre_x[i] + half_w[i] * np.cos(phi), np.full_like(phi, ys[i]), -half_t[i] * np.sin(phi)], -1)
             for i in range(_PALM_RINGS)
         ]
     )  # fmt: skip

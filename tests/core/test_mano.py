@@ -216,3 +216,28 @@ def test_fit_recovers_joints(model: ManoModel) -> None:
     strict = fit_mano(model, RIGHT, target, init={"betas": p["betas"]}, fit_betas=False,
                       accept_error=0.0)  # fmt: skip
     assert strict.iterations > 0 and strict.joint_error.mean() < 0.001
+
+
+def test_synthetic_mesh_is_outward_and_renders_over_its_joints(model: ManoModel) -> None:
+    from core.camera import project
+    from core.labels.document import default_intrinsics
+    from core.render.overlay import Mesh, draw_meshes
+
+    arrays = synthetic_mano_arrays("right")
+    v, f = arrays["v_template"], arrays["f"].astype(np.int64)
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    assert np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6 > 150e-6  # outward, hand-sized
+    K = default_intrinsics(320, 240)
+    p = _params(np.random.default_rng(4), 1, scale=0.2)
+    p["global_orient"][:] = [np.pi, 0, 0]
+    p["transl"][:] = [0, 0.06, 0.5]
+    for hand in (LEFT, RIGHT):
+        verts, joints = model.evaluate(hand, p)
+        meshes = [Mesh(verts[0], model.faces[hand])]
+        bg = np.zeros((240, 320, 3), np.uint8)
+        img = draw_meshes(bg, meshes, K)
+        culled = draw_meshes(bg, meshes, K, cull_back=True)
+        assert (np.abs(img.astype(int) - culled).max(-1) > 3).sum() < 20
+        uv = np.round(project(joints[0], K)).astype(int)
+        for j in (0, 5, 9, 13, 17, 6, 10, 14, 18):  # (tips are on the silhouette)
+            assert img[uv[j, 1], uv[j, 0]].max() > 0, j
