@@ -125,19 +125,27 @@ def ground_truth_document(
     return doc
 
 
-def ensure_sample(out_dir: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
-    """The default sample in `core.paths.data_dir()/sample` (or out_dir): generated on first
-    use, reused while the video and its ground truth are present and match."""
+def ensure_sample(
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    seconds: float = 6.0,
+    size: tuple[int, int] = (640, 480),
+    seed: int = 0,
+) -> tuple[Path, Path]:
+    """The sample in `core.paths.data_dir()/sample` (or out_dir): generated on first use,
+    reused while the video and its ground truth are present, match each other and were made
+    by this generator with these settings."""
     from core.paths import data_dir
 
     folder = Path(out_dir) if out_dir is not None else data_dir() / "sample"
     video, gt = folder / VIDEO_NAME, folder / GT_NAME
-    if _valid(video, gt):
+    wanted = {"seconds": float(seconds), "size": [int(size[0]), int(size[1])], "seed": int(seed)}
+    if _valid(video, gt, wanted):
         return video, gt
-    return make_sample(folder)
+    return make_sample(folder, seconds=seconds, size=size, seed=seed)
 
 
-def _valid(video: Path, gt: Path) -> bool:
+def _valid(video: Path, gt: Path, wanted: dict) -> bool:
     if not (video.is_file() and gt.is_file()):
         return False
     from core.errors import VidihandError
@@ -147,8 +155,10 @@ def _valid(video: Path, gt: Path) -> bool:
     try:
         doc = load_labels(gt)
         info = doc.extras.get("sample", {})
-        return info.get(
-            "generator_version"
-        ) == GENERATOR_VERSION and doc.meta.video_sha256 == video_sha256(video)
+        return (
+            info.get("generator_version") == GENERATOR_VERSION
+            and all(info.get(k) == v for k, v in wanted.items())
+            and doc.meta.video_sha256 == video_sha256(video)
+        )
     except (VidihandError, OSError):
         return False

@@ -90,13 +90,19 @@ def test_deterministic_for_a_seed(tmp_path: Path) -> None:
 
 def test_ensure_sample_reuses_and_repairs(tmp_path: Path) -> None:
     folder = tmp_path / "s"
-    video, gt = make_sample(folder, seconds=0.4, size=(128, 96))
+    opts = {"seconds": 0.4, "size": (128, 96)}
+    video, gt = ensure_sample(folder, **opts)
     stamp = video.stat().st_mtime_ns
-    assert ensure_sample(folder) == (video, gt)
+    assert ensure_sample(folder, **opts) == (video, gt)
     assert video.stat().st_mtime_ns == stamp  # reused, not rewritten
-    gt.write_bytes(b"not hdf5")  # damaged ground truth: regenerated (default length)
-    video2, gt2 = ensure_sample(folder)
-    assert load_labels(gt2).n_frames == 180
+    gt.write_bytes(b"not hdf5")  # damaged ground truth: regenerated
+    ensure_sample(folder, **opts)
+    assert load_labels(gt).n_frames == 12
+    with open(video, "ab") as fh:  # a video that no longer matches its ground truth
+        fh.write(b"\0")
+    ensure_sample(folder, **opts)
+    assert load_labels(gt).meta.video_sha256 == video_sha256(video)
+    assert load_labels(ensure_sample(folder, seconds=0.2, size=(128, 96))[1]).n_frames == 6
 
 
 def test_cli_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
