@@ -44,6 +44,10 @@ class DecodeInterrupted(Exception):
     retargeting). The decoder stays usable."""
 
 
+class _NoTimestamps(Exception):
+    """The first frame has no pts: the stream must be indexed fully (by counting)."""
+
+
 class _Shared:
     """What a video and its forks share: stream facts, the frame index, metadata, the cache."""
 
@@ -190,26 +194,20 @@ class PyAVVideo(VideoSource):
         self._shared = sh = _Shared(
             self.path, self._stream, self._container, FrameCache(cache_bytes)
         )
+        if index == "background" and _guessed_pts(self._container):
+            index = "full"  # AVI: pts may be unusable, which only the full index finds out
         try:
+            first = None
+            if index == "background":
+                try:
+                    first = self._decode_first()
+                except _NoTimestamps:
+                    index = "full"  # a raw stream: frames are located by counting
+                    self._restart(None)
+                    self._decoder = None
             if index == "full":
-                state = scan(self._container, self._stream, self.path.stat().st_size)
-                if state.complete and state.suspect_tail and len(state.pts):
-                    state = verify_tail(self.path, self._stream.index, state)
-                    sh.truncated = True
-                sh.state = state
-                if not len(state.pts):
-                    raise VideoOpenError(
-                        f"{self.path.name} contains no video frames"
-                        + (f" ({state.error})." if state.error else "."),
-                        hint="The file is empty or truncated; re-export or re-download it.",
-                    )
-                if not state.timestampless and _guessed_pts(self._container):
-                    state = _ordinal_if_reordered(self.path, self._stream.index, state)
-                    sh.state = state
-                sh.first_pts = 0 if state.timestampless else int(state.pts[0])
-                first = self._decode_exact(0, int(state.pts[0]), state)
-            else:
-                first = self._decode_first()
+                first = self._open_full(sh)
+            assert first is not None
         except VideoReadError as exc:
             self._container.close()
             raise VideoOpenError(
@@ -226,6 +224,25 @@ class PyAVVideo(VideoSource):
             sh.done.set()
         else:
             sh.indexer = BackgroundIndexer(self.path, self._stream.index, sh.publish)
+
+    def _open_full(self, sh: _Shared) -> np.ndarray:
+        """Index every packet now, then decode frame 0."""
+        state = scan(self._container, self._stream, self.path.stat().st_size)
+        if state.complete and state.suspect_tail and len(state.pts):
+            state = verify_tail(self.path, self._stream.index, state)
+            sh.truncated = True
+        sh.state = state
+        if not len(state.pts):
+            raise VideoOpenError(
+                f"{self.path.name} contains no video frames"
+                + (f" ({state.error})." if state.error else "."),
+                hint="The file is empty or truncated; re-export or re-download it.",
+            )
+        if not state.timestampless and _guessed_pts(self._container):
+            state = _ordinal_if_reordered(self.path, self._stream.index, state)
+            sh.state = state
+        sh.first_pts = 0 if state.timestampless else int(state.pts[0])
+        return self._decode_exact(0, int(state.pts[0]), state)
 
     # ------------------------------------------------------------------ public
     @property
@@ -373,22 +390,21 @@ class PyAVVideo(VideoSource):
     def _decode_first(self) -> np.ndarray:
         """Background mode: frame 0 is the first frame the decoder hands out."""
         self._decoder = self._container.decode(self._stream)
-        while True:
-            got = self._next()
-            if got is None:
-                raise VideoOpenError(
-                    f"{self.path.name} contains no video frames.",
-                    hint="The file is empty or truncated; re-export or re-download it.",
-                )
-            frame, key = got
-            if frame.pts is None:
-                # a stream without timestamps cannot be located by time: index it fully
-                raise VideoReadError(
-                    "the stream has no timestamps", hint="Open it with index='full'."
-                )
-            self._shared.first_pts = key
-            self._shared.rotation_ccw = int(frame.rotation or 0)
-            return self._convert(frame)
+        try:
+            frame = next(self._decoder)
+        except StopIteration:
+            raise VideoOpenError(
+                f"{self.path.name} contains no video frames.",
+                hint="The file is empty or truncated; re-export or re-download it.",
+            ) from None
+        except av.error.FFmpegError as exc:
+            raise VideoReadError(str(exc)) from exc
+        if frame.pts is None:
+            # a stream without timestamps cannot be located by time: index it fully
+            raise _NoTimestamps()
+        self._last_pts = self._shared.first_pts = int(frame.pts)
+        self._shared.rotation_ccw = int(frame.rotation or 0)
+        return self._convert(frame)
 
     def _can_continue_to(self, target: int, st: IndexState) -> bool:
         """True when decoding on from where the decoder is reaches `target` without passing a

@@ -362,3 +362,14 @@ def test_demo3_metadata_and_frames(demo3: Path) -> None:
                     ref = f.to_ndarray(format="rgb24")
                     break
         assert np.array_equal(video.frame(250), ref)
+
+
+@needs_ffmpeg
+def test_background_index_falls_back_to_full_for_streams_without_timestamps(clips: Path) -> None:
+    raw = clips / "bg.h264"
+    ffmpeg("-i", str(clips / "long_gop.mp4"), "-c", "copy", "-bsf:v", "h264_mp4toannexb", str(raw))
+    truth = decode_all_hashes(raw)
+    with open_video(raw, index="background") as video:
+        info = video.info
+        assert info.timestampless and info.index_complete and info.n_frames == 300
+        assert [sha(video.frame(i)) for i in (5, 2)] == [truth[5], truth[2]]
