@@ -186,21 +186,23 @@ def shade(
     shading with a little specular, lit from both sides (normals turned towards the camera)."""
     mask = raster.mask
     fid = raster.face[mask]
-    bary = raster.bary[mask].astype(np.float64)
-    vn = vertex_normals(vertices, faces)
-    n = np.einsum("nk,nkc->nc", bary, vn[faces[fid]])
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    pos = np.einsum("nk,nkc->nc", bary, np.asarray(vertices, np.float64)[faces[fid]])
-    view = -pos / np.maximum(np.linalg.norm(pos, axis=1, keepdims=True), 1e-12)
-    flip = np.sum(n * view, axis=1) < 0
-    n[flip] *= -1.0
-    lt = np.asarray(light, np.float64)
+    w = raster.bary[mask]  # (N, 3) float32
+    tri = np.asarray(faces, np.int64)[fid]  # (N, 3)
+    vn = vertex_normals(vertices, faces).astype(np.float32)
+    vp = np.asarray(vertices, np.float32)
+    n = w[:, 0:1] * vn[tri[:, 0]] + w[:, 1:2] * vn[tri[:, 1]] + w[:, 2:3] * vn[tri[:, 2]]
+    pos = w[:, 0:1] * vp[tri[:, 0]] + w[:, 1:2] * vp[tri[:, 1]] + w[:, 2:3] * vp[tri[:, 2]]
+    n *= 1.0 / np.maximum(np.sqrt((n * n).sum(1, keepdims=True)), 1e-12)
+    view = -pos / np.maximum(np.sqrt((pos * pos).sum(1, keepdims=True)), 1e-12)
+    facing = (n * view).sum(1)
+    n *= np.where(facing < 0, -1.0, 1.0).astype(np.float32)[:, None]
+    lt = np.asarray(light, np.float32)
     lt = lt / np.linalg.norm(lt)
     lambert = np.clip(n @ lt, 0.0, 1.0)
     half = lt[None, :] + view
-    half /= np.maximum(np.linalg.norm(half, axis=1, keepdims=True), 1e-12)
-    spec = np.clip(np.sum(n * half, axis=1), 0.0, 1.0) ** 24
-    base = face_colors[fid].astype(np.float64)
+    half *= 1.0 / np.maximum(np.sqrt((half * half).sum(1, keepdims=True)), 1e-12)
+    spec = np.clip((n * half).sum(1), 0.0, 1.0) ** 24
+    base = np.asarray(face_colors, np.float32)[fid]
     rgb = base * (ambient + (1.0 - ambient) * lambert)[:, None] + 255.0 * specular * spec[:, None]
     return np.clip(rgb, 0, 255).astype(np.float32)
 
