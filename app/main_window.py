@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import ErrorInfo, ErrorPresenter
 from app.recon import ReconController
+from app.remote_ui import install_remote
 from app.session import Session
 from app.widgets.colors import HAND_LABELS
 from app.widgets.recon_panel import ReconPanel
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.session.documentReplaced.connect(self._update_status)
         self.recon.progressed.connect(self._on_recon_progress)
         self.recon.finished.connect(self._on_recon_finished)
+        self.remote = install_remote(self)  # Settings > Remote Hosts, run on, link state
         self.resize(1440, 900)
         self._restore_layout()
         self._update_title()

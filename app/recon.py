@@ -3,8 +3,9 @@
 The controller starts a `LocalWorker` (child process), polls its queue on a QTimer in the GUI
 thread and applies every `Batch` to the session's document with `apply_batch`, so results show
 up in every view as they arrive (through the document's observers). Errors, including a crashed
-child, go to the window's ErrorPresenter. A remote worker can later implement the same small
-interface as LocalWorker (start / poll / cancel / kill / finished).
+child, go to the window's ErrorPresenter. A run on a remote host is the same worker running the
+"remote" backend (core/remote/hosts.py): same messages, plus `ConnectionState` for the link,
+re-emitted as `connectionChanged`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.errors import ErrorInfo, ErrorPresenter
 from app.session import Session
+from core.errors import VidihandError
 from core.labels.document import LabelDocument, Source, apply_batch
+from core.remote.backend import ConnectionState
+from core.remote.hosts import remote_job
+from core.settings import RemoteHost
 from core.worker.messages import Batch, Cancelled, Done, Error, Message, Progress, Started
 from core.worker.process import JobSpec, LocalWorker
 
@@ -34,6 +39,7 @@ class RunState:
     backend: str = ""
     start: int = 0
     stop: int = 0
+    host: str = ""  #: the remote host's name; "" on this computer
 
 
 class ReconController(QObject):
@@ -41,6 +47,7 @@ class ReconController(QObject):
     progressed = Signal(object)  #: RunState
     batchApplied = Signal(object)  #: frames written (np.ndarray)
     finished = Signal(str)  #: "done" | "cancelled" | "error"
+    connectionChanged = Signal(object)  #: core.remote.backend.ConnectionState (remote runs)
 
     def __init__(
         self, session: Session, errors: ErrorPresenter, parent: QObject | None = None
@@ -62,9 +69,15 @@ class ReconController(QObject):
         return self.worker is not None and not self.worker.finished
 
     def start(
-        self, backend: str, start: int = 0, stop: int | None = None, options: dict | None = None
+        self,
+        backend: str,
+        start: int = 0,
+        stop: int | None = None,
+        options: dict | None = None,
+        host: RemoteHost | None = None,
     ) -> None:
-        """Reconstruct frames [start, stop) of the open video with `backend`."""
+        """Reconstruct frames [start, stop) of the open video with `backend` (on `host`, a
+        remote host from the settings, when given)."""
         s = self.session
         if s.video_path is None or s.doc is None:
             self.errors.report(
@@ -84,10 +97,17 @@ class ReconController(QObject):
             return
         n = s.doc.n_frames
         stop = n if stop is None else min(int(stop), n)
+        job_backend, job_options = backend, dict(options or {})
+        if host is not None:
+            try:
+                job_backend, job_options = remote_job(host, backend, job_options)
+            except VidihandError as exc:
+                self.errors.report(exc)
+                return
         spec = JobSpec(
             video_path=str(s.video_path),
-            backend=backend,
-            options=dict(options or {}),
+            backend=job_backend,
+            options=job_options,
             start=int(start),
             stop=int(stop),
             K=np.asarray(s.doc.K, np.float64).copy(),
@@ -96,6 +116,7 @@ class ReconController(QObject):
         self.state = RunState(
             total=max(0, stop - int(start)), backend=backend, start=int(start), stop=stop
         )
+        self.state.host = host.name if host is not None else ""
         self.last_outcome = ""
         self.worker = LocalWorker(spec)
         self.worker.start()
@@ -140,14 +161,23 @@ class ReconController(QObject):
         elif isinstance(msg, Progress):
             self.state.done, self.state.fps, self.state.eta = msg.done, msg.fps, msg.eta
             self.progressed.emit(self.state)
+        elif isinstance(msg, ConnectionState):
+            self.connectionChanged.emit(msg)
         elif isinstance(msg, Done):
             self.state.done = msg.done
+            self._final_version(msg.backend_version)
             self._finish("done")
         elif isinstance(msg, Cancelled):
+            self._final_version(msg.backend_version)
             self._finish("cancelled")
         elif isinstance(msg, Error):
             self.errors.report(ErrorInfo(msg.title, msg.message, msg.hint, msg.traceback))
             self._finish("error")
+
+    def _final_version(self, version: str) -> None:
+        # a remote backend learns the server's version while it runs: "<version> (remote)"
+        if version and self._doc is not None:
+            self._doc.backend_version = version
 
     def _finish(self, outcome: str) -> None:
         self._timer.stop()

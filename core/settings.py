@@ -28,14 +28,22 @@ ENV_VARS: dict[str, str] = {
 
 @dataclass
 class RemoteHost:
-    """A GPU machine reached over SSH (used by the remote worker)."""
+    """A GPU machine reached over SSH (used by the remote worker; see docs/remote.md)."""
 
     name: str
     host: str
     user: str = ""
-    port: int = 22
-    key_file: str = ""
-    remote_command: str = "vidihand serve"
+    port: int = 22  #: SSH port
+    key_file: str = ""  #: SSH private key (ssh -i); empty: ssh's defaults
+    #: run detached on the host before a run's first tunnel (starts `vidihand serve`; empty:
+    #: the server is started by other means). A second server on a busy port just exits.
+    remote_command: str = ""
+    remote_log: str = ""  #: on the host: that command's output (empty: ~/.vidihand-serve.log)
+    remote_port: int = 8765  #: port `vidihand serve` listens on, on the host's loopback
+    token_file: str = ""  #: this machine's copy of the server's token file
+    known_hosts: str = ""  #: checked strictly when set (StrictHostKeyChecking=yes)
+    accept_new_host_key: bool = False  #: trust a host's key on first use (accept-new)
+    ssh_options: list[str] = field(default_factory=list)  #: extra `ssh -o` options
 
 
 @dataclass
@@ -88,8 +96,11 @@ class Settings:
             default = getattr(self, key)
             if key == "remote_hosts":
                 try:
-                    value = [RemoteHost(**h) for h in value]
-                except TypeError as exc:
+                    names = {f.name for f in fields(RemoteHost)}  # newer keys are skipped
+                    value = [
+                        RemoteHost(**{k: v for k, v in h.items() if k in names}) for h in value
+                    ]
+                except (TypeError, AttributeError) as exc:
                     raise SettingsError(
                         f"{source}: remote_hosts entries need name and host ({exc}).",
                         hint="Fix the entry or remove it.",

@@ -1,4 +1,5 @@
-"""The reconstruction dock: backend, frame range, run / cancel, progress with speed and ETA."""
+"""The reconstruction dock: where (this computer or a remote host), backend and its options,
+frame range, run / cancel, progress with speed and ETA, the remote link's state."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.errors import ErrorInfo
 from app.recon import ReconController, RunState
 from app.session import Session
+from app.widgets.connection_status import ConnectionStatus
+from app.widgets.run_on import OptionsEdit, RunOnCombo
 from core.recon.registry import available_backends
 
 
@@ -47,6 +51,9 @@ class ReconPanel(QWidget):
             self.backend.setItemData(self.backend.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
         i = self.backend.findData(default_backend)
         self.backend.setCurrentIndex(max(i, 0))
+        self.run_on = RunOnCombo()  # remote hosts: filled from the settings by app/remote_ui.py
+        self.options = OptionsEdit()
+        self.connection = ConnectionStatus(controller)
         self.whole = QRadioButton("Whole clip")
         self.range = QRadioButton("Frames")
         self.whole.setChecked(True)
@@ -68,7 +75,9 @@ class ReconPanel(QWidget):
         self.status.setObjectName("dimLabel")
 
         form = QFormLayout()
+        form.addRow("Run on", self.run_on)
         form.addRow("Backend", self.backend)
+        form.addRow("Options", self.options)
         rng = QHBoxLayout()
         rng.addWidget(self.start_spin)
         rng.addWidget(QLabel("to"))
@@ -84,6 +93,7 @@ class ReconPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.connection)
         layout.addStretch(1)
 
         self.run_button.clicked.connect(self.run)
@@ -114,7 +124,20 @@ class ReconPanel(QWidget):
 
     def run(self) -> None:
         start, stop = self.selected_range()
-        self.controller.start(self.backend.currentData(), start, stop)
+        try:
+            options = self.options.options()
+        except ValueError as exc:
+            self.controller.errors.report(
+                ErrorInfo(
+                    "Invalid backend options",
+                    f"The backend options {self.options.text()!r} cannot be used: {exc}",
+                    "Write them as KEY=VALUE separated by spaces, e.g. labels=gt.h5 decode=false.",
+                )
+            )
+            return
+        self.controller.start(
+            self.backend.currentData(), start, stop, options, host=self.run_on.host()
+        )
 
     def _on_started(self, state: RunState) -> None:
         self.run_button.setEnabled(False)
@@ -122,8 +145,9 @@ class ReconPanel(QWidget):
         self.progress.setRange(0, max(state.total, 1))
         self.progress.setValue(0)
         self.progress.setFormat(f"starting {state.backend}...")
+        where = f" on {state.host}" if state.host else ""
         self.status.setText(
-            f"Reconstructing frames {state.start}-{state.stop - 1} with {state.backend}."
+            f"Reconstructing frames {state.start}-{state.stop - 1} with {state.backend}{where}."
         )
 
     def _on_progress(self, state: RunState) -> None:

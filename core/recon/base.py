@@ -155,6 +155,8 @@ def run_reconstruction(
             on_progress(progress)
         if cancel is not None and cancel.cancelled:
             break
+    # read again: a remote backend learns the server's version while it runs
+    doc.backend, doc.backend_version = backend.name, backend.version
     if cancel is not None and cancel.cancelled and done < total:
         raise CancelledError(
             f"Reconstruction cancelled after {done} of {total} frames; those frames were kept."

@@ -23,14 +23,22 @@ BACKENDS: dict[str, tuple[str, str]] = {
         "core.recon.groundtruth:GroundTruthReconstructor",
         "replays a label file as if it were predicted (testing and demos)",
     ),
+    # options: the host settings (core.remote.hosts.remote_job_options), the backend to run
+    # there and its options; what lets a worker process run a job on a `vidihand serve` server
+    "remote": (
+        "core.remote.backend:create_remote_backend",
+        "another backend, computed by a vidihand serve server (over SSH)",
+    ),
 }
+#: backends only a client can run: not offered as a choice, refused by `vidihand serve`
+CLIENT_ONLY: frozenset[str] = frozenset({"remote"})
 
 DEFAULT_BACKEND = "mediapipe"
 
 
 def available_backends() -> dict[str, str]:
-    """Name -> description of every registered backend."""
-    return {name: desc for name, (_, desc) in BACKENDS.items()}
+    """Name -> description of every backend that computes frames itself (not "remote")."""
+    return {name: desc for name, (_, desc) in BACKENDS.items() if name not in CLIENT_ONLY}
 
 
 def create_backend(name: str, **options: Any) -> Reconstructor:

@@ -240,13 +240,13 @@ class Session:
     def _on_start_job(self, p: Packet) -> None:
         sha = check_sha256(p.get("video_sha256", str))
         backend = p.get("backend", str)
-        from core.recon.registry import BACKENDS
+        from core.recon.registry import BACKENDS, CLIENT_ONLY
 
-        if backend not in BACKENDS:
+        if backend not in BACKENDS or backend in CLIENT_ONLY:  # no server-to-server hops
             raise ProtocolError(
                 f"unknown backend {backend[:40]!r}.",
                 code="bad_request",
-                hint=f"This server has: {', '.join(sorted(BACKENDS))}.",
+                hint=f"This server has: {', '.join(sorted(set(BACKENDS) - CLIENT_ONLY))}.",
             )
         options = check_options(p.get("options", dict, {}))
         start, stop = p.get("start", int), p.get("stop", int)

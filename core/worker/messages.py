@@ -115,6 +115,8 @@ class Done(Message):
     done: int = 0
     total: int = 0
     elapsed: float = 0.0
+    #: the backend's version at the end (a remote backend learns the server's while it runs)
+    backend_version: str = ""
 
 
 @dataclass
@@ -125,6 +127,7 @@ class Cancelled(Message):
     done: int = 0
     total: int = 0
     elapsed: float = 0.0
+    backend_version: str = ""  #: as in Done
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {

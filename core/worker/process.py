@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_mod
+import signal
 import time
 import traceback
 import uuid
@@ -90,6 +91,7 @@ def run_job(spec: JobSpec, emit: Callable[[Message], None], cancel: Any | None =
         total = len(frames)
         K = default_intrinsics(video.info.width, video.info.height) if spec.K is None else spec.K
         backend = create_backend(spec.backend, **spec.options)
+        _forward_backend_events(backend, emit, spec.job_id)
         emit(
             Started(
                 job_id=spec.job_id,
@@ -110,10 +112,15 @@ def run_job(spec: JobSpec, emit: Callable[[Message], None], cancel: Any | None =
             if token.cancelled:
                 break
         elapsed = time.perf_counter() - t0
+        version = str(backend.version)
         if token.cancelled and done < total:
-            final = Cancelled(job_id=spec.job_id, done=done, total=total, elapsed=elapsed)
+            final = Cancelled(
+                job_id=spec.job_id, done=done, total=total, elapsed=elapsed, backend_version=version
+            )
         else:
-            final = Done(job_id=spec.job_id, done=done, total=total, elapsed=elapsed)
+            final = Done(
+                job_id=spec.job_id, done=done, total=total, elapsed=elapsed, backend_version=version
+            )
     except CancelledError:
         final = Cancelled(job_id=spec.job_id, done=done, total=total, elapsed=time.perf_counter() - t0)
     except VidihandError as exc:
@@ -149,8 +156,30 @@ def run_job(spec: JobSpec, emit: Callable[[Message], None], cancel: Any | None =
     return final
 
 
+def _forward_backend_events(backend: Any, emit: Callable[[Message], None], job_id: str) -> None:
+    """A backend with an unset `on_message` hook (the remote one) reports the state of its link
+    (core.remote.backend.ConnectionState) through the job's messages. Started and Progress are
+    left out: run_job sends its own."""
+    if getattr(backend, "on_message", False) is not None:
+        return
+
+    def forward(message: Message) -> None:
+        if not isinstance(message, Started | Progress):
+            message.job_id = job_id
+            emit(message)
+
+    backend.on_message = forward
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    """SIGTERM from LocalWorker.kill: unwind, so the backend's close() runs (a remote job's SSH
+    tunnel process must not outlive the worker)."""
+    raise SystemExit(128 + signum)
+
+
 def _child_main(spec: JobSpec, out: Any, cancel: Any) -> None:
     """Entry point of the child process."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         run_job(spec, out.put, cancel)
     finally:
