@@ -145,6 +145,16 @@ def scan(
     return state
 
 
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Make the calling thread (and the decoder threads it starts) yield the CPU to the GUI and
+    to the prefetcher: background work must not slow down what the user is looking at. Linux
+    gives each thread its own nice value; elsewhere this does nothing."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
+
+
 class BackgroundIndexer:
     """Scans a file's packets on a daemon thread with its own container; `on_state` receives
     each published IndexState (from that thread)."""
@@ -163,6 +173,7 @@ class BackgroundIndexer:
         self._thread.start()
 
     def _run(self) -> None:
+        lower_thread_priority()
         try:
             with av.open(self.path, metadata_errors="ignore") as container:
                 stream = container.streams[self.stream_index]

@@ -34,6 +34,7 @@ from av.video.reformatter import VideoReformatter
 from core.errors import VideoReadError, VidihandError
 from core.paths import cache_dir
 from core.video.base import VideoSource
+from core.video.index import lower_thread_priority
 
 #: videos longer than this (frames) get a keyframes-only proxy by default
 KEYFRAMES_ONLY_ABOVE = 18_000
@@ -163,6 +164,7 @@ class ProxyStrip:
             self.on_update(n)
 
     def _run(self) -> None:
+        lower_thread_priority()
         t0 = time.perf_counter()
         try:
             if self.video.info.is_image_folder:

@@ -49,8 +49,17 @@ def test_jump_cancels_work_in_progress(clip: tuple[Path, list[bytes]]) -> None:
     path, truth = clip
     with open_video(path, cache_bytes=200 * W * H * 3) as video:
         with Prefetcher(video, ahead=150, behind=0) as pre:
+            check = pre._worker_video.interrupt
+
+            def slow_check() -> bool:  # ~2 ms per decoded frame: 150 frames take > 0.3 s
+                time.sleep(0.002)
+                return check()
+
+            pre._worker_video.interrupt = slow_check
             pre.set_current(10)
-            time.sleep(0.05)  # the worker is somewhere in the 150 frames after 10
+            deadline = time.monotonic() + 30
+            while video.cached(12) is None and time.monotonic() < deadline:
+                time.sleep(0.001)  # the worker is in the 150 frames after 10
             pre.set_current(300)  # a jump outside that window
             assert pre.wait_idle(30)
             assert pre.interrupted >= 1
