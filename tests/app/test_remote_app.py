@@ -134,8 +134,11 @@ def ssh_tunnels(port: int, parent: int | None = None) -> list[int]:
 
 
 def test_hosts_dialog_validates_saves_and_tests(window, qtbot, remote, tmp_path, artifacts):
-    dlg = window.remote.open_hosts_dialog()
-    assert dlg.isVisible() and dlg.empty_hint.isVisible()
+    menu = window.remote.menu  # Settings > Remote Hosts...
+    assert menu.title() == "&Settings" and window.remote.act_hosts in menu.actions()
+    window.remote.act_hosts.trigger()
+    dlg = window.remote.dialog
+    assert dlg is not None and dlg.isVisible() and dlg.empty_hint.isVisible()
     assert dlg.add_host().name == "gpu" and dlg.list.count() == 1
     # a new host is not usable yet: the problems are listed in words, OK does not close
     assert "Enter the SSH host" in dlg.problems.text()
@@ -278,3 +281,31 @@ def test_wrong_token_is_a_clear_error_and_the_window_keeps_working(
     window.recon_panel.options.setText("labels")
     window.recon_panel.run_button.click()
     assert window.errors.last.title == "Invalid backend options" and not window.recon.running
+
+
+def test_cancel_stops_the_remote_job_and_keeps_finished_frames(window, qtbot, sample, remote, sshd):
+    from core.remote.client import RemoteClient
+
+    video, gt = sample
+    window.settings.remote_hosts = [remote]
+    window.remote.refresh_hosts()
+    assert window.open_video(video)
+    window.recon.batchApplied.connect(
+        lambda _f: window.recon_panel.cancel_button.click() if window.recon.running else None
+    )
+    with qtbot.waitSignal(window.recon.finished, timeout=60000) as blocker:
+        run_on_host(window, qtbot, remote.name, gt, 16, 175)  # 10 batches
+    assert blocker.args == ["cancelled"]
+    present = window.session.doc.hands[0].present | window.session.doc.hands[1].present
+    done = window.recon.state.done
+    assert 16 <= done < 160 and "Cancelled after" in window.recon_panel.status.text()
+    assert present[16 : 16 + done].any() and not present[16 + done :].any()
+
+    def server_job() -> dict:
+        with RemoteClient("127.0.0.1", remote.remote_port, TOKEN) as client:
+            return next(j for j in client.list_jobs() if (j["start"], j["stop"]) == (16, 176))
+
+    # the server stopped the job too (after its batch in flight), and the tunnel is gone
+    qtbot.waitUntil(lambda: server_job()["state"] == "cancelled", timeout=10000)
+    assert server_job()["frames_computed"] < 160
+    qtbot.waitUntil(lambda: not ssh_tunnels(sshd.port), timeout=5000)
