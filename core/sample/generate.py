@@ -22,7 +22,7 @@ from core.sample.motion import sample_motion
 from core.sample.scene import background_texture, pan_offsets, render_frame
 
 #: bump when the sample's content changes: ensure_sample() then regenerates it
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 VIDEO_NAME = "sample.mp4"
 GT_NAME = "sample_gt.h5"
 BACKEND_NAME = "sample-ground-truth"

@@ -93,8 +93,9 @@ def sample_motion(n_frames: int, fps: float, seed: int = 0) -> SampleMotion:
         R = _rz(roll) @ _rx(-pitch) @ _rx(np.full_like(t, np.pi)) @ _ry(turn)
         rot[:, h] = matrix_to_axis_angle(R)
 
-        # grasp signal: open (0) to a loose fist (1), sharper open phases so hands are often open
-        g = (0.5 - 0.5 * np.cos(2 * np.pi * 0.3 * t + rng.uniform(0, 2 * np.pi))) ** 1.6
+        # grasp signal: open (0) to a loose fist (1), open most of the time (detectors find open
+        # hands far more reliably; a long fist phase made MediaPipe lose a hand for 1.5 s)
+        g = (0.5 - 0.5 * np.cos(2 * np.pi * 0.3 * t + rng.uniform(0, 2 * np.pi))) ** 2.2
         for f in range(5):
             lag = 0.08 * f * s  # fingers close one after the other
             gf = np.interp(t - lag, t, g)
@@ -106,7 +107,7 @@ def sample_motion(n_frames: int, fps: float, seed: int = 0) -> SampleMotion:
                 spread = np.deg2rad([0, 12, 0, -10, -18][f]) * (1.0 - gf)
                 flex = (
                     np.deg2rad([5, 8, 5])
-                    + np.outer(gf, np.deg2rad([75, 95, 60]))
+                    + np.outer(gf, np.deg2rad([65, 80, 50]))
                     + np.outer(own * (1 - gf), np.deg2rad([12, 15, 8]))
                 )
             fingers[:, h, f, 0] = spread

@@ -191,7 +191,7 @@ def test_mesh_interpenetration_with_mano(tmp_path) -> None:
         tr = np.tile([x, 0.0, 0.5], (n, 1))
         if h == RIGHT:
             tr[10:20] = [-0.08, 0.0, 0.5]  # 2 cm beside the left hand: the meshes overlap
-            tr[20:25] = [-0.1, 0.0, 0.545]  # 4.5 cm behind it: still inside the curled left hand
+            tr[20:25] = [-0.1, 0.0, 0.525]  # 2.5 cm behind it: palms (3.4 cm thick) still overlap
         p = {"global_orient": np.zeros((n, 3)), "hand_pose": np.zeros((n, 45)),
              "betas": np.zeros((n, 10)), "transl": tr}  # fmt: skip
         j = mano.joints(h, p)
