@@ -188,7 +188,7 @@ def test_cli_report_uses_mano_meshes_when_given(tmp_path) -> None:
         tr = np.tile([x, 0.0, 0.5], (n, 1))
         if h == 1:
             tr[:, 0] = -0.1
-            tr[:, 2] = 0.545  # behind the left hand, inside its curled fingers
+            tr[:, 2] = 0.525  # 2.5 cm behind the left hand: the palms (3.4 cm thick) overlap
         p = {"global_orient": np.zeros((n, 3)), "hand_pose": np.zeros((n, 45)),
              "betas": np.zeros((n, 10)), "transl": tr}  # fmt: skip
         j = mano.joints(h, p)
