@@ -22,7 +22,7 @@ from core.settings import RemoteHost
 
 #: what `ssh` accepts as a user and a host name (the same as core.remote.tunnel's parser)
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*|\[?[0-9a-fA-F:.]+\]?")
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*|\[[0-9a-fA-F:.]+\]|[0-9a-fA-F.]*:[0-9a-fA-F:.]*")
 _SSH_OPTION = re.compile(r"[A-Za-z][A-Za-z0-9]*=\S.*")
 
 
@@ -100,6 +100,10 @@ def remote_job_options(
     from core.remote.backend import host_options
 
     out = host_options(host, host.token_file.strip())
+    name = host.host.strip()
+    if ":" in name and not name.startswith("["):  # an IPv6 address: [::1]:22
+        user = f"{host.user.strip()}@" if host.user.strip() else ""
+        out["ssh"] = f"{user}[{name}]:{host.port}"
     extra = [o.strip() for o in host.ssh_options if o.strip()]
     if host.accept_new_host_key and not host.known_hosts:
         extra.append("StrictHostKeyChecking=accept-new")

@@ -91,6 +91,11 @@ def test_host_becomes_plain_job_options(tmp_path: Path, token_file: Path) -> Non
         "remote_log": "/tmp/serve.log",
     }
     json.dumps(options)  # a worker job spec carries it
+    v6 = RemoteHost("v6", "::1", user="bob", port=22, token_file=str(token_file))
+    assert host_problems(v6) == [] and remote_job_options(v6, "x")["ssh"] == "bob@[::1]:22"
+    from core.remote.tunnel import SshTarget
+
+    assert SshTarget.parse(remote_job_options(v6, "x")["ssh"]).host == "::1"
     known = tmp_path / "known_hosts"
     known.write_text("")
     strict = RemoteHost(**{**host.__dict__, "known_hosts": str(known)})
