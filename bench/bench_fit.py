@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from core.hands.fit import fit_mano
+from core.hands.fit import fit_mano, fit_track
 from core.hands.mano import ManoModel, single_thread
 from core.hands.synthetic_mano import write_synthetic_mano
 from core.labels.joints import RIGHT
@@ -96,6 +96,19 @@ def main() -> None:
                 f"{batch:>5} {total:>6} | {mm:7.2f} {fps:8.1f} | {bmm:8.2f} {bfps:8.1f} | "
                 f"{fps / bfps:6.1f}  {bmm / mm:6.1f}"
             )
+        # a whole track of one person (constant betas): one shape, then fixed-shape fits
+        total = 64 if args.quick else 512
+        p = sample_params(rng, total)
+        p["betas"][:] = p["betas"][0]
+        joints = model.joints(RIGHT, p)
+        t0 = time.perf_counter()
+        track = fit_track(model, RIGHT, joints, iterations=args.iterations)
+        t_track = time.perf_counter() - t0
+        spread = float(np.ptp(track.params["betas"], axis=0).max())
+        print(
+            f"track of {total} frames (fit_track, one shape): {track.joint_error.mean() * 1e3:.2f} mm,"
+            f" {total / t_track:.1f} frames/s, betas spread over frames {spread:.1e}"
+        )
 
 
 if __name__ == "__main__":

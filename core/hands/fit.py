@@ -99,13 +99,15 @@ def fit_mano(
     pose_weight: float = 1e-3,
     betas_weight: float = 1e-2,
     fit_betas: bool = True,
+    shared_betas: bool = False,
     accept_error: float = 1e-3,
 ) -> FitResult:
     """Fit MANO to target joints (N, 21, 3) in metres (camera frame).
 
     `init` (MANO fields, NaN rows meaning unknown) seeds the betas; with
     `fit_betas=False` the betas are kept at their initial values (the mean shape when
-    unknown), which is what edits of one frame want for a track with a known shape; then, when
+    unknown), which is what edits of one frame want for a track with a known shape; with
+    `shared_betas` one betas vector is fitted for all frames (one person). Then, when
     the closed-form start is already within `accept_error` (metres, mean per joint) on every
     frame, the refinement is skipped (an interactive refit takes milliseconds).
     """
@@ -161,8 +163,12 @@ def fit_mano(
 
     # 2. refine everything
     go, hp, tr = tt(go0, True), tt(hp0, True), tt(tr0, True)
-    be = tt(be0, fit_betas)
-    variables = [go, hp, tr] + ([be] if fit_betas else [])
+    if shared_betas:  # one shape for all frames (one person)
+        be_var = tt(be0.mean(axis=0, keepdims=True), fit_betas)
+        be = be_var.expand(m, 10)
+    else:
+        be_var = be = tt(be0, fit_betas)
+    variables = [go, hp, tr] + ([be_var] if fit_betas else [])
     tgt_t = tt(tgt)
     be_prior = tt(be0)
     opt = torch.optim.LBFGS(
@@ -177,7 +183,7 @@ def fit_mano(
         err = ((pred - tgt_t) * 100.0).pow(2).sum(-1).mean(-1)  # cm^2 per frame
         loss = err.sum() + pose_weight * hp.pow(2).sum()
         if fit_betas:
-            loss = loss + betas_weight * (be - be_prior).pow(2).sum()
+            loss = loss + betas_weight * (be - be_prior).pow(2).sum() / (m if shared_betas else 1)
         loss.backward()
         steps[0] += 1
         return loss
@@ -191,7 +197,47 @@ def fit_mano(
         err = (pred - tgt_t).norm(dim=-1).mean(-1).cpu().numpy()
     params["global_orient"][idx] = go.detach().cpu().numpy()
     params["hand_pose"][idx] = hp.detach().cpu().numpy()
-    params["betas"][idx] = be.detach().cpu().numpy()
+    params["betas"][idx] = be.detach().cpu().numpy()  # (expanded when shared)
     params["transl"][idx] = tr.detach().cpu().numpy()
     error[idx] = err
     return FitResult(params, error, steps[0])
+
+
+def fit_track(
+    model,  # type: ignore[no-untyped-def]  # core.hands.mano.ManoModel
+    hand: int | str,
+    joints: np.ndarray,
+    *,
+    shape_frames: int = 64,
+    batch_size: int = 256,
+    iterations: int = 30,
+) -> FitResult:
+    """Fit a whole track (T, 21, 3) with one hand shape: betas are fitted on up to
+    `shape_frames` frames spread over the track jointly (one betas vector), then
+    all frames are fitted in batches with that shape. This is how MANO fields are filled for
+    backends that give only joints: one person, one shape, no shape flicker between frames."""
+    target = np.asarray(joints, np.float64).reshape(-1, 21, 3)
+    n = len(target)
+    ok = np.flatnonzero(np.isfinite(target).all(axis=(1, 2)))
+    betas = np.zeros(10)
+    if ok.size:
+        pick = ok[np.linspace(0, ok.size - 1, min(shape_frames, ok.size)).round().astype(int)]
+        first = fit_mano(model, hand, target[pick], iterations=2 * iterations, shared_betas=True)
+        betas = first.params["betas"][0].astype(np.float64)
+    params = {
+        "global_orient": np.full((n, 3), np.nan, np.float32),
+        "hand_pose": np.full((n, 45), np.nan, np.float32),
+        "betas": np.full((n, 10), np.nan, np.float32),
+        "transl": np.full((n, 3), np.nan, np.float32),
+    }
+    error = np.full(n, np.nan)
+    steps = 0
+    for s in range(0, n, batch_size):
+        sl = slice(s, min(s + batch_size, n))
+        init = {"betas": np.tile(betas, (sl.stop - sl.start, 1))}
+        r = fit_mano(model, hand, target[sl], init=init, fit_betas=False, iterations=iterations)
+        for k in params:
+            params[k][sl] = r.params[k]
+        error[sl] = r.joint_error
+        steps += r.iterations
+    return FitResult(params, error, steps)

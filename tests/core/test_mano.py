@@ -241,3 +241,19 @@ def test_synthetic_mesh_is_outward_and_renders_over_its_joints(model: ManoModel)
         uv = np.round(project(joints[0], K)).astype(int)
         for j in (0, 5, 9, 13, 17, 6, 10, 14, 18):  # (tips are on the silhouette)
             assert img[uv[j, 1], uv[j, 0]].max() > 0, j
+
+
+def test_fit_track_keeps_one_shape(model: ManoModel) -> None:
+    from core.hands.fit import fit_track
+
+    rng = np.random.default_rng(5)
+    p = _params(rng, 40, scale=0.2)
+    p["betas"][:] = rng.normal(size=10)
+    target = model.joints(LEFT, p)
+    target[7] = np.nan
+    result = fit_track(model, LEFT, target, shape_frames=12, batch_size=16)
+    betas = result.params["betas"]
+    assert np.isnan(betas[7]).all() and np.isnan(result.joint_error[7])
+    finite = np.delete(betas, 7, axis=0)
+    assert np.allclose(finite, finite[0])  # one shape for the whole track
+    assert np.nanmean(result.joint_error) < 0.003
