@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.analysis_ui import install_analysis
+from app.editing import install_editing
 from app.errors import ErrorInfo, ErrorPresenter
 from app.recon import ReconController
 from app.remote_ui import install_remote
@@ -81,13 +83,16 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._frame_error_reported = False
         self.video_view.frameError.connect(self._on_frame_error)
+        self.session.backgroundError.connect(self._on_frame_error)
         self.session.clock.frameChanged.connect(self._update_status)
         self.session.documentEdited.connect(self._on_edit)
         self.session.pathsChanged.connect(self._update_title)
         self.session.documentReplaced.connect(self._update_status)
         self.recon.progressed.connect(self._on_recon_progress)
         self.recon.finished.connect(self._on_recon_finished)
+        self.analysis = install_analysis(self)  # failures dock, compare mode, report
         self.remote = install_remote(self)  # Settings > Remote Hosts, run on, link state
+        self.editing = install_editing(self)  # undo/journal, drag, inspector, range ops, MANO
         self.resize(1440, 900)
         self._restore_layout()
         self._update_title()
@@ -478,6 +483,7 @@ class MainWindow(QMainWindow):
             return
         self.session.clock.pause()
         self.recon.shutdown()
+        self.analysis.shutdown()
         self.save_layout()
         self.view3d.plotter.close()
         self.session.close()

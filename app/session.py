@@ -27,6 +27,8 @@ class Session(QObject):
     documentReplaced = Signal()
     documentEdited = Signal(object)  #: core.labels.document.Change
     pathsChanged = Signal()
+    #: an error on a background thread (decode-ahead); delivered queued in the GUI thread
+    backgroundError = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -35,7 +37,11 @@ class Session(QObject):
         self.video_path: Path | None = None
         self.doc: LabelDocument | None = None
         self.labels_path: Path | None = None
+        self.prefetcher = None  #: core.video.prefetch.Prefetcher when available
+        #: core.edits.EditSession editing `doc` (undo + crash journal; set by app/editing.py)
+        self.edit_session = None
         self._unsubscribe = None
+        self.clock.frameChanged.connect(self._on_frame)
 
     # ----------------------------------------------------------------- video
     def open_video(self, path: str | Path) -> None:
@@ -49,9 +55,11 @@ class Session(QObject):
             video.close()
             raise VideoOpenError(f"{path.name} cannot be read to hash it ({exc}).") from exc
         old = self.video
+        self._stop_prefetch()
         self.video, self.video_path = video, path.resolve()
         if old is not None:
             old.close()
+        self._start_prefetch()
         self.videoChanged.emit()
         self.set_document(LabelDocument(meta_for(video, sha)), None)
 
@@ -60,10 +68,40 @@ class Session(QObject):
         return None if self.doc is None else self.doc.meta
 
     def frame_image(self, index: int) -> np.ndarray | None:
-        """The exact RGB frame `index` (decoded on demand; the reader caches recent frames)."""
+        """The exact RGB frame `index`: from the decode-ahead cache when it is there, else
+        decoded here (a step forward continues the decoder: one frame's work)."""
         if self.video is None:
             return None
+        if self.prefetcher is not None:
+            img = self.prefetcher.request(index)
+            if img is not None:
+                return img
         return self.video.frame(index)
+
+    # ---------------------------------------------------------- decode-ahead
+    def _start_prefetch(self) -> None:
+        """Decode frames around the current one on a background thread (core/video/prefetch.py,
+        where this checkout has it), so playback and stepping read cached frames."""
+        try:
+            from core.video.prefetch import Prefetcher
+        except ImportError:
+            return
+        if self.video is None or not hasattr(self.video, "fork"):
+            return
+        try:
+            self.prefetcher = Prefetcher(self.video, on_error=self.backgroundError.emit)
+        except Exception as exc:  # noqa: BLE001 - the app works without decode-ahead
+            self.prefetcher = None
+            self.backgroundError.emit(exc)
+
+    def _stop_prefetch(self) -> None:
+        if self.prefetcher is not None:
+            self.prefetcher.close()
+            self.prefetcher = None
+
+    def _on_frame(self, index: int) -> None:
+        if self.prefetcher is not None:
+            self.prefetcher.set_current(index)
 
     # -------------------------------------------------------------- document
     def set_document(self, doc: LabelDocument, labels_path: str | Path | None) -> None:
@@ -96,7 +134,10 @@ class Session(QObject):
         target = Path(path) if path is not None else self.labels_path
         if target is None:
             raise ValueError("no label path yet: use save as")
-        written = save_labels(self.doc, target)
+        if self.edit_session is not None and self.edit_session.doc is self.doc:
+            written = self.edit_session.save(target)  # atomic; restarts the crash journal
+        else:
+            written = save_labels(self.doc, target)
         self.labels_path = written.resolve()
         self.pathsChanged.emit()
         return written
@@ -116,6 +157,10 @@ class Session(QObject):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self.edit_session is not None:  # keeps the journal only for unsaved work
+            self.edit_session.close()
+            self.edit_session = None
+        self._stop_prefetch()
         if self.video is not None:
             self.video.close()
             self.video = None

@@ -36,9 +36,27 @@ def make_1080p(src: Path, frames: int) -> Path:
     out = cache_dir() / f"bench_app_1080p_{frames}.mp4"
     if not out.exists():
         subprocess.run(
-            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), "-frames:v", str(frames),
-             "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "veryfast", "-g", "30",
-             "-pix_fmt", "yuv420p", str(out)],
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(src),
+                "-frames:v",
+                str(frames),
+                "-vf",
+                "scale=1920:1080",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-g",
+                "30",
+                "-pix_fmt",
+                "yuv420p",
+                str(out),
+            ],
             check=True,
         )
     return out
@@ -58,11 +76,21 @@ def synthetic_labels(window) -> None:
     fingers[..., 1:] = 0.4 + 0.4 * np.sin(2 * t)[:, None, None]
     for h in (0, 1):
         rot = np.stack([np.full(n, 0.2), 0.3 * np.sin(t), np.full(n, np.pi)], 1)
-        transl = np.stack([(2 * h - 1) * 0.12 + 0.03 * np.sin(t), 0.02 * np.cos(t), np.full(n, 0.5)], 1)
+        transl = np.stack(
+            [(2 * h - 1) * 0.12 + 0.03 * np.sin(t), 0.02 * np.cos(t), np.full(n, 0.5)], 1
+        )
         j3 = hand_joints(rot, transl, fingers, side=h).astype(np.float32)
-        doc.write(h, slice(None), {"present": True, "confidence": 0.9, "joints_3d": j3,
-                                    "joints_2d": project(j3, doc.K).astype(np.float32),
-                                    "source": int(Source.PREDICTED)})
+        doc.write(
+            h,
+            slice(None),
+            {
+                "present": True,
+                "confidence": 0.9,
+                "joints_3d": j3,
+                "joints_2d": project(j3, doc.K).astype(np.float32),
+                "source": int(Source.PREDICTED),
+            },
+        )
 
 
 def pct(values, q) -> float:
@@ -104,7 +132,9 @@ def step_latency(app, window, video: Path, n_steps: int) -> dict:
         clock.step(1)
         app.processEvents()
         deadline = t0 + 2.0
-        while (window.video_view.shown_frame != i or counter.count == before) and time.perf_counter() < deadline:
+        while (
+            window.video_view.shown_frame != i or counter.count == before
+        ) and time.perf_counter() < deadline:
             app.processEvents()
         lat.append(time.perf_counter() - t0)
         assert window.views_state()["view3d"] == i and window.video_view.shown_frame == i
@@ -117,7 +147,9 @@ def step_latency(app, window, video: Path, n_steps: int) -> dict:
         t0 = time.perf_counter()
         clock.set_frame(int(f))
         app.processEvents()
-        while (window.video_view.shown_frame != f or counter.count == before) and time.perf_counter() - t0 < 2.0:
+        while (
+            window.video_view.shown_frame != f or counter.count == before
+        ) and time.perf_counter() - t0 < 2.0:
             app.processEvents()
         seek.append(time.perf_counter() - t0)
     info = window.session.video.info
@@ -137,8 +169,12 @@ def playback(app, window, seconds: float) -> dict:
     elapsed = time.perf_counter() - t0
     clock.pause()
     window.video_view.framePainted.disconnect(painted.append)
-    return {"fps": len(painted) / elapsed, "source_fps": clock.fps, "dropped": clock.dropped,
-            "seconds": elapsed}
+    return {
+        "fps": len(painted) / elapsed,
+        "source_fps": clock.fps,
+        "dropped": clock.dropped,
+        "seconds": elapsed,
+    }
 
 
 def tick_gaps(app, seconds: float, until=None) -> list[float]:
@@ -167,8 +203,13 @@ def responsiveness(app, window, frames: int, max_seconds: float) -> dict:
     elapsed = time.perf_counter() - t0
     finished = not window.recon.running
     window.recon.shutdown()
-    return {"idle": idle, "busy": busy, "done": window.recon.state.done, "seconds": elapsed,
-            "finished": finished}
+    return {
+        "idle": idle,
+        "busy": busy,
+        "done": window.recon.state.done,
+        "seconds": elapsed,
+        "finished": finished,
+    }
 
 
 def main() -> int:
@@ -189,35 +230,55 @@ def main() -> int:
     apply_theme(app)
     import tempfile
 
-    window = MainWindow(Settings.load(Path(tempfile.mkdtemp()) / "settings.json"), interactive_errors=False)
+    window = MainWindow(
+        Settings.load(Path(tempfile.mkdtemp()) / "settings.json"), interactive_errors=False
+    )
     window.confirm_discard = lambda: "discard"
     window.resize(1600, 960)
     window.show()
     for _ in range(20):
         app.processEvents()
-    print(f"window {window.width()}x{window.height()}, platform {app.platformName()}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"window {window.width()}x{window.height()}, platform {app.platformName()}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
 
     results = []
     for video in (DEMO3, make_1080p(DEMO3, n_steps + 40)):
         r = step_latency(app, window, video, n_steps)
         results.append(r)
-        print(f"\n[step latency {r['size']}] {n_steps} steps forward (video + overlay + 3D + timeline)")
-        print(f"  step      p50 {pct(r['step'], 50):6.1f} ms   p95 {pct(r['step'], 95):6.1f} ms   (target p95 < 33 ms)")
-        print(f"  decode    p50 {pct(r['decode'], 50):6.1f} ms   p95 {pct(r['decode'], 95):6.1f} ms   (baseline: decoding alone)")
-        print(f"  ratio step/decode p50: {pct(r['step'], 50) / max(pct(r['decode'], 50), 1e-6):.1f}x")
+        print(
+            f"\n[step latency {r['size']}] {n_steps} steps forward (video + overlay + 3D + timeline)"
+        )
+        print(
+            f"  step      p50 {pct(r['step'], 50):6.1f} ms   p95 {pct(r['step'], 95):6.1f} ms   (target p95 < 33 ms)"
+        )
+        print(
+            f"  decode    p50 {pct(r['decode'], 50):6.1f} ms   p95 {pct(r['decode'], 95):6.1f} ms   (baseline: decoding alone)"
+        )
+        print(
+            f"  ratio step/decode p50: {pct(r['step'], 50) / max(pct(r['decode'], 50), 1e-6):.1f}x"
+        )
         print(f"  random seek p50 {pct(r['seek'], 50):6.1f} ms   p95 {pct(r['seek'], 95):6.1f} ms")
         p = playback(app, window, play_s)
-        print(f"[playback {r['size']}] {p['fps']:.1f} frames painted/s vs source {p['source_fps']:.1f} fps "
-              f"(ratio {p['fps'] / p['source_fps']:.2f}), {p['dropped']} frames dropped in {p['seconds']:.1f} s")
+        print(
+            f"[playback {r['size']}] {p['fps']:.1f} frames painted/s vs source {p['source_fps']:.1f} fps "
+            f"(ratio {p['fps'] / p['source_fps']:.2f}), {p['dropped']} frames dropped in {p['seconds']:.1f} s"
+        )
 
     r = responsiveness(app, window, recon_frames, 120.0 if not args.quick else 60.0)
-    print(f"\n[responsiveness] MediaPipe on frames 0-{recon_frames - 1} in a worker process: "
-          f"{r['done']} frames in {r['seconds']:.1f} s{'' if r['finished'] else ' (stopped at the time limit)'}")
-    print(f"  event-loop gaps while running: p50 {pct(r['busy'], 50):.1f} ms  p99 {pct(r['busy'], 99):.1f} ms  "
-          f"max {pct(r['busy'], 100):.1f} ms   (target p99 < 100 ms)")
-    print(f"  baseline idle:                 p50 {pct(r['idle'], 50):.1f} ms  p99 {pct(r['idle'], 99):.1f} ms  "
-          f"max {pct(r['idle'], 100):.1f} ms   ratio p99 busy/idle {pct(r['busy'], 99) / max(pct(r['idle'], 99), 1e-6):.1f}x")
+    print(
+        f"\n[responsiveness] MediaPipe on frames 0-{recon_frames - 1} in a worker process: "
+        f"{r['done']} frames in {r['seconds']:.1f} s{'' if r['finished'] else ' (stopped at the time limit)'}"
+    )
+    print(
+        f"  event-loop gaps while running: p50 {pct(r['busy'], 50):.1f} ms  p99 {pct(r['busy'], 99):.1f} ms  "
+        f"max {pct(r['busy'], 100):.1f} ms   (target p99 < 100 ms)"
+    )
+    print(
+        f"  baseline idle:                 p50 {pct(r['idle'], 50):.1f} ms  p99 {pct(r['idle'], 99):.1f} ms  "
+        f"max {pct(r['idle'], 100):.1f} ms   ratio p99 busy/idle {pct(r['busy'], 99) / max(pct(r['idle'], 99), 1e-6):.1f}x"
+    )
     window.session.close()
     window.view3d.plotter.close()
     return 0

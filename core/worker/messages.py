@@ -82,7 +82,9 @@ class Batch(Message):
 
     @classmethod
     def from_frame_batch(cls, batch: FrameBatch, job_id: str = "") -> Batch:
-        return cls(job_id=job_id, arrays={k: np.ascontiguousarray(v) for k, v in batch.to_dict().items()})
+        return cls(
+            job_id=job_id, arrays={k: np.ascontiguousarray(v) for k, v in batch.to_dict().items()}
+        )
 
     def to_frame_batch(self) -> FrameBatch:
         return FrameBatch(**self.arrays)

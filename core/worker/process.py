@@ -108,7 +108,11 @@ def run_job(spec: JobSpec, emit: Callable[[Message], None], cancel: Any | None =
             elapsed = time.perf_counter() - t0
             fps = done / elapsed if elapsed > 0 else 0.0
             eta = (total - done) / fps if fps > 0 else float("inf")
-            emit(Progress(job_id=spec.job_id, done=done, total=total, fps=fps, eta=eta, elapsed=elapsed))
+            emit(
+                Progress(
+                    job_id=spec.job_id, done=done, total=total, fps=fps, eta=eta, elapsed=elapsed
+                )
+            )
             if token.cancelled:
                 break
         elapsed = time.perf_counter() - t0
@@ -122,7 +126,9 @@ def run_job(spec: JobSpec, emit: Callable[[Message], None], cancel: Any | None =
                 job_id=spec.job_id, done=done, total=total, elapsed=elapsed, backend_version=version
             )
     except CancelledError:
-        final = Cancelled(job_id=spec.job_id, done=done, total=total, elapsed=time.perf_counter() - t0)
+        final = Cancelled(
+            job_id=spec.job_id, done=done, total=total, elapsed=time.perf_counter() - t0
+        )
     except VidihandError as exc:
         final = Error(
             job_id=spec.job_id,
@@ -177,8 +183,27 @@ def _terminate(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def _exit_with_parent() -> None:
+    """Stop this child when its parent dies (a crashed GUI must not leave a worker behind,
+    blocked forever on a full queue)."""
+    import os
+    import threading
+    from multiprocessing.connection import wait
+
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(3)
+
+    threading.Thread(target=watch, name="vidihand-parent-watch", daemon=True).start()
+
+
 def _child_main(spec: JobSpec, out: Any, cancel: Any) -> None:
     """Entry point of the child process."""
+    _exit_with_parent()
     signal.signal(signal.SIGTERM, _terminate)
     try:
         run_job(spec, out.put, cancel)

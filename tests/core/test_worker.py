@@ -29,8 +29,14 @@ def collect(worker: LocalWorker, timeout: float = 120.0, on_message=None) -> lis
 
 def test_messages_round_trip_as_plain_dicts():
     b = Batch(job_id="j", arrays={"frames": np.arange(3), "present": np.ones((3, 2), bool)})
-    for msg in (Started(job_id="j", backend="x", total=3), Progress(done=1, total=3, fps=2.0), b,
-                Error(title="T", message="M", hint="H"), Done(done=3, total=3), Cancelled(done=1)):
+    for msg in (
+        Started(job_id="j", backend="x", total=3),
+        Progress(done=1, total=3, fps=2.0),
+        b,
+        Error(title="T", message="M", hint="H"),
+        Done(done=3, total=3),
+        Cancelled(done=1),
+    ):
         d = msg.to_dict()
         assert all(isinstance(k, str) for k in d)
         back = Message.from_dict(d)
@@ -96,7 +102,11 @@ def test_errors_become_messages(demo3, tmp_path):
     bad.write_bytes(os.urandom(10_000))
     sent: list[Message] = []
     final = run_job(JobSpec(str(bad), "mediapipe"), sent.append)
-    assert isinstance(final, Error) and final.title == "Cannot open video" and final.error_type == "VideoOpenError"
+    assert (
+        isinstance(final, Error)
+        and final.title == "Cannot open video"
+        and final.error_type == "VideoOpenError"
+    )
     assert sent == [final]
     # an empty range
     final = run_job(JobSpec(str(demo3), "mediapipe", start=400, stop=300), sent.append)
