@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QWidget,
 )
 
@@ -93,7 +94,10 @@ class MainWindow(QMainWindow):
         self.analysis = install_analysis(self)  # failures dock, compare mode, report
         self.remote = install_remote(self)  # Settings > Remote Hosts, run on, link state
         self.editing = install_editing(self)  # undo/journal, drag, inspector, range ops, MANO
+        self._make_panels_scrollable()
         self.resize(1440, 900)
+        self.resizeDocks([self.dock3d], [520], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.dock3d, self.dock_recon], [400, 420], Qt.Orientation.Vertical)
         self._restore_layout()
         self._update_title()
 
@@ -109,6 +113,22 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(area, dock)
         return dock
+
+    def _make_panels_scrollable(self) -> None:
+        """Panel docks (reconstruction, inspector, failures ...) scroll when short of room
+        instead of imposing their full height: the 3D view keeps a usable size whatever the
+        panels hold. The 3D view and the timeline keep their own sizing."""
+        self.view3d.setMinimumHeight(220)
+        for dock in self.findChildren(QDockWidget):
+            w = dock.widget()
+            if dock in (self.dock3d, self.dock_timeline) or w is None or isinstance(w, QScrollArea):
+                continue
+            scroll = QScrollArea()
+            scroll.setObjectName(f"{dock.objectName()}Scroll")
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroll.setWidget(w)
+            dock.setWidget(scroll)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()

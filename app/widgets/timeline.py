@@ -42,6 +42,8 @@ RULER_H = 22
 LEGEND_H = 20
 LANE_GAP = 2
 GROUP_GAP = 6
+#: rows are at least this tall so lane labels never overlap
+MIN_ROW = 11
 
 
 class Columns:
@@ -239,12 +241,14 @@ class Timeline(QWidget):
 
     def _lane_rows(self) -> list[tuple[Lane, int]]:
         """(lane, y) of each lane."""
-        y, rows, group = RULER_H + 4, [], None
+        y, rows, group = RULER_H + 6, [], None
         for lane in self.lanes:
             if group is not None and lane.group != group:
                 y += GROUP_GAP
-            rows.append((lane, y))
-            y += lane.height + LANE_GAP
+            # thin lanes get a row tall enough for their label, the strip centred in it
+            pitch = max(lane.height, MIN_ROW)
+            rows.append((lane, y + (pitch - lane.height) // 2))
+            y += pitch + LANE_GAP
             group = lane.group
         return rows
 
@@ -467,8 +471,9 @@ class Timeline(QWidget):
         p.setFont(bold)
         for group, ys in groups.items():
             p.setPen(colors[group])
+            mid, half = (min(ys) + max(ys)) / 2, max((max(ys) - min(ys)) / 2, 8)
             p.drawText(
-                QRectF(6, min(ys), 52, max(ys) - min(ys)),
+                QRectF(6, mid - half, 52, 2 * half),
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                 group,
             )
