@@ -128,10 +128,12 @@ class ReconController(QObject):
             self.worker.cancel()
 
     def shutdown(self) -> None:
-        """Window closing: stop the child now."""
+        """Window closing (or another video opening): stop the child now."""
         self._timer.stop()
         if self.worker is not None and not self.worker.finished:
             self.worker.kill()
+            if self.last_outcome == "":
+                self._finish("cancelled")  # the panel and status bar leave their running state
 
     def _on_document_replaced(self) -> None:
         # results of a run belong to the document it started on

@@ -309,3 +309,33 @@ def test_cancel_stops_the_remote_job_and_keeps_finished_frames(window, qtbot, sa
     qtbot.waitUntil(lambda: server_job()["state"] == "cancelled", timeout=10000)
     assert server_job()["frames_computed"] < 160
     qtbot.waitUntil(lambda: not ssh_tunnels(sshd.port), timeout=5000)
+
+
+def test_closing_mid_run_ends_the_tunnel_and_the_job_can_be_picked_up(
+    window, qtbot, sample, remote, sshd
+):
+    from core.remote.client import RemoteClient
+
+    video, gt = sample
+    window.settings.remote_hosts = [remote]
+    window.remote.refresh_hosts()
+    assert window.open_video(video)
+    with qtbot.waitSignal(window.recon.batchApplied, timeout=60000):
+        run_on_host(window, qtbot, remote.name, gt, 32, 179)  # 10 batches
+    worker = window.recon.worker
+    window.recon.shutdown()  # what closing the window does: the worker is killed (SIGTERM)
+    assert not worker._proc.is_alive() and window.recon.last_outcome == "cancelled"
+    assert window.recon_panel.run_button.isEnabled()  # the panel left its running state
+    qtbot.waitUntil(lambda: not ssh_tunnels(sshd.port), timeout=5000)  # it closed its tunnel
+
+    def server_job() -> dict:
+        with RemoteClient("127.0.0.1", remote.remote_port, TOKEN) as client:
+            return next(j for j in client.list_jobs() if (j["start"], j["stop"]) == (32, 180))
+
+    # the job was not cancelled: it finishes on the server, and the same run re-attaches to it
+    qtbot.waitUntil(lambda: server_job()["state"] == "done", timeout=20000)
+    with qtbot.waitSignal(window.recon.finished, timeout=60000) as blocker:
+        run_on_host(window, qtbot, remote.name, gt, 32, 179)
+    assert blocker.args == ["done"] and window.recon.state.done == 148
+    assert server_job()["frames_computed"] == 148  # nothing computed again
+    assert_hands_equal(window.session.doc, local_result(video, gt, range(32, 180)), range(32, 180))
