@@ -101,6 +101,7 @@ def test_compare_mode_matches_core_metrics(window, qtbot, sample, artifacts, tmp
         np.testing.assert_array_equal(ui.reference_3d.drawn[h], gt.hands[h].joints_3d[20])
         np.testing.assert_allclose(ui.reference_3d._lines[h].points, gt.hands[h].joints_3d[20])
     assert sorted(window.video_view.drawn_joints) == [0, 1]
+    ui.dock_compare.raise_()
     path = save_screenshot(window, artifacts / "app_compare.png")
     assert path.stat().st_size > 50_000
 

@@ -147,6 +147,7 @@ def test_failures_listed_jump_review_persist(window, qtbot, faulty, artifacts, t
     tl.reset_view()
 
     # screenshot with the swap selected
+    ui.dock_failures.raise_()
     click_row(qtbot, panel.table, panel.rows.index(swap))
     window.goto(swap.start + 3)
     save_screenshot(window, artifacts / "app_failures_panel.png")
