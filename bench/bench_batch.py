@@ -32,12 +32,14 @@ DEFAULT_VIDEOS = [
 ]
 
 
-def run(workers: int, videos: list[Path], max_frames: int, chunk_frames: int) -> tuple[float, float, int]:
+def run(
+    workers: int, videos: list[Path], max_frames: int, chunk_frames: int
+) -> tuple[float, float, int]:
     """(ray start-up seconds, batch seconds, frames) for `workers` local workers."""
     import ray
 
     t0 = time.perf_counter()
-    ray.init(num_cpus=workers, num_gpus=0, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=workers, num_gpus=0, include_dashboard=False, log_to_driver=False,
              configure_logging=False, object_store_memory=256 * 1024 * 1024)  # fmt: skip
     startup = time.perf_counter() - t0
     try:
@@ -56,7 +58,9 @@ def run(workers: int, videos: list[Path], max_frames: int, chunk_frames: int) ->
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("videos", nargs="*", type=Path, default=DEFAULT_VIDEOS)
     ap.add_argument("--max-frames", type=int, default=150)
     ap.add_argument("--chunk-frames", type=int, default=75)
@@ -72,8 +76,10 @@ def main() -> None:
         results[workers] = frames / seconds
         print(f"{workers} worker{'s' if workers > 1 else ' '}: {frames} frames in {seconds:6.1f} s = "
               f"{frames / seconds:5.1f} frames/s  (Ray start-up {startup:.1f} s, not counted)")  # fmt: skip
-    print(f"speed-up of 2 workers over 1: {results[2] / results[1]:.2f}x "
-          f"(ideal 2x on 2 free cores; MediaPipe also uses threads of its own)")
+    print(
+        f"speed-up of 2 workers over 1: {results[2] / results[1]:.2f}x "
+        f"(ideal 2x on 2 free cores; MediaPipe also uses threads of its own)"
+    )
 
 
 if __name__ == "__main__":

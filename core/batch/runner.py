@@ -182,24 +182,71 @@ def _start_ray(options: BatchOptions) -> bool:
 
             # ship this package to the cluster's workers; its dependencies must be installed there
             kwargs["runtime_env"] = {"py_modules": [str(Path(core.__file__).parent)]}
+            _check_reachable(options.address)
             ray.init(address=options.address, **kwargs)
         else:
             workers = options.workers or os.cpu_count() or 1
             ray.init(
+                address="local",  # always a new instance, never a stale `ray start` cluster
                 num_cpus=workers,
                 num_gpus=None if options.gpus_per_task else 0,
                 object_store_memory=256 * 1024 * 1024,
                 **kwargs,
             )
+    except BatchError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Ray raises many types here
         where = (
             f"the Ray cluster at {options.address}" if options.address else "a local Ray instance"
         )
-        raise BatchError(
-            f"Cannot start or reach {where}: {exc}.",
-            hint="Check the address (ray status on the head node) or run without --address.",
-        ) from exc
+        hint = "Check the address (ray status on the head node) or run without --address."
+        if _auth_error(exc):
+            hint = (
+                "The cluster uses token authentication: put its token in ~/.ray/auth_token or "
+                "RAY_AUTH_TOKEN (ray get-auth-token on the head node) and set RAY_AUTH_MODE=token."
+            )
+        raise BatchError(f"Cannot start or reach {where}: {_first_line(exc)}.", hint=hint) from exc
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes (Ray retries for a long time), when a host:port address
+    does not answer. "auto" and other forms are left to Ray."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5.0).close()
+    except OSError as exc:
+        raise BatchError(
+            f"Cannot reach the Ray cluster at {address}: {exc}.",
+            hint="Check the address and port (ray status on the head node shows them), and that "
+            "this machine can reach it (firewall, SSH tunnel).",
+        ) from exc
+
+
+def _auth_error(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}"
+    return "AuthenticationError" in text or "InvalidAuthToken" in text
+
+
+def _token_available() -> bool:
+    return bool(
+        os.environ.get("RAY_AUTH_TOKEN")
+        or (
+            os.environ.get("RAY_AUTH_TOKEN_PATH")
+            and Path(os.environ["RAY_AUTH_TOKEN_PATH"]).is_file()
+        )
+        or (Path.home() / ".ray" / "auth_token").is_file()
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _run_jobs(
@@ -208,6 +255,10 @@ def _run_jobs(
     out_dir: Path,
     report: Callable[..., None],
 ) -> None:
+    if options.address and not os.environ.get("RAY_AUTH_MODE") and _token_available():
+        # clusters started with `ray start` use token authentication, and a client only sends
+        # its token in token mode, which Ray reads when it is imported
+        os.environ["RAY_AUTH_MODE"] = "token"
     import ray
     from tqdm import tqdm
 
