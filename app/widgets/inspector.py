@@ -1,0 +1,258 @@
+"""The inspector dock: the selected hand on the current frame, and its edits.
+
+Shows presence, source, review state, keyframe, flags and the frame's note; edits them, rotates
+and moves the whole hand (Euler angles in degrees and millimetres in the camera frame, applied
+about the wrist: `transform_hand`) and sets the selected joint's MANO rotation
+(`set_joint_rotation`, axis-angle in degrees). Every control calls the `EditController`, never
+the document: each change is one undo step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.widgets.colors import HAND_LABELS
+from core.hands.rotations import matrix_to_axis_angle
+from core.labels.document import FLAG_NAMES, Source
+from core.labels.joints import JOINT_NAMES, MANO16_TO_21
+
+#: label joints that have a MANO rotation (the wrist and the non-tip finger joints)
+ROTATABLE = tuple(sorted(MANO16_TO_21))
+
+
+def euler_to_axis_angle(deg: np.ndarray) -> np.ndarray:
+    """Rotation by X, then Y, then Z (degrees, camera axes) as axis-angle (radians)."""
+    x, y, z = np.radians(np.asarray(deg, np.float64))
+    cx, sx, cy, sy, cz, sz = np.cos(x), np.sin(x), np.cos(y), np.sin(y), np.cos(z), np.sin(z)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return np.asarray(matrix_to_axis_angle(rz @ ry @ rx), np.float64)
+
+
+def _spin(lo: float, hi: float, step: float, suffix: str, decimals: int = 1) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setDecimals(decimals)
+    box.setSuffix(suffix)
+    box.setKeyboardTracking(False)
+    return box
+
+
+class Inspector(QWidget):
+    """Inspector for `editor.hand` on the clock's frame."""
+
+    def __init__(self, editor) -> None:  # noqa: ANN001 - app.editing.EditController
+        super().__init__()
+        self.editor = editor
+        self.setObjectName("inspector")
+        self._updating = False
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+
+        top = QFormLayout()
+        self.hand_box = QComboBox()
+        self.hand_box.addItems(list(HAND_LABELS))
+        self.frame_label = QLabel("-")
+        self.present = QCheckBox("present")
+        self.keyframe = QCheckBox("keyframe")
+        row = QHBoxLayout()
+        row.addWidget(self.hand_box)
+        row.addWidget(self.present)
+        row.addWidget(self.keyframe)
+        top.addRow("Hand", row)
+        self.state_label = QLabel("-")
+        self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top.addRow("Frame", self.frame_label)
+        top.addRow("State", self.state_label)
+        self.reviewed_button = QPushButton("Mark reviewed (R)")
+        top.addRow("", self.reviewed_button)
+        outer.addLayout(top)
+
+        # whole hand
+        box = QGroupBox("Whole hand (about the wrist, camera axes)")
+        grid = QGridLayout(box)
+        self.rot = [_spin(-180, 180, 5, "") for _ in range(3)]
+        self.move = [_spin(-500, 500, 5, "") for _ in range(3)]
+        for i, name in enumerate("XYZ"):
+            grid.addWidget(QLabel(name), 0, i + 1, Qt.AlignmentFlag.AlignCenter)
+            grid.addWidget(self.rot[i], 1, i + 1)
+            grid.addWidget(self.move[i], 2, i + 1)
+        grid.addWidget(QLabel("rotate °"), 1, 0)
+        grid.addWidget(QLabel("move mm"), 2, 0)
+        self.transform_button = QPushButton("Apply to hand")
+        self.transform_button.setToolTip(
+            "Rotate (X, then Y, then Z) about the wrist, then move; on the edit range if one is "
+            "selected, else this frame"
+        )
+        grid.addWidget(self.transform_button, 3, 0, 1, 4)
+        outer.addWidget(box)
+
+        # joint rotation
+        box = QGroupBox("Joint rotation (MANO, relative to the parent)")
+        grid = QGridLayout(box)
+        self.joint_box = QComboBox()
+        for j in ROTATABLE:
+            self.joint_box.addItem(JOINT_NAMES[j].replace("_", " "), j)
+        grid.addWidget(self.joint_box, 0, 0, 1, 4)
+        self.aa = [_spin(-360, 360, 5, "") for _ in range(3)]
+        grid.addWidget(QLabel("axis-angle °"), 1, 0)
+        for i in range(3):
+            grid.addWidget(self.aa[i], 1, i + 1)
+        self.joint_button = QPushButton("Set joint rotation")
+        self.joint_note = QLabel("")
+        self.joint_note.setWordWrap(True)
+        grid.addWidget(self.joint_button, 2, 0, 1, 4)
+        grid.addWidget(self.joint_note, 3, 0, 1, 4)
+        outer.addWidget(box)
+
+        # flags and note
+        box = QGroupBox("Flags (this hand)")
+        grid = QGridLayout(box)
+        self.flags: dict[str, QCheckBox] = {}
+        for i, name in enumerate(FLAG_NAMES):
+            cb = QCheckBox(name.replace("_", " ").replace("lr swap", "left/right swap"))
+            self.flags[name] = cb
+            grid.addWidget(cb, i // 2, i % 2)
+            cb.toggled.connect(lambda on, n=name: self._flag(n, on))
+        outer.addWidget(box)
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("note for this frame (Enter to keep)")
+        outer.addWidget(self.note)
+        outer.addWidget(editor.smooth_bar)
+        outer.addStretch(1)
+
+        self.hand_box.currentIndexChanged.connect(lambda i: self._guard(editor.select, hand=i))
+        self.joint_box.currentIndexChanged.connect(
+            lambda i: self._guard(editor.select, joint=self.joint_box.itemData(i))
+        )
+        self.present.toggled.connect(lambda on: self._guard(editor.set_present, on))
+        self.keyframe.toggled.connect(lambda on: self._guard(self._keyframe, on))
+        self.reviewed_button.clicked.connect(lambda: editor.mark_reviewed(True))
+        self.transform_button.clicked.connect(self.apply_transform)
+        self.joint_button.clicked.connect(self.apply_joint_rotation)
+        self.note.editingFinished.connect(lambda: self._guard(editor.set_note, self.note.text()))
+
+        session = editor.session
+        session.clock.frameChanged.connect(self.refresh)
+        session.documentEdited.connect(self._on_edit)
+        session.documentReplaced.connect(self.refresh)
+        editor.selectionChanged.connect(self.refresh)
+        self.refresh()
+
+    # --------------------------------------------------------------- actions
+    def _guard(self, fn, *args, **kwargs) -> None:  # noqa: ANN001
+        if not self._updating:
+            fn(*args, **kwargs)
+
+    def _flag(self, name: str, on: bool) -> None:
+        if not self._updating:
+            self.editor.set_flag(name, on)
+
+    def _keyframe(self, on: bool) -> None:
+        ed = self.editor
+        a, b = ed.span()
+        ed.apply(
+            f"{'Mark' if on else 'Unmark'} keyframe",
+            {"op": "set_keyframe", "hand": ed.hand_name, "start": a, "end": b, "keyframe": on},
+        )
+
+    def apply_transform(self) -> bool:
+        """Rotate/move the selected hand by the spinboxes' values (then reset them)."""
+        ed = self.editor
+        deg = np.array([b.value() for b in self.rot])
+        mm = np.array([b.value() for b in self.move])
+        if not deg.any() and not mm.any():
+            return False
+        a, b = ed.span()
+        ok = ed.apply(
+            f"Rotate/move {HAND_LABELS[ed.hand].lower()} hand",
+            {"op": "transform_hand", "hand": ed.hand_name, "start": a, "end": b,
+             "rotation": euler_to_axis_angle(deg).tolist(), "translation": (mm / 1000.0).tolist()},
+        )  # fmt: skip
+        if ok:
+            for box in (*self.rot, *self.move):
+                box.setValue(0.0)
+        return ok
+
+    def apply_joint_rotation(self) -> bool:
+        ed = self.editor
+        j = int(self.joint_box.currentData())
+        aa = np.radians([b.value() for b in self.aa])
+        return ed.apply(
+            f"Rotate {JOINT_NAMES[j].replace('_', ' ')}",
+            {"op": "set_joint_rotation", "hand": ed.hand_name, "frame": ed.frame, "joint": j,
+             "axis_angle": aa.tolist()},
+        )  # fmt: skip
+
+    # --------------------------------------------------------------- display
+    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+        f = self.editor.frame
+        if change.hand is None or f in set(change.frames.tolist()):
+            self.refresh()
+
+    def refresh(self, *_args: object) -> None:
+        ed = self.editor
+        doc = ed.session.doc
+        self._updating = True
+        try:
+            self.hand_box.setCurrentIndex(ed.hand)
+            j = ed.joint if ed.joint in ROTATABLE else None
+            if j is not None:
+                self.joint_box.setCurrentIndex(ROTATABLE.index(j))
+            enabled = doc is not None and 0 <= ed.frame < doc.n_frames
+            self.setEnabled(enabled)
+            if not enabled:
+                return
+            f, t = ed.frame, doc.hands[ed.hand]
+            self.frame_label.setText(f"{f}" + (f"   range {ed.range[0]}-{ed.range[1]}" if ed.range else ""))
+            self.present.setChecked(bool(t.present[f]))
+            self.keyframe.setChecked(bool(t.keyframe[f]))
+            src = Source(int(t.source[f])).name.lower()
+            conf = float(t.confidence[f])
+            mano = "MANO" if t.has_mano()[f] else "no MANO"
+            self.state_label.setText(
+                f"{src} · {'reviewed' if t.reviewed[f] else 'not reviewed'} · conf {conf:.2f} · {mano}"
+            )
+            bits = int(t.flags[f])
+            for name, cb in self.flags.items():
+                cb.setChecked(bool(bits & int(FLAG_NAMES[name])))
+            if not self.note.hasFocus():
+                self.note.setText(doc.notes.get(f, ""))
+            jj = int(self.joint_box.currentData())
+            has = bool(t.has_mano()[f])
+            if has:
+                if jj == 0:
+                    aa = t.global_orient[f]
+                else:
+                    m = MANO16_TO_21.index(jj)
+                    aa = t.hand_pose[f].reshape(15, 3)[m - 1]
+                for box, v in zip(self.aa, np.degrees(aa.astype(np.float64)), strict=True):
+                    box.setValue(float(v))
+            for box in self.aa:
+                box.setEnabled(has)
+            self.joint_button.setEnabled(has)
+            self.joint_note.setText(
+                "" if has else "This frame has no MANO parameters: drag a joint or refit with "
+                "MANO (Settings > MANO Folder...) first."
+            )
+        finally:
+            self._updating = False
