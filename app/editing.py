@@ -42,8 +42,8 @@ from core.edits import (
     next_flagged,
     next_keyframe,
     next_unreviewed,
-    preview_smooth,
     prev_keyframe,
+    preview_smooth,
 )
 from core.errors import VidihandError
 from core.labels.document import Patch
@@ -182,9 +182,7 @@ class EditController(QObject):
         import datetime
 
         when = info.get("modified")
-        stamp = (
-            datetime.datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M:%S") if when else "?"
-        )
+        stamp = datetime.datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M:%S") if when else "?"
         n, last = info.get("changes", 0), info.get("last_change")
         box = QMessageBox(
             QMessageBox.Icon.Question,
@@ -393,7 +391,9 @@ class EditController(QObject):
 
     def swap_hands(self) -> bool:
         a, b = self.span()
-        return self.apply(f"Swap hands on {self._span_text()}", {"op": "swap_hands", "start": a, "end": b})
+        return self.apply(
+            f"Swap hands on {self._span_text()}", {"op": "swap_hands", "start": a, "end": b}
+        )
 
     def copy_pose(self, direction: str) -> bool:
         a, b = self.span()

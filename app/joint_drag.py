@@ -54,7 +54,10 @@ class JointDrag(QObject):
             return False
         t = ev.type()
         if t == QEvent.Type.MouseButtonPress and ev.button() == Qt.MouseButton.LeftButton:
-            if getattr(self.view, "_space", False) or ev.modifiers() != Qt.KeyboardModifier.NoModifier:
+            if (
+                getattr(self.view, "_space", False)
+                or ev.modifiers() != Qt.KeyboardModifier.NoModifier
+            ):
                 return False  # space+drag pans (VideoView)
             return self.press(ev.position())
         if t == QEvent.Type.MouseMove:
@@ -95,7 +98,9 @@ class JointDrag(QObject):
         frame = ed.frame
         uv = ed.session.doc.hands[hand].joints_2d[frame, joint].astype(np.float64)
         self._offset = uv - self.view.widget_to_image(np.array([pos.x(), pos.y()]))
-        ed.history.begin_gesture(f"drag {HAND_LABELS[hand].lower()} {JOINT_NAMES[joint].replace('_', ' ')}")
+        ed.history.begin_gesture(
+            f"drag {HAND_LABELS[hand].lower()} {JOINT_NAMES[joint].replace('_', ' ')}"
+        )
         self.target = (hand, joint, frame)
         self.moves = 0
         self.view.setCursor(Qt.CursorShape.ClosedHandCursor)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from app.editing import EditController
 
 NO_MANO_NOTE = (
-    "Simple hand mesh (no MANO). For MANO: Settings > MANO Folder... "
+    "Simple hand mesh (no MANO files).\nFor MANO: Settings > MANO Folder...\n"
     "or VIDIHAND_MANO_DIR (MANO_RIGHT.pkl, MANO_LEFT.pkl)"
 )
 

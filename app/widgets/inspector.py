@@ -9,8 +9,6 @@ the document: each change is one undo step.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -54,6 +52,7 @@ def _spin(lo: float, hi: float, step: float, suffix: str, decimals: int = 1) -> 
     box.setDecimals(decimals)
     box.setSuffix(suffix)
     box.setKeyboardTracking(False)
+    box.setMinimumWidth(64)  # narrower than its hint: the dock shares its width with the 3D view
     return box
 
 
@@ -71,6 +70,7 @@ class Inspector(QWidget):
         top = QFormLayout()
         self.hand_box = QComboBox()
         self.hand_box.addItems(list(HAND_LABELS))
+        self.hand_box.setMinimumWidth(70)
         self.frame_label = QLabel("-")
         self.present = QCheckBox("present")
         self.keyframe = QCheckBox("keyframe")
@@ -223,7 +223,9 @@ class Inspector(QWidget):
             if not enabled:
                 return
             f, t = ed.frame, doc.hands[ed.hand]
-            self.frame_label.setText(f"{f}" + (f"   range {ed.range[0]}-{ed.range[1]}" if ed.range else ""))
+            self.frame_label.setText(
+                f"{f}" + (f"   range {ed.range[0]}-{ed.range[1]}" if ed.range else "")
+            )
             self.present.setChecked(bool(t.present[f]))
             self.keyframe.setChecked(bool(t.keyframe[f]))
             src = Source(int(t.source[f])).name.lower()
@@ -251,7 +253,9 @@ class Inspector(QWidget):
                 box.setEnabled(has)
             self.joint_button.setEnabled(has)
             self.joint_note.setText(
-                "" if has else "This frame has no MANO parameters: drag a joint or refit with "
+                ""
+                if has
+                else "This frame has no MANO parameters: drag a joint or refit with "
                 "MANO (Settings > MANO Folder...) first."
             )
         finally:

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 class RangeDialog(QDialog):
     """First and last frame (inclusive) of the edit range."""
 
-    def __init__(self, current: tuple[int, int], n_frames: int, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, current: tuple[int, int], n_frames: int, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("rangeDialog")
         self.setWindowTitle("Edit range")

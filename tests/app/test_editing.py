@@ -39,7 +39,9 @@ def _open(window, qtbot, video, labels, frame: int) -> None:
     assert window.open_video(video) and window.open_labels(labels)
     assert window.editing.recovery_dialog is None
     window.goto(frame)
-    qtbot.waitUntil(lambda: window.video_view.shown_frame == frame and 1 in window.video_view.drawn_joints)
+    qtbot.waitUntil(
+        lambda: window.video_view.shown_frame == frame and 1 in window.video_view.drawn_joints
+    )
 
 
 def _arrays(doc) -> dict[str, np.ndarray]:
@@ -170,9 +172,13 @@ def test_range_ops_and_interpolation_through_the_ui(window, qtbot, sample, tmp_p
     tl = window.timeline
     y = tl.height() // 2
     x0, x1 = tl.x_of(40) + 1, tl.x_of(50) + 1
-    qtbot.mousePress(tl, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, QPoint(int(x0), y))
+    qtbot.mousePress(
+        tl, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, QPoint(int(x0), y)
+    )
     qtbot.mouseMove(tl, QPoint(int(x1), y))
-    qtbot.mouseRelease(tl, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, QPoint(int(x1), y))
+    qtbot.mouseRelease(
+        tl, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, QPoint(int(x1), y)
+    )
     assert ed.range == (tl.frame_at(x0), tl.frame_at(x1))
     ed.set_range((40, 50))
     assert window.session.clock.frame == 30  # Ctrl+drag does not scrub
@@ -180,9 +186,15 @@ def test_range_ops_and_interpolation_through_the_ui(window, qtbot, sample, tmp_p
     ed.act_swap.trigger()
     check([{"op": "swap_hands", "start": 40, "end": 50}])
     # independently: the hands' joints exchanged on 40..50, untouched elsewhere
-    assert np.array_equal(doc.hands[0].joints_3d[40:51], original.hands[1].joints_3d[40:51], equal_nan=True)
-    assert np.array_equal(doc.hands[1].joints_3d[40:51], original.hands[0].joints_3d[40:51], equal_nan=True)
-    assert np.array_equal(doc.hands[0].joints_3d[51:], original.hands[0].joints_3d[51:], equal_nan=True)
+    assert np.array_equal(
+        doc.hands[0].joints_3d[40:51], original.hands[1].joints_3d[40:51], equal_nan=True
+    )
+    assert np.array_equal(
+        doc.hands[1].joints_3d[40:51], original.hands[0].joints_3d[40:51], equal_nan=True
+    )
+    assert np.array_equal(
+        doc.hands[0].joints_3d[51:], original.hands[0].joints_3d[51:], equal_nan=True
+    )
 
     ed.select(hand=0)
     ed.set_range((60, 62))
@@ -208,7 +220,18 @@ def test_range_ops_and_interpolation_through_the_ui(window, qtbot, sample, tmp_p
     ed.act_reviewed.trigger()
     check([{"op": "set_reviewed", "hand": "both", "start": 5, "end": 5, "reviewed": True}])
     ed.inspector.flags["motion_blur"].setChecked(True)
-    check([{"op": "set_flags", "hand": "right", "start": 5, "end": 5, "flags": ["motion_blur"], "on": True}])
+    check(
+        [
+            {
+                "op": "set_flags",
+                "hand": "right",
+                "start": 5,
+                "end": 5,
+                "flags": ["motion_blur"],
+                "on": True,
+            }
+        ]
+    )
     ed.inspector.note.setText("blurry")
     ed.inspector.note.editingFinished.emit()
     check([{"op": "set_note", "frame": 5, "text": "blurry"}])
@@ -291,7 +314,8 @@ def test_crash_recovery_after_kill(window, qtbot, sample, tmp_path):
     video, labels = _labels_copy(sample, tmp_path)
     expected = tmp_path / "expected.npz"
     script = tmp_path / "edit_then_hang.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import json, os, sys, time
         os.environ["QT_API"] = "pyside6"
         import numpy as np
@@ -318,7 +342,8 @@ def test_crash_recovery_after_kill(window, qtbot, sample, tmp_path):
         ed.history.apply("move_joint_2d", hand="left", frame=20, joint=4, uv=[100.0, 100.0])
         print("IN GESTURE", flush=True)
         time.sleep(120)
-    """))
+    """)
+    )
     proc = subprocess.Popen(
         [sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, env={**os.environ, "QT_API": "pyside6"},
@@ -365,7 +390,9 @@ def test_crash_recovery_after_kill(window, qtbot, sample, tmp_path):
     assert window.open_labels(labels) and ed.recovery_dialog is None
 
 
-def test_mano_folder_shows_the_mano_mesh(window, qtbot, sample, tmp_path, synthetic_mano_dir, artifacts):
+def test_mano_folder_shows_the_mano_mesh(
+    window, qtbot, sample, tmp_path, synthetic_mano_dir, artifacts
+):
     from app.screenshot import grab_window, region_array
     from core.edits import hand_model
 
@@ -401,6 +428,11 @@ def test_mano_folder_shows_the_mano_mesh(window, qtbot, sample, tmp_path, synthe
     v3 = window.view3d.plotter.interactor
     pos = v3.mapTo(window, QPoint(0, 0))
     region = region_array(img, pos.x(), pos.y(), v3.width(), v3.height())
-    orange = (region[..., 0] > 150) & (region[..., 1] > 60) & (region[..., 1] < 170) & (region[..., 2] < 120)
+    orange = (
+        (region[..., 0] > 150)
+        & (region[..., 1] > 60)
+        & (region[..., 1] < 170)
+        & (region[..., 2] < 120)
+    )
     assert orange.sum() > 300  # the right hand's mesh is drawn
     ed.mano.set_folder(None, save=False)
