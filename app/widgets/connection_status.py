@@ -8,7 +8,7 @@ run shows "error"). Used twice: in the reconstruction panel and in the status ba
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from app.recon import ReconController, RunState
 
@@ -52,6 +52,8 @@ class ConnectionStatus(QWidget):
         self.dot = QLabel()
         self.dot.setFixedSize(10, 10)
         self.label = QLabel()
+        # in a crowded status bar the other texts give way, not the link's state
+        self.label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)

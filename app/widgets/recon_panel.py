@@ -76,6 +76,7 @@ class ReconPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Run on", self.run_on)
+        form.addRow("", self.connection)  # the link's state, right under where it runs
         form.addRow("Backend", self.backend)
         form.addRow("Options", self.options)
         rng = QHBoxLayout()
@@ -93,7 +94,6 @@ class ReconPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(self.connection)
         layout.addStretch(1)
 
         self.run_button.clicked.connect(self.run)
