@@ -50,6 +50,10 @@ class Server:
         if not config.token:
             raise ProtocolError("the server needs a non-empty token.", code="auth")
         self.config = config
+        # bind first: a second server started on a busy port (clients may run their start
+        # command before every run) fails here, before it reads or cuts the jobs on disk
+        self._sock = socket.create_server((config.host, config.port), reuse_port=False)
+        self._sock.settimeout(0.5)
         root = config.jobs_dir.resolve()
         self.blobs = BlobStore(root / "uploads", config.max_upload_bytes)
         self.store = JobStore(root / "jobs")
@@ -64,8 +68,6 @@ class Server:
             test_batch_delay=config.test_batch_delay,
             isolation=config.isolation,
         )
-        self._sock = socket.create_server((config.host, config.port), reuse_port=False)
-        self._sock.settimeout(0.5)
         self.closing = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()

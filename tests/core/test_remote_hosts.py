@@ -163,6 +163,15 @@ def test_worker_job_on_a_server_streams_like_a_local_one(
         with RemoteClient(*server.address, TOKEN) as client, pytest.raises(ServerError) as info:
             client.start_job("0" * 64, "remote", range(0, 8), np.eye(3), {}, True)
         assert info.value.code == "bad_request" and "remote" not in (info.value.hint or "")
+        # a second server on the busy port (a start command run again) leaves the jobs alone:
+        # an index line being appended by the first must not be cut by the second
+        (index,) = (tmp_path / "jobs" / "jobs").glob("*/index.jsonl")
+        with open(index, "ab") as fh:
+            fh.write(b'{"file": "0000')
+        before = index.read_bytes()
+        with pytest.raises(OSError):
+            Server(ServerConfig(token=b"x", jobs_dir=tmp_path / "jobs", port=server.address[1]))
+        assert index.read_bytes() == before
     finally:
         server.close()
 
