@@ -29,6 +29,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox, QScrollArea
 
 from app.errors import ErrorInfo
+from app.hand_drag3d import HandDrag3D
 from app.joint_drag import JointDrag, SelectionOverlay
 from app.mano_ui import ManoUI
 from app.widgets.colors import HAND_LABELS
@@ -85,6 +86,7 @@ class EditController(QObject):
 
         self.mano = ManoUI(self)
         self.drag = JointDrag(self)
+        self.drag3d = HandDrag3D(self)  # Ctrl(+Shift)+drag in the 3D view
         self.selection_overlay = SelectionOverlay(self)
         window.video_view.overlay_painters.append(self.selection_overlay)
         self.smooth_bar = SmoothBar(self)
@@ -115,6 +117,8 @@ class EditController(QObject):
 
         self.session.documentReplaced.connect(self._on_document)
         self.session.documentEdited.connect(self._on_edit)
+        self.session.pathsChanged.connect(self._on_paths)
+        self._saved_step: object = None
         self._build_actions()
         if self.session.doc is not None:
             self._on_document()
@@ -162,10 +166,27 @@ class EditController(QObject):
         if self._unsub_history is not None:
             self._unsub_history()
         self._unsub_history = self.edit.history.subscribe(self._history_changed)
+        # the undo position that matches the file on disk (unreachable for unsaved work)
+        self._saved_step = None if not self.edit.doc.dirty else object()
         self._history_changed()
+
+    def _on_paths(self) -> None:
+        """After a save (the document is clean again) remember the undo position."""
+        doc, h = self.session.doc, self.history
+        if h is not None and doc is not None and doc is self.edit.doc and not doc.dirty:
+            self._saved_step = h.last_step
 
     def _history_changed(self) -> None:
         h = self.history
+        doc = self.session.doc
+        if h is not None and doc is not None and doc is self.edit.doc:
+            at_saved = h.last_step is self._saved_step
+            if at_saved == doc.dirty:  # undo/redo back to (or away from) the saved state
+                doc.dirty = not at_saved
+                self.session.pathsChanged.emit()  # the window's title marker
+                update = getattr(self.window, "_update_doc_status", None)
+                if update is not None:
+                    update()
         self.act_undo.setEnabled(h is not None and h.can_undo)
         self.act_redo.setEnabled(h is not None and h.can_redo)
         self.act_undo.setText(f"&Undo {h.undo_label}" if h is not None and h.can_undo else "&Undo")
@@ -242,6 +263,8 @@ class EditController(QObject):
             return False
         if self.drag.active:
             self.drag.finish()
+        if self.drag3d.active:
+            self.drag3d.finish()
         self.cancel_preview()
         items = [edits] if isinstance(edits, Mapping) else list(edits)
         try:
@@ -336,8 +359,9 @@ class EditController(QObject):
 
     def escape(self) -> None:
         """Escape: cancel a drag, else a smoothing preview, else clear the edit range."""
-        if self.drag.active:
+        if self.drag.active or self.drag3d.active:
             self.drag.cancel()
+            self.drag3d.cancel()
         elif self.preview is not None:
             self.cancel_preview()
         else:
@@ -434,12 +458,13 @@ class EditController(QObject):
         if self.range is not None and self.range[1] - self.range[0] >= 2:
             a, b = self.range
         else:
-            span = keyframe_span(doc, self.frame, self.hand)
-            if span is None or span[0] == self.frame:
-                # standing on a keyframe: fill up to the next one
-                nxt = next_keyframe(doc, self.frame, self.hand)
-                span = (self.frame, nxt) if nxt is not None and doc.hands[self.hand].keyframe[
-                    self.frame] else span  # fmt: skip
+            f, h = self.frame, self.hand
+            if doc.hands[h].keyframe[f]:
+                # standing on a keyframe: fill up to the next one (never across this one)
+                nxt = next_keyframe(doc, f, h)
+                span = (f, nxt) if nxt is not None else None
+            else:
+                span = keyframe_span(doc, f, h)
             if span is None:
                 self.window.errors.report(
                     ErrorInfo(
@@ -661,6 +686,7 @@ EDIT_SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo (one step per gesture; a whole drag is one)"),
     ("drag a joint", "move it in the image (3D at its depth; MANO refit on release); Esc cancels"),
     ("H", "select the other hand (also: click a joint)"),
+    ("Ctrl+drag / Ctrl+Shift+drag in 3D", "move / rotate the selected hand (one undo step)"),
     ("Ctrl+drag timeline, [ / ]", "edit range; Ctrl+Shift+R: range dialog; Esc clears it"),
     ("P", "selected hand present / absent on the range or frame"),
     ("W", "swap left and right on the range or frame"),

@@ -160,6 +160,12 @@ class EditHistory:
         return self._redo[-1].label if self._redo else None
 
     @property
+    def last_step(self) -> Step | None:
+        """The step an undo would revert (None when none). Remembered at a save, it tells
+        whether undo/redo brought the document back to the saved state."""
+        return self._undo[-1] if self._undo else None
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the undo and redo stacks."""
         return self._bytes

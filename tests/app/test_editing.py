@@ -127,8 +127,10 @@ def test_drag_joint_in_overlay_is_one_undo_step(window, qtbot, sample, tmp_path,
     window.editing.act_undo.trigger()
     _assert_same(doc, before)
     assert len(doc.history) == hist_len and not h.can_undo
+    assert not window.windowTitle().startswith("*")  # back at the file's state
     window.editing.act_redo.trigger()
     _assert_same(doc, after)
+    assert window.windowTitle().startswith("*")
 
     # Escape during a drag rolls it back
     window.editing.act_undo.trigger()
@@ -304,6 +306,35 @@ def test_whole_hand_transform_from_the_inspector(window, qtbot, sample, tmp_path
     expect = (j0 - j0[0]) @ R.T + j0[0] + [0.02, 0, 0]
     assert np.abs(doc.hands[1].joints_3d[30] - expect).max() < 1e-5
     assert ins.rot[2].value() == 0.0 and len(ed.history) == 1
+
+    # in the 3D view: Ctrl+drag moves the selected hand in the view's plane, Ctrl+Shift+drag
+    # rotates it about the wrist; each drag is one undo step
+    w3 = window.view3d.plotter.interactor
+    right, up, scale = ed.drag3d._axes()
+    j1 = doc.hands[1].joints_3d[30].astype(np.float64)
+    c = QPoint(w3.width() // 2, w3.height() // 2)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.mousePress(w3, Qt.MouseButton.LeftButton, ctrl, c)
+    for k in (10, 25, 40):
+        qtbot.mouseMove(w3, c + QPoint(k, 0))
+    qtbot.mouseRelease(w3, Qt.MouseButton.LeftButton, ctrl, c + QPoint(40, 0))
+    j2 = doc.hands[1].joints_3d[30].astype(np.float64)
+    d = j2 - j1
+    assert np.abs(d - d[0]).max() < 1e-6  # rigid translation
+    assert np.abs(d[0] - 40 * scale * right).max() < 1e-5
+    assert len(ed.history) == 2 and ed.history.undo_label == "move right hand in 3D"
+    shift = ctrl | Qt.KeyboardModifier.ShiftModifier
+    qtbot.mousePress(w3, Qt.MouseButton.LeftButton, shift, c)
+    qtbot.mouseMove(w3, c + QPoint(30, 10))
+    qtbot.mouseRelease(w3, Qt.MouseButton.LeftButton, shift, c + QPoint(30, 10))
+    j3 = doc.hands[1].joints_3d[30].astype(np.float64)
+    assert np.abs(j3[0] - j2[0]).max() < 1e-6 and np.abs(j3 - j2).max() > 1e-3
+    bones = lambda j: np.linalg.norm(j[1:] - j[0], axis=1)  # noqa: E731
+    assert np.allclose(bones(j3), bones(j2), atol=1e-6)
+    assert len(ed.history) == 3
+    ed.act_undo.trigger()
+    ed.act_undo.trigger()
+    assert np.abs(doc.hands[1].joints_3d[30] - j1).max() < 1e-6
 
 
 def test_crash_recovery_after_kill(window, qtbot, sample, tmp_path):
