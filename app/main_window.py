@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.analysis_ui import install_analysis
 from app.editing import install_editing
 from app.errors import ErrorInfo, ErrorPresenter
+from app.long_video import install_long_video
 from app.recon import ReconController
 from app.remote_ui import install_remote
 from app.session import Session
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.analysis = install_analysis(self)  # failures dock, compare mode, report
         self.remote = install_remote(self)  # Settings > Remote Hosts, run on, link state
         self.editing = install_editing(self)  # undo/journal, drag, inspector, range ops, MANO
+        self.long_video = install_long_video(self)  # proxy while scrubbing, thumbnails lane
         self._make_panels_scrollable()
         self.resize(1440, 900)
         self.resizeDocks([self.dock3d], [520], Qt.Orientation.Horizontal)

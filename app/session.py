@@ -14,11 +14,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.frame_clock import FrameClock
+from app.long_video import LongVideo
 from core.errors import VideoOpenError
 from core.io.labels_h5 import load_labels, save_labels
 from core.labels.document import Change, LabelDocument, VideoMeta
 from core.recon.base import meta_for
-from core.video.hashing import video_sha256
 from core.video.reader import VideoSource, open_video
 
 
@@ -40,6 +40,8 @@ class Session(QObject):
         self.prefetcher = None  #: core.video.prefetch.Prefetcher when available
         #: core.edits.EditSession editing `doc` (undo + crash journal; set by app/editing.py)
         self.edit_session = None
+        #: big files: background index and hash, proxy thumbnails (app/long_video.py)
+        self.long_video = LongVideo(self)
         self._unsubscribe = None
         self.clock.frameChanged.connect(self._on_frame)
 
@@ -48,9 +50,9 @@ class Session(QObject):
         """Open a video (or image folder) with a new, empty document. On failure the session
         keeps what it had open."""
         path = Path(path).expanduser()
-        video = open_video(path)
+        video = open_video(path, **self.long_video.open_options(path))
         try:
-            sha = video_sha256(path)
+            sha = self.long_video.sha256(path)
         except OSError as exc:
             video.close()
             raise VideoOpenError(f"{path.name} cannot be read to hash it ({exc}).") from exc
@@ -121,6 +123,7 @@ class Session(QObject):
 
     def load_labels(self, path: str | Path, *, force: bool = False) -> None:
         """Load a label file for the open video; LabelMismatchError unless it fits or `force`."""
+        self.long_video.finish_hash()
         expect = self.meta
         doc = load_labels(path, expect=expect, force=force)
         if expect is not None:
@@ -134,6 +137,7 @@ class Session(QObject):
         target = Path(path) if path is not None else self.labels_path
         if target is None:
             raise ValueError("no label path yet: use save as")
+        self.long_video.finish_hash()
         if self.edit_session is not None and self.edit_session.doc is self.doc:
             written = self.edit_session.save(target)  # atomic; restarts the crash journal
         else:
@@ -160,6 +164,7 @@ class Session(QObject):
         if self.edit_session is not None:  # keeps the journal only for unsaved work
             self.edit_session.close()
             self.edit_session = None
+        self.long_video.close()
         self._stop_prefetch()
         if self.video is not None:
             self.video.close()

@@ -65,6 +65,9 @@ class VideoView(QWidget):
         #: what the last paint showed
         self.shown_frame = -1
         self.drawn_joints: dict[int, np.ndarray] = {}
+        #: long videos: frame whose proxy thumbnail stands in for the current one (-1: none
+        #: yet, decoding), None when the exact frame is shown (app/long_video.py)
+        self.proxy_of: int | None = None
         #: extra overlay layers, called as f(painter, frame) after the hands (compare mode)
         self.overlay_painters: list = []
         session.clock.frameChanged.connect(self.show_frame)
@@ -89,6 +92,14 @@ class VideoView(QWidget):
         """Decode frame `index` and schedule a paint."""
         if index == self._frame and self._image is not None:
             return
+        self.proxy_of = None
+        lv = getattr(self.session, "long_video", None)
+        if lv is not None and lv.active and self.session.video is not None:
+            img, self.proxy_of = lv.image_for(index)  # never decodes on the GUI thread
+            if not isinstance(img, np.ndarray):  # a thumbnail stands in until it is decoded
+                self._image, self._array, self._frame = img, None, index
+                self.update()
+                return
         try:
             arr = self.session.frame_image(index)
         except (VidihandError, IndexError) as exc:
@@ -235,7 +246,9 @@ class VideoView(QWidget):
             p.save()
             p.setTransform(t)
             # smooth scaling only when shrinking a lot; nearest keeps zoomed pixels honest
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, t.m11() < 1.0)
+            # (and not during playback, where a frame is on screen for 33 ms and speed matters)
+            smooth = t.m11() < 1.0 and not self.session.clock.playing
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
             p.drawImage(QPointF(0, 0), self._image)
             p.restore()
         elif self._frame >= 0:
@@ -307,6 +320,8 @@ class VideoView(QWidget):
         text = f"{f} / {clock.n_frames - 1}   {format_time(clock.time_of(f))}"
         if abs(self.zoom - 1.0) > 0.01 and not self._fit:
             text += f"   {self.zoom * 100:.0f}%"
+        if self.proxy_of is not None:  # the image is not frame f yet: say what it is
+            text += "   decoding..." if self.proxy_of < 0 else f"   proxy: frame {self.proxy_of}"
         p.setFont(QFont(self.font().family(), 10))
         fm = p.fontMetrics()
         rect = QRectF(8, 8, fm.horizontalAdvance(text) + 16, fm.height() + 8)

@@ -1,0 +1,279 @@
+"""Long videos in the window (issue 8): open at once, scrub without blocking, thumbnails.
+
+Big files (`LONG_VIDEO_BYTES` and up) open with the background frame index
+(`open_video(index="background")`: returns after decoding frame 0) and are hashed on a thread,
+so the first frame shows in well under a second however long the video. While the user scrubs,
+the GUI thread never decodes: `image_for(i)` returns the exact frame when the decode-ahead
+cache has it, else the nearest `ProxyStrip` thumbnail (scaled to the frame's size, so the
+overlay transform is unchanged) and says which frame that thumbnail is; the `Prefetcher`
+decodes frame i on its own thread and `frameReady(i)` (queued to the GUI thread) swaps the
+exact frame in. The video pane marks the proxy state with a badge naming the thumbnail's frame,
+so labels of frame i are never presented as drawn on the image of another frame.
+
+The timeline gets a thumbnail row (`thumbnail_lane`), filled in as the strip builds. When the
+background index completes with another frame count than the header said, an untouched document
+is recreated with the final count (an edited one keeps its length and the user is told).
+Memory is bounded by the frame cache (`cache_bytes_for`), the proxy's `max_thumbs`, and one
+decoder per thread; none of it grows with the video's length.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QImage
+
+from core.errors import VidihandError
+from core.video.hashing import video_sha256
+
+#: files from this size on open with the background index and a background hash
+LONG_VIDEO_BYTES = 64 * 2**20
+#: frame cache for long videos: ~80 frames at 1080p; 4K gets less (its decoders are bigger)
+CACHE_BYTES = 512 * 2**20
+CACHE_BYTES_4K = 384 * 2**20
+THUMB_WIDTH = 128
+
+
+def is_long(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size >= LONG_VIDEO_BYTES
+
+
+class LongVideo(QObject):
+    """Session helper: open options, background hash, proxy strip, exact-frame notifications."""
+
+    #: frame i is decoded and cached (GUI thread)
+    frameReady = Signal(int)
+    #: more thumbnails arrived (throttled; GUI thread)
+    thumbsChanged = Signal()
+    #: the background index published (info); GUI thread
+    indexChanged = Signal(object)
+    _thumbs_raw = Signal()
+    _index_raw = Signal(object)
+
+    def __init__(self, session) -> None:  # noqa: ANN001 - app.session.Session
+        super().__init__(session)
+        self.session = session
+        self.threshold = LONG_VIDEO_BYTES
+        self.active = False  #: the open video is handled as a long one
+        self._pending = False  # the video being opened is a long one
+        self.strip = None  #: core.video.proxy.ProxyStrip
+        self._hash_thread: threading.Thread | None = None
+        self._hash: str | None = None
+        self._video_id = 0
+        self._scaled: tuple[int, QImage] | None = None  # (thumb frame, scaled image)
+        self._thumbs_timer = QTimer(self)
+        self._thumbs_timer.setSingleShot(True)
+        self._thumbs_timer.setInterval(250)
+        self._thumbs_timer.timeout.connect(self.thumbsChanged.emit)
+        self._thumbs_raw.connect(self._on_thumbs, Qt.ConnectionType.QueuedConnection)
+        self._index_raw.connect(self._on_index, Qt.ConnectionType.QueuedConnection)
+        self.frameReady.connect(self._noop)  # keeps the signal's queued delivery alive
+        session.videoChanged.connect(self._on_video)
+
+    # ------------------------------------------------------------------ opening
+    def open_options(self, path: Path) -> dict:
+        """Keyword arguments for `open_video`: the background index for big files."""
+        self._pending = path.is_file() and path.stat().st_size >= self.threshold
+        return {"index": "background", "cache_bytes": CACHE_BYTES} if self._pending else {}
+
+    def sha256(self, path: Path) -> str:
+        """The hash now for small files; for long ones "" now and the document's meta filled in
+        by a thread (`finish_hash` waits for it before labels are saved or loaded)."""
+        if not self._pending:
+            return video_sha256(path)
+        self._hash = None
+        self._video_id += 1
+        vid = self._video_id
+
+        def run() -> None:
+            try:
+                digest = video_sha256(path)
+            except OSError:
+                digest = ""
+            if vid == self._video_id:
+                self._hash = digest
+                doc = self.session.doc
+                if doc is not None and not doc.meta.video_sha256:
+                    doc.meta.video_sha256 = digest
+
+        self._hash_thread = threading.Thread(target=run, name="vidihand-hash", daemon=True)
+        self._hash_thread.start()
+        return ""
+
+    def finish_hash(self) -> None:
+        """Wait for the background hash (saving or loading labels needs it)."""
+        t = self._hash_thread
+        if t is not None:
+            t.join()
+            doc = self.session.doc
+            if doc is not None and not doc.meta.video_sha256 and self._hash:
+                doc.meta.video_sha256 = self._hash
+
+    def _on_video(self) -> None:
+        """A new video is open (its Prefetcher already started): hook up notifications."""
+        self.close_strip()
+        self._scaled = None
+        self.active = self._pending
+        video = self.session.video
+        pre = self.session.prefetcher
+        if not self.active or video is None:
+            return
+        if pre is not None:
+            pre.on_frame = self.frameReady.emit  # worker thread -> queued to the GUI
+            if video.info.frame_bytes > 12 * 2**20:
+                video.cache.max_bytes = min(video.cache.max_bytes, CACHE_BYTES_4K)
+        if hasattr(video, "add_listener"):
+            video.add_listener(self._index_raw.emit)
+        from core.video.proxy import ProxyStrip
+
+        self.strip = ProxyStrip(
+            video,
+            width=THUMB_WIDTH,
+            on_update=lambda _n: self._thumbs_raw.emit(),
+            on_error=self.session.backgroundError.emit,
+        ).start()
+        self.thumbsChanged.emit()
+
+    def close_strip(self) -> None:
+        if self.strip is not None:
+            self.strip.close()
+            self.strip = None
+
+    # ---------------------------------------------------------------- frames
+    def image_for(self, index: int) -> tuple[np.ndarray | QImage | None, int | None]:
+        """What to show for frame `index` without blocking: (exact RGB array, None) when
+        decoded, else (thumbnail scaled to the frame size, its frame index), or (a black frame, -1)
+        while no thumbnail exists yet. Asks the prefetcher for the frame in any case."""
+        session = self.session
+        pre = session.prefetcher
+        img = pre.request(index) if pre is not None else session.video.cached(index)
+        if img is not None:
+            return img, None
+        if pre is None:  # no decode-ahead thread: decoding here is the only way
+            return session.video.frame(index), None
+        info = session.video.info
+        got = self.strip.nearest(index) if self.strip is not None else None
+        if got is None:  # no thumbnail yet: a black frame marked "decoding" (-1)
+            if self._scaled is None or self._scaled[0] != -1:
+                black = QImage(info.width, info.height, QImage.Format.Format_RGB888)
+                black.fill(0)
+                self._scaled = (-1, black)
+            return self._scaled[1], -1
+        j, thumb = got
+        if self._scaled is None or self._scaled[0] != j:
+            t = np.ascontiguousarray(thumb)
+            q = QImage(t.data, t.shape[1], t.shape[0], t.strides[0], QImage.Format.Format_RGB888)
+            scaled = q.scaled(
+                info.width,
+                info.height,
+                Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.FastTransformation,
+            )
+            self._scaled = (j, scaled)
+        return self._scaled[1], j
+
+    # ----------------------------------------------------------------- index
+    def _on_thumbs(self) -> None:
+        if not self._thumbs_timer.isActive():
+            self._thumbs_timer.start()
+
+    def _on_index(self, info) -> None:  # noqa: ANN001 - core VideoInfo
+        session = self.session
+        if session.video is None or info.path != session.video.info.path:
+            return
+        self.indexChanged.emit(info)
+        doc = session.doc
+        if not info.index_complete or doc is None or doc.n_frames == info.n_frames:
+            return
+        if doc.dirty or session.labels_path is not None:
+            session.backgroundError.emit(
+                VidihandError(
+                    f"The video has {info.n_frames} frames, not {doc.n_frames} as its header "
+                    "said; the labels keep their length.",
+                    hint="Save, then reopen the video and the labels.",
+                )
+            )
+            return
+        from core.labels.document import LabelDocument
+        from core.recon.base import meta_for
+
+        session.set_document(LabelDocument(meta_for(session.video, doc.meta.video_sha256)), None)
+
+    def _noop(self, _i: int) -> None:
+        pass
+
+    def close(self) -> None:
+        self.close_strip()
+
+
+# ------------------------------------------------------------------ timeline thumbnails
+def thumbnail_lane(long_video: LongVideo, height: int = 36):  # noqa: ANN201 - Lane
+    """A timeline lane of thumbnails: one tile per thumbnail-width of the lane, showing the
+    strip's thumbnail nearest the frame at the tile's centre (empty while it builds)."""
+    from app.widgets.timeline import LANE_BACKGROUND, Lane
+
+    bg = np.array(
+        [LANE_BACKGROUND.red(), LANE_BACKGROUND.green(), LANE_BACKGROUND.blue(), 255], np.uint8
+    )
+
+    def render(doc, cols, h, cache) -> np.ndarray:  # noqa: ANN001
+        img = np.empty((h, cols.width, 4), np.uint8)
+        img[:] = bg
+        strip = long_video.strip
+        if strip is None or not len(strip):
+            return img
+        th, tw = strip.height, strip.width
+        tile = max(8, int(round(h * tw / max(th, 1))))
+        ys = np.minimum((np.arange(h) * th) // h, th - 1)
+        xs = np.minimum((np.arange(tile) * tw) // tile, tw - 1)
+        for x0 in range(0, cols.width, tile):
+            x1 = min(cols.width, x0 + tile)
+            mid = (x0 + x1) // 2
+            frame = int(cols.starts[min(mid, len(cols.starts) - 1)])
+            got = strip.nearest(frame)
+            if got is None:
+                continue
+            small = got[1][ys][:, xs[: x1 - x0]]
+            img[:, x0:x1, :3] = small
+            img[:, x0 : x0 + 1, :3] = bg[:3]  # a thin gap between tiles
+        return img
+
+    return Lane("thumbnails", height, render, "video")
+
+
+def install_long_video(window) -> LongVideo:  # noqa: ANN001 - app.main_window.MainWindow
+    """Wire the session's LongVideo into the window: exact frames swap in, thumbnails lane."""
+    session = window.session
+    lv = session.long_video
+    lane = thumbnail_lane(lv)
+    state = {"lane": False}
+
+    def on_video() -> None:
+        if lv.active and not state["lane"]:
+            window.timeline.add_lane(lane, 0)
+            state["lane"] = True
+        elif not lv.active and state["lane"]:
+            window.timeline.remove_lane(lane)
+            state["lane"] = False
+
+    def on_ready(i: int) -> None:
+        view = window.video_view
+        if i == session.clock.frame and (view.shown_frame != i or view.proxy_of is not None):
+            view.refresh()
+
+    session.videoChanged.connect(on_video)
+    lv.frameReady.connect(on_ready)
+    lv.thumbsChanged.connect(window.timeline.refresh_lanes)
+    lv.thumbsChanged.connect(lambda: _thumb_refresh(window, lv))
+    lv.indexChanged.connect(lambda _info: window.video_view.update())
+    return lv
+
+
+def _thumb_refresh(window, lv: LongVideo) -> None:  # noqa: ANN001
+    """A proxy-shown frame whose thumbnail was missing or far: show a closer one."""
+    view = window.video_view
+    if lv.active and getattr(view, "proxy_of", None) is not None:
+        view.refresh()
