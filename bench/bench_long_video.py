@@ -104,6 +104,31 @@ def cache_for(path: Path) -> int:
         return max(256 * 2**20, 24 * cc.width * cc.height * 3)
 
 
+def scrub_round(
+    pre: Prefetcher, proxy: ProxyStrip, positions: list[int], steps: int, tag: str
+) -> dict[str, float]:
+    """Jump to each position (thumbnail first, then the exact frame), then step forward."""
+    thumb_ms, exact_ms, step_ms = [], [], []
+    for p in positions:
+        t = time.perf_counter()
+        pre.set_current(p)
+        if proxy.get(p) is not None:
+            thumb_ms.append(time.perf_counter() - t)
+        pre.get(p)  # the exact frame, decoded by the prefetch worker (the app waits on on_frame)
+        exact_ms.append(time.perf_counter() - t)
+        for k in range(1, steps + 1):  # then play / step forward, 30 fps paced
+            time.sleep(1 / 30)
+            t = time.perf_counter()
+            pre.get(p + k)
+            step_ms.append(time.perf_counter() - t)
+    return {
+        f"{tag}_thumb_p50": pct(thumb_ms, 50), f"{tag}_thumb_p95": pct(thumb_ms, 95),
+        f"{tag}_thumb_n": len(thumb_ms),
+        f"{tag}_exact_p50": pct(exact_ms, 50), f"{tag}_exact_p95": pct(exact_ms, 95),
+        f"{tag}_step_p50": pct(step_ms, 50), f"{tag}_step_p95": pct(step_ms, 95),
+    }  # fmt: skip
+
+
 def bench_file(path: Path, scrubs: int, steps: int, rss: RssSampler) -> dict[str, float]:
     res: dict[str, float] = {}
     rss.reset()
@@ -121,25 +146,7 @@ def bench_file(path: Path, scrubs: int, steps: int, rss: RssSampler) -> dict[str
     # --- scrubbing while the index and proxy are still being built (the first minutes)
     rng = random.Random(0)
     positions = [rng.randrange(n_est - steps - 1) for _ in range(scrubs)]
-    thumb_ms, exact_ms, step_ms = [], [], []
-    for p in positions:
-        t = time.perf_counter()
-        pre.set_current(p)
-        thumb = proxy.get(p)
-        if thumb is not None:
-            thumb_ms.append(time.perf_counter() - t)
-        pre.get(p)  # the exact frame, decoded by the prefetch worker (the app waits on on_frame)
-        exact_ms.append(time.perf_counter() - t)
-        for k in range(1, steps + 1):  # then play / step forward, 30 fps paced
-            time.sleep(1 / 30)
-            t = time.perf_counter()
-            pre.get(p + k)
-            step_ms.append(time.perf_counter() - t)
-    res.update(
-        thumb_p50=pct(thumb_ms, 50), thumb_p95=pct(thumb_ms, 95), thumb_n=len(thumb_ms),
-        exact_p50=pct(exact_ms, 50), exact_p95=pct(exact_ms, 95),
-        step_p50=pct(step_ms, 50), step_p95=pct(step_ms, 95),
-    )  # fmt: skip
+    res.update(scrub_round(pre, proxy, positions, steps, "busy"))
     t = time.perf_counter()
     video.wait_index(600)
     res["index_s_after_scrub"] = time.perf_counter() - t
@@ -148,6 +155,9 @@ def bench_file(path: Path, scrubs: int, steps: int, rss: RssSampler) -> dict[str
     proxy.wait(600)
     res["proxy_thumbs"] = len(proxy)
     res["proxy_s"] = proxy.build_seconds
+    # --- the same once indexing and the proxy are done (new positions: nothing cached)
+    later = [rng.randrange(int(res["n_frames"]) - steps - 1) for _ in range(scrubs)]
+    res.update(scrub_round(pre, proxy, later, steps, "idle"))
     res["peak_rss_app"] = rss.peak
     pre.close()
     proxy.close()
@@ -188,15 +198,27 @@ def report(name: str, r: dict[str, float]) -> None:
         f"index finished {r['index_s_after_scrub']:.1f} s after the scrub test; proxy: "
         f"{r['proxy_thumbs']:.0f} thumbnails in {r['proxy_s']:.1f} s"
     )
-    print(f"{'scrub (random jump)':28} {'p50 ms':>9} {'p95 ms':>9}")
+    print("scrub = jump to a random frame, then step 10 frames at 30 fps")
+    print(f"{'':34} {'p50 ms':>9} {'p95 ms':>9}")
+    for tag, what in (("busy", "while index+proxy build"), ("idle", "after they finished")):
+        print(f"app, {what}:")
+        print(
+            f"{'  jump: proxy thumbnail':34} {r[tag + '_thumb_p50']:9.2f} {r[tag + '_thumb_p95']:9.2f}"
+            f"  ({r[tag + '_thumb_n']:.0f} jumps had one)"
+        )
+        print(
+            f"{'  jump: exact frame':34} {r[tag + '_exact_p50']:9.1f} {r[tag + '_exact_p95']:9.1f}"
+        )
+        print(f"{'  step: exact frame':34} {r[tag + '_step_p50']:9.2f} {r[tag + '_step_p95']:9.2f}")
+    print("straight from the file, no cache, no prefetch:")
+    print(f"{'  jump: exact frame':34} {r['base_exact_p50']:9.1f} {r['base_exact_p95']:9.1f}")
+    print(f"{'  step: exact frame':34} {r['base_step_p50']:9.2f} {r['base_step_p95']:9.2f}")
     print(
-        f"{'  proxy thumbnail':28} {r['thumb_p50']:9.2f} {r['thumb_p95']:9.2f}  "
-        f"({r['thumb_n']:.0f} jumps had one)"
+        f"ratios (no cache / app, idle): jump p50 {r['base_exact_p50'] / r['idle_exact_p50']:.2f}x, "
+        f"step p50 {r['base_step_p50'] / r['idle_step_p50']:.0f}x, "
+        f"first feedback on a jump (exact no-cache / thumbnail) p50 "
+        f"{r['base_exact_p50'] / r['idle_thumb_p50']:.0f}x"
     )
-    print(f"{'  exact frame, app':28} {r['exact_p50']:9.1f} {r['exact_p95']:9.1f}")
-    print(f"{'  exact frame, no cache':28} {r['base_exact_p50']:9.1f} {r['base_exact_p95']:9.1f}")
-    print(f"{'step after jump, app':28} {r['step_p50']:9.2f} {r['step_p95']:9.2f}")
-    print(f"{'step after jump, no cache':28} {r['base_step_p50']:9.2f} {r['base_step_p95']:9.2f}")
     print(
         f"peak RSS: app path {r['peak_rss_app'] / gib:.2f} GiB, no-cache path "
         f"{r['peak_rss_base'] / gib:.2f} GiB"

@@ -150,7 +150,7 @@ def main() -> int:
             f"{name:6} {'ours (no cache)':22} {ours['p50']:8.1f} {ours['p95']:8.1f} {ours['wrong']:>4}/{n}"
         )
         print(
-            f"{name:6} {'ours (cached revisit)':22} {ours['cached_p50']:8.2f} {ours['cached_p95']:8.2f} {'':>6}"
+            f"{name:6} {'ours (cached revisit)':22} {ours['cached_p50']:8.3f} {ours['cached_p95']:8.3f} {'':>6}"
         )
         print(
             f"{name:6} {'OpenCV POS_FRAMES':22} {cv['p50']:8.1f} {cv['p95']:8.1f} {cv['wrong']:>4}/{n}"
