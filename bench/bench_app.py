@@ -106,6 +106,27 @@ class RenderCounter:
         self.count += 1
 
 
+def steps_without_3d(app, window, n_steps: int) -> list[float]:
+    """The same stepping with the 3D dock hidden: what the 3D view costs."""
+    window.dock3d.hide()
+    clock = window.session.clock
+    clock.set_frame(0)
+    for _ in range(10):
+        app.processEvents()
+    lat = []
+    for i in range(1, n_steps + 1):
+        t0 = time.perf_counter()
+        clock.step(1)
+        app.processEvents()
+        while window.video_view.shown_frame != i and time.perf_counter() - t0 < 2.0:
+            app.processEvents()
+        lat.append(time.perf_counter() - t0)
+    window.dock3d.show()
+    for _ in range(10):
+        app.processEvents()
+    return lat
+
+
 def step_latency(app, window, video: Path, n_steps: int) -> dict:
     window.open_video(video)
     synthetic_labels(window)
@@ -153,7 +174,14 @@ def step_latency(app, window, video: Path, n_steps: int) -> dict:
             app.processEvents()
         seek.append(time.perf_counter() - t0)
     info = window.session.video.info
-    return {"size": f"{info.width}x{info.height}", "decode": dec, "step": lat, "seek": seek}
+    no3d = steps_without_3d(app, window, n_steps)
+    return {
+        "size": f"{info.width}x{info.height}",
+        "decode": dec,
+        "step": lat,
+        "seek": seek,
+        "no3d": no3d,
+    }
 
 
 def playback(app, window, seconds: float) -> dict:
@@ -258,6 +286,9 @@ def main() -> int:
         )
         print(
             f"  ratio step/decode p50: {pct(r['step'], 50) / max(pct(r['decode'], 50), 1e-6):.1f}x"
+        )
+        print(
+            f"  3D hidden p50 {pct(r['no3d'], 50):6.1f} ms   p95 {pct(r['no3d'], 95):6.1f} ms   (what the 3D view adds)"
         )
         print(f"  random seek p50 {pct(r['seek'], 50):6.1f} ms   p95 {pct(r['seek'], 95):6.1f} ms")
         p = playback(app, window, play_s)
