@@ -35,6 +35,7 @@ from app.mano_ui import ManoUI
 from app.widgets.colors import HAND_LABELS
 from app.widgets.edit_lanes import keyframe_lane, range_lane
 from app.widgets.inspector import Inspector
+from app.widgets.preview3d import Preview3D
 from app.widgets.range_dialog import RangeDialog, SmoothBar
 from app.widgets.timeline import HEADER_W
 from core.edits import (
@@ -87,6 +88,7 @@ class EditController(QObject):
         self.mano = ManoUI(self)
         self.drag = JointDrag(self)
         self.drag3d = HandDrag3D(self)  # Ctrl(+Shift)+drag in the 3D view
+        self.preview3d = Preview3D(self)  # the smoothing preview in 3D
         self.selection_overlay = SelectionOverlay(self)
         window.video_view.overlay_painters.append(self.selection_overlay)
         self.smooth_bar = SmoothBar(self)

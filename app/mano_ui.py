@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from app.editing import EditController
 
 NO_MANO_NOTE = (
-    "Simple hand mesh (no MANO files).\nFor MANO: Settings > MANO Folder...\n"
-    "or VIDIHAND_MANO_DIR (MANO_RIGHT.pkl, MANO_LEFT.pkl)"
+    "No MANO files: simple mesh.\nAdd MANO: Settings > MANO Folder...\nor VIDIHAND_MANO_DIR"
 )
 
 
@@ -56,7 +55,7 @@ class ManoUI(QObject):
         self._meshes: list[pv.PolyData | None] = [None, None]
         self._actors: list = [None, None]
         self.note_actor = self.view3d.plotter.add_text(
-            "", position=(70, 6), font_size=8, color="#d8dadf", name="mano_note"
+            "", position=(70, 6), font_size=7, color="#d8dadf", name="mano_note"
         )
         self.status = QLabel("")
         window.statusBar().addPermanentWidget(self.status)

@@ -274,11 +274,13 @@ def test_range_ops_and_interpolation_through_the_ui(window, qtbot, sample, tmp_p
     ed.act_smooth.trigger()
     assert ed.preview is not None and ed.smooth_bar.isVisible()
     qtbot.waitUntil(lambda: 1 in ed.selection_overlay.drawn_preview)
+    assert ed.preview3d.drawn == 15 and ed.preview3d.actor.GetVisibility()
     _assert_same(doc, state)
     save_screenshot(window, artifacts / "app_editing_smooth_preview.png")
     ed.smooth_bar.sigma_box.setValue(3.0)
     ed.smooth_bar.apply_button.click()
     assert ed.preview is None and not ed.smooth_bar.isVisible()
+    assert ed.preview3d.drawn == -1 and not ed.preview3d.actor.GetVisibility()
     check([{"op": "smooth", "hand": "right", "start": 10, "end": 28, "sigma": 3.0}])
 
     # every step undoes back to the file's state
