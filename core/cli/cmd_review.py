@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("video", nargs="?", help="video file or folder of images")
     p.add_argument("--labels", help="label file (.h5) to open with the video")
     p.add_argument("--frame", type=int, help="frame to show first")
-    p.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot of the window and exit")
+    p.add_argument(
+        "--screenshot", metavar="OUT.png", help="save a screenshot of the window and exit"
+    )
     p.add_argument("--size", default="1600x960", help="window size for --screenshot (WxH)")
     p.set_defaults(func=run)
 
@@ -33,4 +35,6 @@ def run(args: argparse.Namespace) -> int:
         raise VidihandError(f"--size must look like 1600x960, got {args.size!r}.") from None
     from app.launch import run_app
 
-    return run_app(args.video, args.labels, frame=args.frame, screenshot=args.screenshot, size=(w, h))
+    return run_app(
+        args.video, args.labels, frame=args.frame, screenshot=args.screenshot, size=(w, h)
+    )
