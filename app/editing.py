@@ -147,7 +147,10 @@ class EditController(QObject):
         self.session.edit_session = self.edit
         self._watch_history()
         if self.edit.recovery is not None:
-            self._offer_recovery(self.edit.recovery)
+            if self.edit.recovery.get("changes", 0) > 0:
+                self._offer_recovery(self.edit.recovery)
+            else:  # only the starting snapshot of an unsaved document: nothing was edited
+                self.edit.discard_recovery()
 
     def _close_edit(self) -> None:
         if self._unsub_history is not None:

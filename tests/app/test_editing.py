@@ -421,6 +421,14 @@ def test_crash_recovery_after_kill(window, qtbot, sample, tmp_path):
     assert not window.windowTitle().startswith("*")
     # reopening the saved file offers nothing
     assert window.open_labels(labels) and ed.recovery_dialog is None
+    # a journal holding only the starting snapshot of unsaved labels (e.g. left by a session
+    # that only ran a reconstruction) offers nothing either
+    stale = Journal.open_for(video_sha256=window.session.doc.meta.video_sha256)
+    stale.start(window.session.doc)
+    stale.close()
+    assert stale.has_recovery()
+    assert window.open_video(video) and ed.recovery_dialog is None
+    assert not stale.has_recovery() or stale.describe()["changes"] == 0
 
 
 def test_mano_folder_shows_the_mano_mesh(
