@@ -55,7 +55,7 @@ class ManoUI(QObject):
         self._meshes: list[pv.PolyData | None] = [None, None]
         self._actors: list = [None, None]
         self.note_actor = self.view3d.plotter.add_text(
-            "", position=(70, 6), font_size=7, color="#d8dadf", name="mano_note"
+            "", position=(96, 6), font_size=7, color="#d8dadf", name="mano_note"
         )
         self.status = QLabel("")
         window.statusBar().addPermanentWidget(self.status)
