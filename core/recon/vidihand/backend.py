@@ -135,7 +135,7 @@ class ViDiHandReconstructor(Reconstructor):
             Kb = Km.expand(len(group), 3, 3)
             with torch.inference_mode():
                 out = self.model(batch, Kb, self.model.noise_generator(self.device))
-            host = {k: v.float().cpu().numpy() for k, v in out.items()}
+            host = {k: out[k].float().cpu().numpy() for k in _Accumulator.FIELDS}
             for g, s in enumerate(group):
                 valid = min(W, n - s)
                 acc.add(s, {k: v[g, :valid] for k, v in host.items()}, weights[:valid])

@@ -105,6 +105,7 @@ class HandDecoder(nn.Module):
         self.joint_embed = nn.Parameter(torch.randn(2, N_JOINTS, dim) * 0.02)
         self.layers = nn.ModuleList([_Layer(dim, heads) for _ in range(layers)])
         # joint-heatmap branch
+        self.heat_proj = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, dim))
         self.fine_norm = nn.LayerNorm(dim)
         self.joint_from_hand = nn.Linear(dim, dim)
         self.heat_q = nn.Linear(dim, dim)
@@ -115,9 +116,9 @@ class HandDecoder(nn.Module):
         #: log inverse temperature of the heatmaps: sharp peaks need large logits; learning the
         #: scale directly is much faster than growing the query and key norms
         self.heat_log_scale = nn.Parameter(torch.tensor(math.log(4.0)))
-        #: per-location joint logits (a 1x1 convolution): each cell's evidence for each joint,
+        #: per-location joint logits (a two-layer 1x1 convolution): each cell's evidence for each joint,
         #: which sharpens far faster than query-key attention alone (DETR-style slow start)
-        self.heat_local = nn.Linear(dim, 2 * N_JOINTS)
+        self.heat_local = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 2 * N_JOINTS))
         self.hand_from_joints = _Attention(dim, heads)
         self.out_norm = nn.LayerNorm(dim)
         # heads
@@ -140,14 +141,19 @@ class HandDecoder(nn.Module):
         b, n_lat, h, w, _ = feats.shape
         dev = feats.device
         T, d = n_frames, self.dim
-        f = self.proj(feats.float())  # (B, F, h, w, d)
-
         # latent time -> video frames (linear interpolation)
         pos = torch.as_tensor(latent_frame_positions(T, n_lat), device=dev, dtype=torch.float32)
         lo = pos.floor().long()
         hi = (lo + 1).clamp_max(n_lat - 1)
         a = (pos - lo.float()).view(1, T, 1, 1, 1)
-        f = f[:, lo] * (1 - a) + f[:, hi] * a  # (B, T, h, w, d)
+
+        def per_frame(x: torch.Tensor) -> torch.Tensor:  # (B, F, h, w, d) -> (B, T, h, w, d)
+            return x[:, lo] * (1 - a) + x[:, hi] * a
+
+        feats = feats.float()
+        f = per_frame(self.proj(feats))
+        # the heatmap branch has its own projection: the 3D heads' gradients do not reach it
+        fh = per_frame(self.heat_proj(feats))
 
         coarse_uv = pixel_grid(h, w, self.stride, dev)
         keys = f + self.ray(ray_directions(coarse_uv, K))[:, None]
@@ -160,21 +166,24 @@ class HandDecoder(nn.Module):
 
         # joint-heatmap branch on the upsampled map
         u = self.upsample
-        fine = f.reshape(b * T, h, w, d).permute(0, 3, 1, 2)
+        fine = fh.reshape(b * T, h, w, d).permute(0, 3, 1, 2)
         if u > 1:
             fine = F.interpolate(fine, scale_factor=u, mode="bilinear", align_corners=False)
         fine = fine.permute(0, 2, 3, 1).reshape(b, T, h * u, w * u, d)
         fine_uv = pixel_grid(h * u, w * u, self.stride / u, dev)
         fine = fine + self.ray(ray_directions(fine_uv, K))[:, None]
         fine = self.fine_norm(fine).reshape(b * T, -1, d)
-        jq = self.joint_embed.view(1, 1, 2, N_JOINTS, d) + self.joint_from_hand(q)[:, :, :, None]
+        jq = self.joint_embed.view(1, 1, 2, N_JOINTS, d) + self.joint_from_hand(q.detach())[:, :, :, None]
         jq = jq.reshape(b * T, 2 * N_JOINTS, d)
         scale = self.heat_log_scale.exp() / math.sqrt(d)
         logits = self.heat_q(jq) @ self.heat_k(fine).transpose(1, 2) * scale
         logits = logits + self.heat_local(fine).transpose(1, 2)
-        attn = logits.softmax(dim=-1)  # the joint heatmaps
+        log_heat = logits.log_softmax(dim=-1)
+        attn = log_heat.exp()  # the joint heatmaps
         anchors = attn @ fine_uv.reshape(-1, 2)  # spatial soft-argmax, (B*T, 42, 2)
-        jv = self.joint_mlp(attn @ self.heat_v(fine) + jq)
+        # the hand tokens read features where the heatmaps point; the heatmaps themselves are
+        # shaped by the 2D anchor loss only (see `place`)
+        jv = self.joint_mlp(attn.detach() @ self.heat_v(fine) + jq)
         weights = F.softplus(self.joint_weight(jv))[..., 0] + 1e-3
         jv = jv.view(b * T * 2, N_JOINTS, d)
         qh = q.reshape(b * T * 2, 1, d)
@@ -190,6 +199,9 @@ class HandDecoder(nn.Module):
             "onscreen_logit": self.head_onscreen(q)[..., 0],
             "anchors": anchors.view(b, T, 2, N_JOINTS, 2),
             "anchor_weights": weights.view(b, T, 2, N_JOINTS),
+            "heatmap_logp": log_heat.view(b, T, 2, N_JOINTS, -1),
+            "heatmap_grid": fine_uv.reshape(-1, 2),
+            "heatmap_cell": torch.tensor(self.stride / u),
         }
         return self.place(out, K, hand_layer)
 
@@ -209,8 +221,11 @@ class HandDecoder(nn.Module):
             )
         joints_rel = torch.stack(rel, dim=2)  # (B, T, 2, 21, 3)
         Kb = K.float().view(b, 1, 1, 3, 3)
+        # The anchors enter the solver as observations: the 3D losses train depth, pose and the
+        # anchor weights, and only the 2D anchor loss moves the heatmaps. Letting the 3D losses
+        # pull the heatmaps as well makes them fight the 2D loss and the anchors stop learning.
         transl = solve_translation(
-            joints_rel, out["anchors"], out["anchor_weights"], Kb, out["log_depth"].exp()
+            joints_rel, out["anchors"].detach(), out["anchor_weights"], Kb, out["log_depth"].exp()
         )
         joints = joints_rel + transl[..., None, :]
         out.update(

@@ -11,7 +11,8 @@ Stage 2 (decoder; backbone frozen), each term averaged over the frames and hands
 target is known:
 - joints: L1 of camera-frame joints (decimetres), root_rel: L1 of wrist-relative joints,
 - transl: L1 of the wrist position, reproj: L1 of projected joints (in units of 1/10 of the
-  model's image width), anchors: the same for the heatmap anchors,
+  model's image width), anchors: the same for the heatmap anchors, heatmap: cross-entropy of
+  the joint heatmaps against Gaussians at the target joints (inside the image),
 - visibility: BCE of the on-screen logit against `present` (every frame),
 - mano_rot / betas: rotation-matrix L2 and betas L2 where the target has MANO parameters and the
   model uses the MANO layer,
@@ -59,6 +60,8 @@ def stage2_losses(out: dict, batch: dict, weights: dict, model) -> dict[str, tor
     scale = 10.0 / cfg.width
     terms["reproj"] = _masked_mean((out["joints_2d"] - g2).abs() * scale, known2)
     terms["anchors"] = _masked_mean((out["anchors"] - g2).abs() * scale, known2)
+    if "heatmap_logp" in out:
+        terms["heatmap"] = heatmap_loss(out, batch["joints_2d"], batch["present"], cfg)
     terms["visibility"] = F.binary_cross_entropy_with_logits(
         out["onscreen_logit"], batch["present"].float()
     )
@@ -86,6 +89,25 @@ def stage2_losses(out: dict, batch: dict, weights: dict, model) -> dict[str, tor
     total = sum(float(weights.get(k, 1.0)) * v for k, v in terms.items())
     terms["total"] = total
     return terms
+
+
+def heatmap_loss(out: dict, joints_2d: torch.Tensor, present: torch.Tensor, cfg) -> torch.Tensor:
+    """Cross-entropy of the joint heatmaps against Gaussians (sigma = one heatmap cell) at the
+    target joints, for joints inside the image. Soft-argmax alone (the anchor L1) trains the
+    heatmaps slowly from scratch; this gives every cell a direct signal."""
+    grid = out["heatmap_grid"]  # (P, 2)
+    sigma = float(out["heatmap_cell"])
+    inside = (
+        torch.isfinite(joints_2d).all(-1)
+        & present[..., None]
+        & (joints_2d[..., 0] >= -0.5) & (joints_2d[..., 0] <= cfg.width - 0.5)
+        & (joints_2d[..., 1] >= -0.5) & (joints_2d[..., 1] <= cfg.height - 0.5)
+    )  # fmt: skip
+    g = _nan0(joints_2d)
+    d2 = ((g[..., None, :] - grid) ** 2).sum(-1)  # (B, T, 2, 21, P)
+    target = torch.softmax(-d2 / (2 * sigma**2), dim=-1)
+    ce = -(target * out["heatmap_logp"]).sum(-1)
+    return _masked_mean(ce, inside)
 
 
 def overlay_video(batch: dict, variant: str, alpha: float) -> np.ndarray:

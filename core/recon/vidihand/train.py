@@ -105,7 +105,7 @@ def run_training(
         if step < warm:
             return (step + 1) / warm
         x = (step - warm) / max(1, n_steps - warm)
-        return 0.1 + 0.45 * (1.0 + np.cos(np.pi * min(1.0, x)))
+        return float(0.1 + 0.45 * (1.0 + np.cos(np.pi * min(1.0, x))))
 
     for g in opt.param_groups:
         g.setdefault("initial_lr", g["lr"])
