@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     counts = model.parameter_counts()
     t = cfg.raw["transformer"]
     if args.json:
-        print(json.dumps({"config": cfg.name, "counts": counts, "configuration": cfg.raw}, indent=2))
+        print(
+            json.dumps({"config": cfg.name, "counts": counts, "configuration": cfg.raw}, indent=2)
+        )
         return 0
     print(f"ViDiHand configuration {cfg.name!r}: {cfg.raw.get('description', '')}")
     print(

@@ -28,8 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="number of steps (default: from the configuration)")
     p.add_argument("--lr", type=float, help="learning rate (default: from the configuration)")
     p.add_argument("--batch", type=int, help="windows per step (default: from the configuration)")
-    p.add_argument("--labels", action="append", default=[], help="project label file (.h5); pair with --video")
-    p.add_argument("--video", action="append", default=[], help="the video of the matching --labels")
+    p.add_argument(
+        "--labels", action="append", default=[], help="project label file (.h5); pair with --video"
+    )
+    p.add_argument(
+        "--video", action="append", default=[], help="the video of the matching --labels"
+    )
     p.add_argument("--frames", help="train on frames A:B of each --labels/--video pair only")
     p.add_argument("--hot3d", action="append", default=[], metavar="SEQ_DIR[:STREAM]:IMAGES",
                    help="HOT3D recording folder, stream id and exported images folder")  # fmt: skip
@@ -63,7 +67,9 @@ def data_specs(args: argparse.Namespace) -> list[dict] | None:
         parts = item.split(":")
         if len(parts) != 3:
             raise VidihandError(f"--hot3d wants SEQ_DIR:STREAM:IMAGES, got {item!r}.")
-        specs.append({"kind": "hot3d", "sequence": parts[0], "stream": parts[1], "images": parts[2]})
+        specs.append(
+            {"kind": "hot3d", "sequence": parts[0], "stream": parts[1], "images": parts[2]}
+        )
     for item in args.arctic:
         parts = item.split(":")
         if len(parts) != 3:
@@ -100,5 +106,9 @@ def run(args: argparse.Namespace) -> int:
     )
     first, last = result["first"] or {}, result["last"] or {}
     print(f"stage {args.stage}: {result['steps']} steps, checkpoint in {args.out}", file=sys.stderr)
-    print(json.dumps({"first_loss": first.get("total"), "last_loss": last.get("total"), "out": str(args.out)}))
+    print(
+        json.dumps(
+            {"first_loss": first.get("total"), "last_loss": last.get("total"), "out": str(args.out)}
+        )
+    )
     return 0

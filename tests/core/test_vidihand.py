@@ -56,7 +56,11 @@ def test_own_forward_equals_diffusers_forward(tiny_model):
     with torch.no_grad():
         mine = bb.run(x, ctrl, 0.7)
         ref = bb.transformer(
-            x, torch.tensor([700.0]), bb.text_embed[None], control_hidden_states=ctrl, return_dict=False
+            x,
+            torch.tensor([700.0]),
+            bb.text_embed[None],
+            control_hidden_states=ctrl,
+            return_dict=False,
         )[0]
     assert mine.shape == x.shape
     torch.testing.assert_close(mine, ref.float(), rtol=1e-5, atol=1e-5)
@@ -121,7 +125,13 @@ def test_features_shape_and_determinism(tiny_model):
         f2 = tiny_model.features(clip[None], tiny_model.noise_generator(torch.device("cpu")))
         out = tiny_model.decode(f1, K[None], clip.shape[1])
     s = cfg.token_stride
-    assert f1.shape == (1, 1 + (cfg.window - 1) // 4, cfg.height // s, cfg.width // s, cfg.width_dim)
+    assert f1.shape == (
+        1,
+        1 + (cfg.window - 1) // 4,
+        cfg.height // s,
+        cfg.width // s,
+        cfg.width_dim,
+    )
     assert torch.equal(f1, f2)
     assert out["joints_3d"].shape == (1, cfg.window, 2, 21, 3)
     assert out["anchors"].shape == (1, cfg.window, 2, 21, 2)
@@ -224,7 +234,9 @@ def test_configurations_validate():
 def test_checkpoint_round_trip_and_mismatch(tmp_path, tiny_model):
     d = save_checkpoint(tiny_model, tmp_path / "ck")
     again = load_checkpoint(d)
-    for (k, a), (_, b) in zip(tiny_model.state_dict().items(), again.state_dict().items(), strict=True):
+    for (k, a), (_, b) in zip(
+        tiny_model.state_dict().items(), again.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), k
     # a config.json that does not fit the weights
     raw = json.loads((d / "config.json").read_text())
@@ -243,7 +255,21 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path, tiny_model):
 def test_cli_reports_checkpoint_errors_without_traceback(tmp_path, sample, capsys):
     video = str(sample[0])
     out = str(tmp_path / "x.h5")
-    assert cli(["reconstruct", video, "-o", out, "--backend", "vidihand", "--checkpoint", str(tmp_path / "nope")]) == 2
+    assert (
+        cli(
+            [
+                "reconstruct",
+                video,
+                "-o",
+                out,
+                "--backend",
+                "vidihand",
+                "--checkpoint",
+                str(tmp_path / "nope"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "error:" in err and "does not exist" in err and "Traceback" not in err
     assert cli(["reconstruct", video, "-o", out, "--backend", "vidihand"]) == 2

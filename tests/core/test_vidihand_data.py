@@ -15,7 +15,6 @@ from core.recon.vidihand.data import LabelVideoDataset, build_dataset
 from core.recon.vidihand.datasets_ext import (
     hot3d_dataset,
     hot3d_in_camera,
-    quat_wxyz_to_matrix,
     read_arctic,
     read_hot3d_mano,
 )
@@ -32,7 +31,9 @@ def test_hot3d_labels_parse(quest3):
     assert mano["valid"].all()
     assert np.isfinite(mano["pose_pca"]).all() and mano["pose_pca"].shape == (15, 2, 15)
     R = mano["R_world"]
-    np.testing.assert_allclose(R @ np.swapaxes(R, -1, -2), np.broadcast_to(np.eye(3), R.shape), atol=1e-9)
+    np.testing.assert_allclose(
+        R @ np.swapaxes(R, -1, -2), np.broadcast_to(np.eye(3), R.shape), atol=1e-9
+    )
     np.testing.assert_allclose(mano["betas"][:, 0], mano["betas"][:, 1])  # one person
 
 
@@ -44,7 +45,10 @@ def test_hot3d_hands_land_in_their_2d_boxes(quest3):
     with open(quest3 / "box2d_hands.csv") as fh:
         for row in csv.DictReader(fh):
             key = (row["stream_id"], int(row["hand_index"]), int(row["timestamp[ns]"]))
-            boxes[key] = [float(row[k]) for k in ("x_min[pixel]", "x_max[pixel]", "y_min[pixel]", "y_max[pixel]")]
+            boxes[key] = [
+                float(row[k])
+                for k in ("x_min[pixel]", "x_max[pixel]", "y_min[pixel]", "y_max[pixel]")
+            ]
     checked = 0
     for stream in ("1201-1", "1201-2"):
         d = hot3d_in_camera(quest3, stream)
@@ -123,13 +127,25 @@ def test_arctic_layouts_move_mano_into_the_camera(tmp_path):
         for h, side in ((0, "left"), (1, "right")):
             want = R @ axis_angle_to_matrix(mano[side]["rot"])
             np.testing.assert_allclose(d["R_cam"][:, h], want, atol=1e-9)
-            np.testing.assert_allclose(d["origin_cam"][:, h], np.einsum("nij,nj->ni", R, mano[side]["trans"]) + T)
+            np.testing.assert_allclose(
+                d["origin_cam"][:, h], np.einsum("nij,nj->ni", R, mano[side]["trans"]) + T
+            )
             np.testing.assert_allclose(d["hand_pose"][:, h], mano[side]["pose"])
         results.append(d)
     np.testing.assert_allclose(results[0]["global_orient_cam"], results[1]["global_orient_cam"])
     cfg = load_config("tiny")
     with pytest.raises(LabelFileError, match="no images"):
-        build_dataset([{"kind": "arctic", "mano": str(mano_p), "camera": str(cam_p), "images": str(tmp_path / "none")}], cfg)
+        build_dataset(
+            [
+                {
+                    "kind": "arctic",
+                    "mano": str(mano_p),
+                    "camera": str(cam_p),
+                    "images": str(tmp_path / "none"),
+                }
+            ],
+            cfg,
+        )
 
 
 def test_label_dataset_windows_and_errors(sample, demo3):
@@ -142,7 +158,9 @@ def test_label_dataset_windows_and_errors(sample, demo3):
     from core.camera import project
 
     ok = w.targets.present
-    np.testing.assert_allclose(project(w.targets.joints_3d[ok], w.K), w.targets.joints_2d[ok], atol=1e-3)
+    np.testing.assert_allclose(
+        project(w.targets.joints_3d[ok], w.K), w.targets.joints_2d[ok], atol=1e-3
+    )
     with pytest.raises(LabelFileError, match="frames"):
         LabelVideoDataset(sample[1], demo3, cfg)
     with pytest.raises(LabelFileError, match="No training data"):

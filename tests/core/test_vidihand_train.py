@@ -50,7 +50,9 @@ def stage2(sample, tmp_path_factory):
     set_path(cfg, "train.stage2.lr", 0.003)
     set_path(cfg, "train.stage2.batch", 4)
     out = tmp_path_factory.mktemp("vidihand-stage2")
-    result = run_training(cfg, out, stage="2", data=_data(sample), steps=STAGE2_STEPS, progress=False)
+    result = run_training(
+        cfg, out, stage="2", data=_data(sample), steps=STAGE2_STEPS, progress=False
+    )
     torch.set_num_threads(n)
     return out, result
 
@@ -58,7 +60,9 @@ def stage2(sample, tmp_path_factory):
 def _reconstruct(model, sample, frames: range) -> FrameBatch:
     gt = load_labels(sample[1])
     with open_video(sample[0]) as video:
-        return FrameBatch.concat(list(ViDiHandReconstructor(model=model).reconstruct(video, frames, gt.K)))
+        return FrameBatch.concat(
+            list(ViDiHandReconstructor(model=model).reconstruct(video, frames, gt.K))
+        )
 
 
 def test_stage2_losses_fall(stage2):
@@ -123,7 +127,10 @@ def test_reconstruct_cli_writes_valid_labels(stage2, sample, tmp_path, capsys):
     for track in doc.hands:
         assert track.present[:20].any() and not track.present[20:].any()
         p = track.present[:20]
-        assert np.isfinite(track.joints_3d[:20][p]).all() and (track.joints_3d[:20][p][..., 2] > 0).all()
+        assert (
+            np.isfinite(track.joints_3d[:20][p]).all()
+            and (track.joints_3d[:20][p][..., 2] > 0).all()
+        )
         assert np.isnan(track.joints_3d[:20][~p]).all()
     capsys.readouterr()
 
@@ -132,7 +139,9 @@ def test_stage1_overlay_adaptation_loss_falls(sample, tmp_path):
     cfg = load_config("tiny")
     set_path(cfg, "train.log_every", 10)
     set_path(cfg, "train.stage1.lr", 0.003)
-    result = run_training(cfg, tmp_path / "s1", stage="1a", data=_data(sample, (0, 16)), steps=40, progress=False)
+    result = run_training(
+        cfg, tmp_path / "s1", stage="1a", data=_data(sample, (0, 16)), steps=40, progress=False
+    )
     log = read_log(tmp_path / "s1")
     assert [e["step"] for e in log] == [10, 20, 30, 40]
     totals = [e["total"] for e in log]
@@ -145,11 +154,19 @@ def test_stage1_overlay_adaptation_loss_falls(sample, tmp_path):
     # the same seed gives the same random initialisation: compare base and VACE blocks
     base_same = all(
         torch.equal(a, b)
-        for a, b in zip(init.backbone.transformer.blocks.parameters(), fresh.backbone.transformer.blocks.parameters(), strict=True)
+        for a, b in zip(
+            init.backbone.transformer.blocks.parameters(),
+            fresh.backbone.transformer.blocks.parameters(),
+            strict=True,
+        )
     )
     vace_moved = any(
         not torch.equal(a, b)
-        for a, b in zip(init.backbone.transformer.vace_blocks.parameters(), fresh.backbone.transformer.vace_blocks.parameters(), strict=True)
+        for a, b in zip(
+            init.backbone.transformer.vace_blocks.parameters(),
+            fresh.backbone.transformer.vace_blocks.parameters(),
+            strict=True,
+        )
     )
     assert base_same and vace_moved
 
@@ -167,7 +184,9 @@ def test_stage1b_mesh_overlay_target_and_resume(sample, tmp_path):
     out = tmp_path / "s1b"
     run_training(cfg, out, stage="1b", data=_data(sample, (0, 12)), steps=3, progress=False)
     assert read_state(out)["step"] == 3
-    run_training(cfg, out, stage="1b", data=_data(sample, (0, 12)), steps=5, resume=True, progress=False)
+    run_training(
+        cfg, out, stage="1b", data=_data(sample, (0, 12)), steps=5, resume=True, progress=False
+    )
     assert read_state(out)["step"] == 5
     steps = [e["step"] for e in read_log(out)]
     assert steps == [2, 3, 4, 5]
@@ -175,7 +194,9 @@ def test_stage1b_mesh_overlay_target_and_resume(sample, tmp_path):
     from core.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match="stage 1b"):
-        run_training(cfg, out, stage="2", data=_data(sample, (0, 12)), steps=6, resume=True, progress=False)
+        run_training(
+            cfg, out, stage="2", data=_data(sample, (0, 12)), steps=6, resume=True, progress=False
+        )
 
 
 def test_train_cli(sample, tmp_path, capsys):

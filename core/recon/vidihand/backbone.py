@@ -85,8 +85,12 @@ class Backbone(nn.Module):
         self.latents_std.copy_(std.view(1, -1, 1, 1, 1))
         self.cfg.raw["vae"]["latents_mean"] = [round(float(v), 6) for v in mean]
         self.cfg.raw["vae"]["latents_std"] = [round(float(v), 6) for v in std]
-        self.latents_mean.copy_(torch.tensor(self.cfg.raw["vae"]["latents_mean"]).view(1, -1, 1, 1, 1))
-        self.latents_std.copy_(torch.tensor(self.cfg.raw["vae"]["latents_std"]).view(1, -1, 1, 1, 1))
+        self.latents_mean.copy_(
+            torch.tensor(self.cfg.raw["vae"]["latents_mean"]).view(1, -1, 1, 1, 1)
+        )
+        self.latents_std.copy_(
+            torch.tensor(self.cfg.raw["vae"]["latents_std"]).view(1, -1, 1, 1, 1)
+        )
         self._zero_latents.clear()
 
     # --------------------------------------------------------------- latents
@@ -117,7 +121,10 @@ class Backbone(nn.Module):
         return torch.cat([inactive, latents, mask], dim=1)
 
     def noised(
-        self, latents: torch.Tensor, tau: float, generator: torch.Generator | None = None,
+        self,
+        latents: torch.Tensor,
+        tau: float,
+        generator: torch.Generator | None = None,
         shared: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Flow-matching interpolation (1 - tau) x0 + tau noise; returns (x_tau, noise).
@@ -196,7 +203,10 @@ class Backbone(nn.Module):
         return self.features_from_latents(self.encode(video), video.shape, generator)
 
     def features_from_latents(
-        self, latents: torch.Tensor, video_shape: torch.Size, generator: torch.Generator | None = None,
+        self,
+        latents: torch.Tensor,
+        video_shape: torch.Size,
+        generator: torch.Generator | None = None,
         shared: bool = True,
     ) -> torch.Tensor:
         """`features` for latents already encoded (training caches them per window). `shared`:
@@ -245,7 +255,9 @@ def _load_pretrained(cfg: ViDiHandConfig, root: Path, dtype: torch.dtype):
     )
     for sub in ("transformer", "vae"):
         if not (root / sub / "config.json").is_file():
-            raise CheckpointError(f"Wan base weights not found: {root / sub} has no config.json.", hint=hint)
+            raise CheckpointError(
+                f"Wan base weights not found: {root / sub} has no config.json.", hint=hint
+            )
     try:
         transformer = WanVACETransformer3DModel.from_pretrained(
             root, subfolder="transformer", local_files_only=True, torch_dtype=dtype
@@ -254,7 +266,9 @@ def _load_pretrained(cfg: ViDiHandConfig, root: Path, dtype: torch.dtype):
             root, subfolder="vae", local_files_only=True, torch_dtype=torch.float32
         )
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"Cannot load the Wan base weights from {root}: {exc}", hint=hint) from exc
+        raise CheckpointError(
+            f"Cannot load the Wan base weights from {root}: {exc}", hint=hint
+        ) from exc
     check_matches(cfg.transformer, dict(transformer.config), "transformer", root)
     check_matches(cfg.vae, dict(vae.config), "vae", root)
     return vae, transformer
@@ -272,7 +286,9 @@ def check_matches(wanted: dict[str, Any], got: dict[str, Any], what: str, where:
     if diffs:
         raise CheckpointError(
             f"The {what} weights in {where} do not match the ViDiHand configuration: "
-            + "; ".join(diffs[:6]) + ("; ..." if len(diffs) > 6 else "") + ".",
+            + "; ".join(diffs[:6])
+            + ("; ..." if len(diffs) > 6 else "")
+            + ".",
             hint="Use the configuration the weights were made for (e.g. --config full for "
             "Wan2.1-VACE-1.3B) or the weights that fit this configuration.",
         )

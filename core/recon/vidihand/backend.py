@@ -73,7 +73,9 @@ class ViDiHandReconstructor(Reconstructor):
                     "The vidihand backend needs a trained checkpoint.",
                     hint="Pass --checkpoint DIR (a folder written by `vidihand train`).",
                 )
-            model = load_checkpoint(checkpoint, base_weights=base_weights, device=self.device, dtype=self.dtype)
+            model = load_checkpoint(
+                checkpoint, base_weights=base_weights, device=self.device, dtype=self.dtype
+            )
         self.model = model.eval()
         self.checkpoint = str(checkpoint) if checkpoint else ""
         cfg = self.model.cfg
@@ -171,7 +173,9 @@ class ViDiHandReconstructor(Reconstructor):
             self._mano_fields(batch, r, present)
         return batch
 
-    def _mano_fields(self, batch: FrameBatch, r: dict[str, np.ndarray], present: np.ndarray) -> None:
+    def _mano_fields(
+        self, batch: FrameBatch, r: dict[str, np.ndarray], present: np.ndarray
+    ) -> None:
         import torch
 
         from core.hands.rotations import matrix_to_axis_angle

@@ -139,7 +139,9 @@ def load_checkpoint(
                 f"configuration {tuple(expected[k].shape)})"
             )
         raise CheckpointError(
-            f"The weights in {d} do not match its configuration {cfg.name!r}: " + "; ".join(parts) + ".",
+            f"The weights in {d} do not match its configuration {cfg.name!r}: "
+            + "; ".join(parts)
+            + ".",
             hint="The folder mixes files of different models: re-save it, or use the config.json "
             "that was written with these weights.",
         )

@@ -225,7 +225,9 @@ def build_dataset(specs: list[dict], cfg: ViDiHandConfig) -> MixedDataset:
         elif kind == "arctic":
             parts.append(datasets_ext.arctic_dataset(spec, cfg))
         else:
-            raise LabelFileError(f"Unknown training data kind {kind!r}: use labels, hot3d or arctic.")
+            raise LabelFileError(
+                f"Unknown training data kind {kind!r}: use labels, hot3d or arctic."
+            )
     return MixedDataset(parts)
 
 
@@ -235,10 +237,17 @@ def collate(windows: list[Window], device: str = "cpu") -> dict:
 
     frames = np.stack([w.frames for w in windows])  # (B, T, H, W, 3)
     clip = torch.from_numpy(frames).to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
-    out = {"clip": clip, "K": torch.as_tensor(np.stack([w.K for w in windows]), dtype=torch.float32, device=device)}
+    out = {
+        "clip": clip,
+        "K": torch.as_tensor(np.stack([w.K for w in windows]), dtype=torch.float32, device=device),
+    }
     for k in vars(windows[0].targets):
         v = np.stack([getattr(w.targets, k) for w in windows])
-        out[k] = torch.as_tensor(v, device=device) if v.dtype == bool else torch.as_tensor(v, dtype=torch.float32, device=device)
+        out[k] = (
+            torch.as_tensor(v, device=device)
+            if v.dtype == bool
+            else torch.as_tensor(v, dtype=torch.float32, device=device)
+        )
     out["frames"] = frames
     out["K_np"] = np.stack([w.K for w in windows])
     out["keys"] = [w.key for w in windows]

@@ -121,7 +121,9 @@ def hot3d_in_camera(seq: str | Path, stream: str) -> dict[str, Any]:
         raise LabelFileError(f"HOT3D stream {stream!r} not in {seq}: streams are {sorted(cams)}.")
     idx = np.clip(np.searchsorted(ts_h, mano["timestamps"]), 0, len(ts_h) - 1)
     prev = np.clip(idx - 1, 0, len(ts_h) - 1)
-    idx = np.where(np.abs(ts_h[prev] - mano["timestamps"]) < np.abs(ts_h[idx] - mano["timestamps"]), prev, idx)
+    idx = np.where(
+        np.abs(ts_h[prev] - mano["timestamps"]) < np.abs(ts_h[idx] - mano["timestamps"]), prev, idx
+    )
     T_wc = T_wd[idx] @ cams[stream]["T_device_camera"]
     R_cw = np.swapaxes(T_wc[:, :3, :3], -1, -2)
     t_wc = T_wc[:, :3, 3]
@@ -159,7 +161,9 @@ def _mano_targets(
         mean = layer.pose_mean(h).detach().cpu().numpy()
         flat = torch.as_tensor((hand_pose[sel, h].reshape(-1, 15, 3) + mean), dtype=torch.float32)
         with torch.no_grad():
-            rel = layer(torch.as_tensor(R_cam[sel, h], dtype=torch.float32), aa2m(flat), b, h).numpy()
+            rel = layer(
+                torch.as_tensor(R_cam[sel, h], dtype=torch.float32), aa2m(flat), b, h
+            ).numpy()
         # world wrist = J0 + t_world; in the camera: R_cw J0 + origin_cam
         wrist = np.einsum("nij,nj->ni", R_cw[sel], j0) + origin_cam[sel, h]
         t.joints_3d[sel, h] = rel + wrist[:, None]
@@ -222,7 +226,9 @@ def hot3d_dataset(spec: dict, cfg: ViDiHandConfig) -> SequenceDataset:
     t = _mano_targets(data["R_cam"][keep], pose[keep], data["betas"][keep], data["origin_cam"][keep],
                       data["R_cw"][keep], data["valid"][keep], layer)  # fmt: skip
     _fill_2d(t, data["K"], data["size"])
-    frames = FrameSource(cfg.width, cfg.height, images=[files[ts] for ts in data["timestamps"][keep]])
+    frames = FrameSource(
+        cfg.width, cfg.height, images=[files[ts] for ts in data["timestamps"][keep]]
+    )
     return SequenceDataset(frames, t, data["K"], cfg, name=f"hot3d:{spec['sequence']}")
 
 
@@ -254,7 +260,9 @@ def read_arctic(mano_path: str | Path, camera_path: str | Path) -> dict[str, Any
             continue
         m = mano[name]
         if len(m["rot"]) != n:
-            raise LabelFileError(f"{mano_path}: {len(m['rot'])} {name} frames but {n} camera frames.")
+            raise LabelFileError(
+                f"{mano_path}: {len(m['rot'])} {name} frames but {n} camera frames."
+            )
         R_cam[:, h] = R @ axis_angle_to_matrix(np.asarray(m["rot"], np.float64))
         pose[:, h] = m["pose"]
         betas[:, h] = np.broadcast_to(np.asarray(m["shape"], np.float64), (n, 10))
@@ -268,7 +276,7 @@ def read_arctic(mano_path: str | Path, camera_path: str | Path) -> dict[str, Any
 def arctic_dataset(spec: dict, cfg: ViDiHandConfig) -> SequenceDataset:
     """spec: {"kind": "arctic", "mano": FILE, "camera": FILE, "images": DIR, "image_offset": 0}."""
     data = read_arctic(spec["mano"], spec["camera"])
-    files = _image_files(spec.get("images") or "", "ARCTIC")[int(spec.get("image_offset", 0)):]
+    files = _image_files(spec.get("images") or "", "ARCTIC")[int(spec.get("image_offset", 0)) :]
     n = min(len(files), data["n"])
     layer = _need_mano(cfg, "ARCTIC")
     t = _mano_targets(data["R_cam"][:n], data["hand_pose"][:n], data["betas"][:n],

@@ -118,7 +118,9 @@ class HandDecoder(nn.Module):
         self.heat_log_scale = nn.Parameter(torch.tensor(math.log(4.0)))
         #: per-location joint logits (a two-layer 1x1 convolution): each cell's evidence for each joint,
         #: which sharpens far faster than query-key attention alone (DETR-style slow start)
-        self.heat_local = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 2 * N_JOINTS))
+        self.heat_local = nn.Sequential(
+            nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 2 * N_JOINTS)
+        )
         self.hand_from_joints = _Attention(dim, heads)
         self.out_norm = nn.LayerNorm(dim)
         # heads
@@ -173,7 +175,10 @@ class HandDecoder(nn.Module):
         fine_uv = pixel_grid(h * u, w * u, self.stride / u, dev)
         fine = fine + self.ray(ray_directions(fine_uv, K))[:, None]
         fine = self.fine_norm(fine).reshape(b * T, -1, d)
-        jq = self.joint_embed.view(1, 1, 2, N_JOINTS, d) + self.joint_from_hand(q.detach())[:, :, :, None]
+        jq = (
+            self.joint_embed.view(1, 1, 2, N_JOINTS, d)
+            + self.joint_from_hand(q.detach())[:, :, :, None]
+        )
         jq = jq.reshape(b * T, 2 * N_JOINTS, d)
         scale = self.heat_log_scale.exp() / math.sqrt(d)
         logits = self.heat_q(jq) @ self.heat_k(fine).transpose(1, 2) * scale

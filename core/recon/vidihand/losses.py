@@ -73,7 +73,9 @@ def stage2_losses(out: dict, batch: dict, weights: dict, model) -> dict[str, tor
             mean = torch.stack([model.hand_layer.pose_mean(s) for s in (0, 1)]).to(hp)
             R_go = axis_angle_to_matrix(_nan0(go))
             R_hp = axis_angle_to_matrix(_nan0(hp).view(*hp.shape[:-1], 15, 3) + mean[None, None])
-            e = (out["R_global"] - R_go).square().mean((-1, -2)) + (out["R_pose"] - R_hp).square().mean((-1, -2, -3))
+            e = (out["R_global"] - R_go).square().mean((-1, -2)) + (
+                out["R_pose"] - R_hp
+            ).square().mean((-1, -2, -3))
             terms["mano_rot"] = _masked_mean(e, has)
         hb = torch.isfinite(batch["betas"]).all(-1) & batch["present"]
         if bool(hb.any()):
@@ -134,7 +136,11 @@ def overlay_video(batch: dict, variant: str, alpha: float) -> np.ndarray:
 
 
 def stage1_loss(
-    model, batch: dict, z_in: torch.Tensor, z_tgt: torch.Tensor, generator: torch.Generator | None = None
+    model,
+    batch: dict,
+    z_in: torch.Tensor,
+    z_tgt: torch.Tensor,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Flow-matching loss of the backbone for one batch: latents of the input clip (the VACE
     control) and of its overlay target video."""

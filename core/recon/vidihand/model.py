@@ -1,8 +1,8 @@
 """ViDiHandModel: backbone + decoder + hand layer, and the clip preprocessing they share.
 
-    model = ViDiHandModel(load_config("tiny"))
-    clip, K_model = prepare_clip(frames_uint8, K, model.cfg)     # resize, scale K
-    out = model(clip[None], K_model[None])                        # dict of (1, T, 2, ...)
+model = ViDiHandModel(load_config("tiny"))
+clip, K_model = prepare_clip(frames_uint8, K, model.cfg)     # resize, scale K
+out = model(clip[None], K_model[None])                        # dict of (1, T, 2, ...)
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ class ViDiHandModel(nn.Module):
     ) -> None:
         super().__init__()
         self.cfg = cfg
-        self.backbone: Backbone = build_backbone(cfg, base_weights=base_weights, meta=meta, dtype=dtype)
+        self.backbone: Backbone = build_backbone(
+            cfg, base_weights=base_weights, meta=meta, dtype=dtype
+        )
         dec = cfg.decoder
         kwargs = dict(
             width=cfg.width_dim,
@@ -54,10 +56,14 @@ class ViDiHandModel(nn.Module):
             self.decoder = HandDecoder(**kwargs)
         self.hand_layer = build_hand_layer(cfg.hand_model)
 
-    def features(self, clip: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def features(
+        self, clip: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         return self.backbone.features(clip, generator)
 
-    def decode(self, feats: torch.Tensor, K: torch.Tensor, n_frames: int) -> dict[str, torch.Tensor]:
+    def decode(
+        self, feats: torch.Tensor, K: torch.Tensor, n_frames: int
+    ) -> dict[str, torch.Tensor]:
         return self.decoder(feats, K, n_frames, self.hand_layer)
 
     def forward(
@@ -89,13 +95,21 @@ class ViDiHandModel(nn.Module):
             + sum(p.numel() for p in self.backbone.vae.quant_conv.parameters()),
             "decoder": sum(p.numel() for p in self.decoder.parameters()),
         }
-        counts["total"] = counts["transformer_total"] + counts["text_embedding"] + counts["vae"] + counts["decoder"]
+        counts["total"] = (
+            counts["transformer_total"]
+            + counts["text_embedding"]
+            + counts["vae"]
+            + counts["decoder"]
+        )
         counts["trainable_stage1"] = counts["transformer_vace"] + counts["text_embedding"]
         return counts
 
 
 def prepare_clip(
-    frames: np.ndarray | torch.Tensor, K: np.ndarray, cfg: ViDiHandConfig, device: str | torch.device = "cpu"
+    frames: np.ndarray | torch.Tensor,
+    K: np.ndarray,
+    cfg: ViDiHandConfig,
+    device: str | torch.device = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 frames (T, H, W, 3) -> clip (3, T, h, w) in [-1, 1] at the model size, and K scaled
     to that size (pixel-centre convention)."""
@@ -103,6 +117,10 @@ def prepare_clip(
     H, W = x.shape[1:3]
     x = x.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (T, 3, H, W)
     if (H, W) != (cfg.height, cfg.width):
-        x = F.interpolate(x, size=(cfg.height, cfg.width), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(
+            x, size=(cfg.height, cfg.width), mode="bilinear", antialias=True, align_corners=False
+        )
     Km = scale_intrinsics(K, cfg.width / W, cfg.height / H)
-    return x.permute(1, 0, 2, 3).contiguous(), torch.as_tensor(Km, dtype=torch.float32, device=device)
+    return x.permute(1, 0, 2, 3).contiguous(), torch.as_tensor(
+        Km, dtype=torch.float32, device=device
+    )

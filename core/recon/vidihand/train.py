@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,14 @@ def run_training(
     if resume:
         state = read_state(out)
         if not state:
-            raise CheckpointError(f"Nothing to resume in {out}: no state.json.", hint="Drop --resume to start a new run.")
+            raise CheckpointError(
+                f"Nothing to resume in {out}: no state.json.",
+                hint="Drop --resume to start a new run.",
+            )
         if state.get("stage") != stage:
-            raise CheckpointError(f"{out} holds a stage {state.get('stage')} run, not stage {stage}.")
+            raise CheckpointError(
+                f"{out} holds a stage {state.get('stage')} run, not stage {stage}."
+            )
         model = load_checkpoint(out, base_weights=base_weights, device=dev)
         start_step = int(state.get("step", 0))
         base_weights = base_weights or state.get("base_weights")
@@ -95,7 +101,9 @@ def run_training(
         params = list(model.decoder.parameters())
         for p in params:
             p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=float(scfg["lr"]), weight_decay=float(scfg.get("weight_decay", 0.0)))
+    opt = torch.optim.AdamW(
+        params, lr=float(scfg["lr"]), weight_decay=float(scfg.get("weight_decay", 0.0))
+    )
     if resume and (opt_state := load_optimizer_state(out)) is not None:
         opt.load_state_dict(opt_state)
     # linear warm-up over the first 5% of steps, then cosine decay to 10% of the rate
@@ -136,18 +144,25 @@ def run_training(
         if stage.startswith("1"):
             variant = "mesh" if stage == "1b" else "skeleton"
             alpha = float(scfg.get("overlay_alpha", 0.6))
-            z_in = cache.latents(model, batch, "input", lambda: batch["clip"])
-            z_tgt = cache.latents(model, batch, variant, lambda: _as_clip(overlay_video(batch, variant, alpha), dev))
+            z_in = cache.latents(model, batch, "input", partial(_input_clip, batch))
+            target = partial(_overlay_clip, batch, variant, alpha, dev)
+            z_tgt = cache.latents(model, batch, variant, target)
             loss = stage1_loss(model, batch, z_in, z_tgt, gen)
             terms = {"total": loss}
         else:
             with torch.no_grad():
-                z_in = cache.latents(model, batch, "input", lambda: batch["clip"])
+                z_in = cache.latents(model, batch, "input", partial(_input_clip, batch))
+                shape = batch["clip"].shape
                 if fixed_noise:  # the inference noise: features are a function of the window
-                    feats = cache.get(batch, "feats", lambda: model.backbone.features_from_latents(
-                        z_in, batch["clip"].shape, model.noise_generator(dev)))  # fmt: skip
+                    make = partial(
+                        model.backbone.features_from_latents,
+                        z_in,
+                        shape,
+                        model.noise_generator(dev),
+                    )
+                    feats = cache.get(batch, "feats", make)
                 else:
-                    feats = model.backbone.features_from_latents(z_in, batch["clip"].shape, gen, shared=False)
+                    feats = model.backbone.features_from_latents(z_in, shape, gen, shared=False)
             outputs = model.decode(feats, batch["K"], batch["clip"].shape[2])
             terms = stage2_losses(outputs, batch, weights, model)
             loss = terms["total"]
@@ -186,7 +201,9 @@ class LatentCache:
         self.max_items = max_items
         self.items: dict[tuple, torch.Tensor] = {}
 
-    def latents(self, model, batch: dict, kind: str, make_clip: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def latents(
+        self, model, batch: dict, kind: str, make_clip: Callable[[], torch.Tensor]
+    ) -> torch.Tensor:
         return self.get(batch, kind, lambda: model.backbone.encode(make_clip()))
 
     def get(self, batch: dict, kind: str, make: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -201,7 +218,12 @@ class LatentCache:
         return z
 
 
-def _as_clip(frames: np.ndarray, device: torch.device) -> torch.Tensor:
+def _input_clip(batch: dict) -> torch.Tensor:
+    return batch["clip"]
+
+
+def _overlay_clip(batch: dict, variant: str, alpha: float, device: torch.device) -> torch.Tensor:
+    frames = overlay_video(batch, variant, alpha)
     return torch.from_numpy(frames).to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
 
 
@@ -212,4 +234,8 @@ def _save(model, out: Path, stage: str, step: int, base_weights, last: dict, opt
 
 def read_log(out_dir: str | Path) -> list[dict]:
     p = Path(out_dir) / "log.jsonl"
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
+    return (
+        [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+        if p.is_file()
+        else []
+    )
