@@ -31,8 +31,8 @@ from core.video.hashing import video_sha256
 
 #: files from this size on open with the background index and a background hash
 LONG_VIDEO_BYTES = 64 * 2**20
-#: frame cache for long videos: ~80 frames at 1080p; 4K gets less (its decoders are bigger)
-CACHE_BYTES = 512 * 2**20
+#: frame cache for long videos: ~40 frames at 1080p, ~15 at 4K (4K decoders are bigger too)
+CACHE_BYTES = 256 * 2**20
 CACHE_BYTES_4K = 384 * 2**20
 THUMB_WIDTH = 128
 
@@ -124,7 +124,7 @@ class LongVideo(QObject):
         if pre is not None:
             pre.on_frame = self.frameReady.emit  # worker thread -> queued to the GUI
             if video.info.frame_bytes > 12 * 2**20:
-                video.cache.max_bytes = min(video.cache.max_bytes, CACHE_BYTES_4K)
+                video.cache.max_bytes = CACHE_BYTES_4K
         if hasattr(video, "add_listener"):
             video.add_listener(self._index_raw.emit)
         from core.video.proxy import ProxyStrip

@@ -230,7 +230,8 @@ class Inspector(QWidget):
             self.keyframe.setChecked(bool(t.keyframe[f]))
             src = Source(int(t.source[f])).name.lower()
             conf = float(t.confidence[f])
-            mano = "MANO" if t.has_mano()[f] else "no MANO"
+            known = (t.global_orient[f], t.hand_pose[f], t.betas[f], t.transl[f])  # frame f only
+            mano = "no MANO" if any(np.isnan(a).any() for a in known) else "MANO"
             self.state_label.setText(
                 f"{src} · {'reviewed' if t.reviewed[f] else 'not reviewed'} · conf {conf:.2f} · {mano}"
             )
