@@ -1,0 +1,1 @@
+"""ViDiHand: the video-diffusion two-hand reconstructor (docs/vidihand.md)."""

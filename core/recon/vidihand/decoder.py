@@ -15,6 +15,11 @@ Per window of T frames:
    log-depth, on-screen logit; per-joint anchor weights from the joint branch.
 The hand layer then gives wrist-relative joints, and the wrist translation (tx, ty) is solved in
 closed form from the anchors (geometry.solve_translation).
+
+Training split: the heatmap branch has its own feature projection and is shaped by the 2D losses
+only (anchor L1 and a Gaussian heatmap cross-entropy); the anchors enter the solver and the hand
+tokens read the heatmaps with the gradient stopped. When the 3D losses could also pull on the
+heatmaps, the two fought and the anchors stopped learning (seen on the tiny configuration).
 """
 
 from __future__ import annotations
