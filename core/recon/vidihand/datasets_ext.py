@@ -221,8 +221,8 @@ def hot3d_dataset(spec: dict, cfg: ViDiHandConfig) -> SequenceDataset:
     if not keep.any():
         raise LabelFileError(f"No image in {spec['images']} is named after a label timestamp_ns.")
     layer = _need_mano(cfg, "HOT3D")
-    comps = np.asarray(layer.mano[1].np_hand_components)[:15]
-    pose = np.einsum("nhk,kd->nhd", np.nan_to_num(data["pose_pca"]), comps)
+    comps = layer.components[:, :15].cpu().numpy().astype(np.float64)  # (2, 15, 45)
+    pose = np.einsum("nhk,hkd->nhd", np.nan_to_num(data["pose_pca"]), comps)
     t = _mano_targets(data["R_cam"][keep], pose[keep], data["betas"][keep], data["origin_cam"][keep],
                       data["R_cw"][keep], data["valid"][keep], layer)  # fmt: skip
     _fill_2d(t, data["K"], data["size"])

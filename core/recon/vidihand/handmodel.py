@@ -125,27 +125,18 @@ class ManoLayer(nn.Module):
 
     def __init__(self, model_dir: str | Path) -> None:
         super().__init__()
-        import smplx
+        from core.hands.mano import MANO_FILES, ManoModel, ManoModelError, mano_arrays
 
-        root = Path(model_dir)
-        layers = []
-        for name, is_right in (("MANO_LEFT.pkl", False), ("MANO_RIGHT.pkl", True)):
-            path = root / name
-            if not path.is_file():
-                raise CheckpointError(
-                    f"MANO model file {path} not found.",
-                    hint="hand_model.mano_dir must be a folder with MANO_LEFT.pkl and MANO_RIGHT.pkl "
-                    "(your own licensed copy), or use hand_model.kind = 'skeleton'.",
-                )
-            layer = smplx.MANO(
-                str(path), is_rhand=is_right, use_pca=False, flat_hand_mean=False, num_pca_comps=45,
-                batch_size=1, create_transl=False, create_global_orient=False,
-                create_hand_pose=False, create_betas=False,
-            )  # fmt: skip
-            if not is_right:  # smplx issue 48: the left model's first shape direction is mirrored
-                layer.shapedirs[:, 0, :] *= -1
-            layers.append(layer)
-        self.mano = nn.ModuleList(layers)
+        try:  # the project's chumpy-free loader, left-hand shapedirs fix included
+            model = ManoModel(model_dir)
+        except ManoModelError as exc:
+            raise CheckpointError(exc.message, hint=exc.hint) from exc
+        self.mano = nn.ModuleList(model.layers)  # (left, right) smplx MANO layers
+        comps = [mano_arrays(model.folder / MANO_FILES[h], h)["hands_components"] for h in (0, 1)]
+        #: PCA basis of hand_pose per side (HOT3D stores 15 PCA coefficients)
+        self.register_buffer(
+            "components", torch.as_tensor(np.stack(comps), dtype=torch.float32), persistent=False
+        )
         for p in self.mano.parameters():
             p.requires_grad_(False)
 
