@@ -190,6 +190,23 @@ def test_stage1b_mesh_overlay_target_and_resume(sample, tmp_path):
     assert read_state(out)["step"] == 5
     steps = [e["step"] for e in read_log(out)]
     assert steps == [2, 3, 4, 5]
+    # stage 2 starts from the stage-1 folder (--init): the adapted VACE branch is carried over
+    s2 = run_training(
+        cfg,
+        tmp_path / "s2",
+        stage="2",
+        data=_data(sample, (0, 12)),
+        steps=2,
+        init=out,
+        progress=False,
+    )
+    s1 = load_checkpoint(out)
+    for a, b in zip(
+        s1.backbone.transformer.vace_blocks.parameters(),
+        s2["model"].backbone.transformer.vace_blocks.parameters(),
+        strict=True,
+    ):
+        assert torch.equal(a, b)
     # resuming another stage's run is refused with a clear error
     from core.errors import CheckpointError
 
