@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from core.errors import VidihandError
-from core.video.hashing import video_sha256
+from core.video.hashing import cached_video_sha256, video_sha256
 
 #: files from this size on open with the background index and a background hash
 LONG_VIDEO_BYTES = 64 * 2**20
@@ -81,9 +81,14 @@ class LongVideo(QObject):
 
     def sha256(self, path: Path) -> str:
         """The hash now for small files; for long ones "" now and the document's meta filled in
-        by a thread (`finish_hash` waits for it before labels are saved or loaded)."""
+        by a thread (`finish_hash` waits for it before labels are saved or loaded). Until it is
+        known, an unsaved document's crash journal is the shared "unsaved" one."""
+        self._hash_thread = None
         if not self._pending:
             return video_sha256(path)
+        known = cached_video_sha256(path)  # opened before: the crash journal finds its file
+        if known:
+            return known
         self._hash = None
         self._video_id += 1
         vid = self._video_id

@@ -106,6 +106,7 @@ def bench_file(app, window, path: Path, scrubs: int, rss: Rss) -> dict[str, floa
     session.long_video.threshold = LONG_VIDEO_BYTES
     rss.reset()
     r["open"] = open_and_show(app, window, path)
+    r["peak_open"] = rss.peak
     n = session.clock.n_frames
     r["n_frames"] = n
     r["index_complete_at_first_frame"] = float(session.video.info.index_complete)
@@ -191,7 +192,7 @@ def report(name: str, r: dict[str, float]) -> None:
         f"{r['labels_load'] * 1000:.0f} ms"
     )
     print(
-        f"peak RSS: app path {r['peak_app'] / gib:.2f} GiB (frame cache "
+        f"peak RSS: app path {r['peak_app'] / gib:.2f} GiB (at open {r['peak_open'] / gib:.2f}; frame cache "
         f"{r['cache_bytes'] / 2**20:.0f} MiB), baseline {r['peak_base'] / gib:.2f} GiB"
     )
 

@@ -25,6 +25,14 @@ def _load_cache() -> dict[str, str]:
         return {}
 
 
+def cached_video_sha256(path: str | os.PathLike[str]) -> str | None:
+    """The hash if this file (same path, size and mtime) was hashed before, else None; never
+    reads the video (the app uses it to hash big files on a thread only when needed)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return _load_cache().get(f"{p}|{st.st_size}|{st.st_mtime_ns}")
+
+
 def video_sha256(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of the file's bytes; for a folder, of its image files' names and bytes."""
     p = Path(path).resolve()

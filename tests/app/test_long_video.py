@@ -154,3 +154,6 @@ def test_long_video_open_scrub_thumbnails(window, qtbot, long_clip, gated_index,
     assert len(session.doc.meta.video_sha256) == 64
     session.load_labels(out)
     assert session.doc.n_frames == N_FRAMES
+    # reopened: the hash is known at once (the crash journal is keyed by it)
+    assert window.open_video(long_clip)
+    assert len(session.doc.meta.video_sha256) == 64
