@@ -3,6 +3,8 @@ video, overlay, 3D view and timeline agree, screenshot, save and reopen."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -22,6 +24,11 @@ def settle(window, rounds: int = 3) -> None:
 
 def assert_views_agree(window, frame: int) -> None:
     """Every view shows `frame` and draws exactly the hands the document has there."""
+    # key presses reach the window through the window system: under load, allow them up to 2 s
+    deadline = time.monotonic() + 2.0
+    settle(window)
+    while window.session.clock.frame != frame and time.monotonic() < deadline:
+        QTest.qWait(20)
     settle(window)
     window.video_view.repaint()
     window.timeline.repaint()
