@@ -31,9 +31,9 @@ from core.video.hashing import cached_video_sha256, video_sha256
 
 #: files from this size on open with the background index and a background hash
 LONG_VIDEO_BYTES = 64 * 2**20
-#: frame cache for long videos: ~40 frames at 1080p, ~15 at 4K (4K decoders are bigger too)
-CACHE_BYTES = 256 * 2**20
-CACHE_BYTES_4K = 384 * 2**20
+#: frame cache for long videos: ~30 frames at 1080p, ~10 at 4K (4K decoders take more too)
+CACHE_BYTES = 192 * 2**20
+CACHE_BYTES_4K = 256 * 2**20
 THUMB_WIDTH = 128
 
 

@@ -71,10 +71,12 @@ def pump(app, until, timeout: float) -> bool:  # noqa: ANN001
 
 def open_and_show(app, window, path: Path) -> float:  # noqa: ANN001
     view = window.video_view
+    window.session.clock.set_frame(0)  # a new video keeps the clock's frame: open at frame 0
     t0 = time.perf_counter()
     assert window.open_video(path), window.errors.last
     view.repaint()
-    pump(app, lambda: view.shown_frame == 0, 60)
+    ok = pump(app, lambda: view.shown_frame == 0 and view.proxy_of is None, 60)
+    assert ok, "the first frame was not shown within 60 s"
     return time.perf_counter() - t0
 
 

@@ -241,7 +241,7 @@ class Inspector(QWidget):
             if not self.note.hasFocus():
                 self.note.setText(doc.notes.get(f, ""))
             jj = int(self.joint_box.currentData())
-            has = bool(t.has_mano()[f])
+            has = mano == "MANO"
             if has:
                 if jj == 0:
                     aa = t.global_orient[f]
