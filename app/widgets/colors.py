@@ -5,9 +5,10 @@ from __future__ import annotations
 from PySide6.QtGui import QColor
 
 from core.labels.document import Source
+from core.labels.joints import HAND_COLORS_HEX
 
 #: left = 0, right = 1
-HAND_COLORS = (QColor("#4fc3f7"), QColor("#ff8a50"))
+HAND_COLORS = (QColor(HAND_COLORS_HEX[0]), QColor(HAND_COLORS_HEX[1]))
 HAND_RGB = tuple((c.redF(), c.greenF(), c.blueF()) for c in HAND_COLORS)
 HAND_LABELS = ("Left", "Right")
 

@@ -11,11 +11,11 @@ import io
 import numpy as np
 
 from core.analysis.detectors import CONTEXT_KINDS, KINDS, Detections
-from core.labels.joints import HAND_NAMES, JOINT_NAMES
+from core.labels.joints import HAND_COLORS_HEX, HAND_NAMES, JOINT_NAMES
 from core.metrics.evaluate import Evaluation
 
-#: matplotlib colours of the hands (as the overlay's orange/blue)
-HAND_MPL = {0: "#ff8c1e", 1: "#2896ff"}
+#: matplotlib colours of the hands (the app's and the overlay's)
+HAND_MPL = {0: HAND_COLORS_HEX[0], 1: HAND_COLORS_HEX[1]}
 
 
 def _figure(

@@ -25,7 +25,7 @@ from core.analysis.review import decision_for
 from core.analysis.segments import Segment
 from core.analysis.thresholds import Thresholds
 from core.labels.document import LabelDocument
-from core.labels.joints import HAND_NAMES
+from core.labels.joints import HAND_COLORS_HEX, HAND_NAMES
 from core.metrics.evaluate import SPECS, Evaluation, evaluate
 from core.video.base import VideoSource
 
@@ -282,7 +282,7 @@ def _render(
 
     if thumbs:
         what = "largest MPJPE-p" if ev is not None else "highest detector score"
-        legend = ('<span style="background:#ff8c1e"></span>left <span style="background:#2896ff">'
+        legend = (f'<span style="background:{HAND_COLORS_HEX[0]}"></span>left <span style="background:{HAND_COLORS_HEX[1]}">'
                   '</span>right (prediction)')  # fmt: skip
         if gt is not None:
             legend += ' <span style="background:#fff;border:1px solid #999"></span>ground truth'

@@ -11,6 +11,9 @@ from __future__ import annotations
 LEFT = 0
 RIGHT = 1
 HAND_NAMES: tuple[str, str] = ("left", "right")
+#: the hands' colours everywhere (app, renderer, report): left light blue, right orange
+HAND_COLORS_HEX: tuple[str, str] = ("#4fc3f7", "#ff8a50")
+HAND_COLORS_RGB: tuple[tuple[int, int, int], tuple[int, int, int]] = ((79, 195, 247), (255, 138, 80))
 
 N_JOINTS = 21
 

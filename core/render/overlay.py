@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.labels.joints import BONES, LEFT, N_JOINTS, RIGHT
+from core.labels.joints import BONES, HAND_COLORS_RGB, LEFT, N_JOINTS, RIGHT
 from core.render.raster import Raster, rasterize, vertex_normals
 
-#: hand colours (RGB): left orange, right blue, as in the app
-HAND_COLORS: dict[int, tuple[int, int, int]] = {LEFT: (255, 140, 30), RIGHT: (40, 150, 255)}
+#: hand colours (RGB), the same as the app's (core.labels.joints.HAND_COLORS_RGB)
+HAND_COLORS: dict[int, tuple[int, int, int]] = {LEFT: HAND_COLORS_RGB[LEFT], RIGHT: HAND_COLORS_RGB[RIGHT]}
 SKIN_COLOR: tuple[int, int, int] = (224, 172, 140)
 #: direction towards the light in the camera frame (up, left, towards the camera)
 DEFAULT_LIGHT = np.array([-0.35, -0.55, -0.76])

@@ -21,6 +21,7 @@ from core.analysis.report import N_THUMBNAILS, THUMB_WIDTH, build_report, worst_
 from core.camera import project
 from core.io.labels_h5 import load_labels, save_labels
 from core.labels.document import POSE_FIELDS, LabelDocument
+from core.labels.joints import HAND_COLORS_RGB, LEFT, RIGHT
 
 
 def faulty_prediction(gt: LabelDocument) -> LabelDocument:
@@ -92,8 +93,8 @@ def test_thumbnails_show_prediction_and_ground_truth(docs) -> None:
     thumbs = [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in _images(html)[4:]]
     for t in thumbs:
         px = t.reshape(-1, 3).astype(int)
-        orange = np.abs(px - [255, 140, 30]).sum(axis=1) < 60
-        blue = np.abs(px - [40, 150, 255]).sum(axis=1) < 60
+        orange = np.abs(px - HAND_COLORS_RGB[LEFT]).sum(axis=1) < 60
+        blue = np.abs(px - HAND_COLORS_RGB[RIGHT]).sum(axis=1) < 60
         white = (px > 235).all(axis=1)
         assert (orange | blue).sum() > 20, "predicted skeleton not drawn"
         assert white.sum() > 20, "ground-truth skeleton not drawn"
@@ -167,8 +168,8 @@ def test_report_renders_in_headless_chromium(docs, artifacts, tmp_path) -> None:
     assert non_white.mean() > 0.05, "the screenshot is (nearly) blank"
     # the hand colours of the plots and thumbnails made it to the screen
     px = img.reshape(-1, 3)
-    assert (np.abs(px - [255, 140, 30]).sum(axis=1) < 60).sum() > 500
-    assert (np.abs(px - [40, 150, 255]).sum(axis=1) < 60).sum() > 500
+    assert (np.abs(px - HAND_COLORS_RGB[LEFT]).sum(axis=1) < 60).sum() > 500
+    assert (np.abs(px - HAND_COLORS_RGB[RIGHT]).sum(axis=1) < 60).sum() > 500
     # text rendered: the top rows (title) hold dark pixels
     assert (img[:80] < 80).all(axis=2).sum() > 200
 
