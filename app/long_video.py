@@ -70,7 +70,6 @@ class LongVideo(QObject):
         self._thumbs_timer.timeout.connect(self.thumbsChanged.emit)
         self._thumbs_raw.connect(self._on_thumbs, Qt.ConnectionType.QueuedConnection)
         self._index_raw.connect(self._on_index, Qt.ConnectionType.QueuedConnection)
-        self.frameReady.connect(self._noop)  # keeps the signal's queued delivery alive
         session.videoChanged.connect(self._on_video)
 
     # ------------------------------------------------------------------ opening
@@ -207,9 +206,6 @@ class LongVideo(QObject):
 
         session.set_document(LabelDocument(meta_for(session.video, doc.meta.video_sha256)), None)
 
-    def _noop(self, _i: int) -> None:
-        pass
-
     def close(self) -> None:
         self.close_strip()
 
@@ -270,7 +266,7 @@ def install_long_video(window) -> LongVideo:  # noqa: ANN001 - app.main_window.M
             view.refresh()
 
     session.videoChanged.connect(on_video)
-    lv.frameReady.connect(on_ready)
+    lv.frameReady.connect(on_ready, Qt.ConnectionType.QueuedConnection)  # from the prefetcher
     lv.thumbsChanged.connect(window.timeline.refresh_lanes)
     lv.thumbsChanged.connect(lambda: _thumb_refresh(window, lv))
     lv.indexChanged.connect(lambda _info: window.video_view.update())
