@@ -73,3 +73,18 @@ def normalize(v: np.ndarray, axis: int = -1) -> np.ndarray:
     """Unit vectors along `axis`; zero vectors stay zero, NaN stays NaN."""
     n = np.linalg.norm(v, axis=axis, keepdims=True)
     return v / np.maximum(n, _EPS)
+
+
+def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternions (w, x, y, z), normalised here, -> (..., 3, 3) rotation matrices."""
+    q = np.asarray(q, np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import LabelFileError
-from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle, quat_wxyz_to_matrix
 from core.labels.document import LabelDocument, Source, VideoMeta
 
 N_PCA = 15
@@ -103,21 +103,6 @@ def read_mano_trajectory(path: str | os.PathLike[str]) -> Hot3dTrajectory:
                 ) from None
             traj.present[i, h] = True
     return traj
-
-
-def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
-    """(..., 4) quaternions (w, x, y, z), normalised here, -> (..., 3, 3) rotation matrices."""
-    q = np.asarray(q, np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
 
 
 def pca_to_axis_angle(pose_pca: np.ndarray, components: np.ndarray) -> np.ndarray:

@@ -31,23 +31,9 @@ from typing import Any
 import numpy as np
 
 from core.errors import LabelFileError
-from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle, quat_wxyz_to_matrix
 from core.recon.vidihand.config import ViDiHandConfig
 from core.recon.vidihand.data import FrameSource, SequenceDataset, Targets
-
-
-def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
-    q = np.asarray(q, np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
 
 
 # ------------------------------------------------------------------------------------- HOT3D
