@@ -3,7 +3,8 @@
 What an annotator feels: one gesture (a joint drag step, a 300-frame interpolation, a swap),
 undo/redo, and the cost of making each one crash-safe (journal record written and fsynced).
 Baseline in the same run: the same gestures without a journal. Also the journal's snapshot
-(every 200 steps) and recovery times.
+(every 200 steps) and recovery times, and the time to start journaling an opened video (blank
+record) against the full snapshot it used to write.
 
     python bench/bench_edits.py [--frames 108000] [--quick]
 """
@@ -11,6 +12,7 @@ Baseline in the same run: the same gestures without a journal. Also the journal'
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -24,8 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench_labels_io import full_document  # noqa: E402
 
-from core.edits import EditHistory, use_hand_model  # noqa: E402
+from core.edits import EditHistory, EditSession, use_hand_model  # noqa: E402
 from core.io.journal import Journal  # noqa: E402
+from core.io.labels_h5 import save_labels  # noqa: E402
+from core.labels.document import LabelDocument, VideoMeta  # noqa: E402
 
 
 def gestures(doc, rng):
@@ -75,6 +79,44 @@ def run(doc, journal, count: int) -> dict[str, list[float]]:
     return times
 
 
+def journal_start(frames: int, tmp: Path) -> None:
+    """Time to start crash-safe editing of an opened video (an empty document, as the app makes
+    for a new video) and of labels loaded from a file; baseline: the full snapshot that
+    `Journal.start` used to write for the empty document."""
+    meta = VideoMeta(frames, 30.0, 1920, 1080, video_sha256="ab" * 32)
+    t0 = time.perf_counter()
+    doc = LabelDocument(meta)
+    alloc_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    session = EditSession.new(doc)
+    blank_s = time.perf_counter() - t0
+    blank_bytes = session.journal.path.stat().st_size
+    session.close()
+    journal = Journal.open_for(video_sha256=meta.video_sha256)
+    t0 = time.perf_counter()
+    journal.start(doc)
+    journal.snapshot(doc)  # the old start: header + every array, fsynced
+    snap_s = time.perf_counter() - t0
+    snap_mb = journal.path.stat().st_size / 1e6
+    journal.clear()
+    labels = save_labels(full_document(frames), tmp / "start.h5")
+    t0 = time.perf_counter()
+    session = EditSession.open(labels)
+    open_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    session.close()
+    session = EditSession(session.doc, labels)
+    start_s = time.perf_counter() - t0
+    session.close()
+    print(f"journal start, {frames} frames:")
+    print(f"  empty document allocated:                 {alloc_s * 1e3:7.0f} ms")
+    print(f"  EditSession.new(empty), blank record:      {blank_s * 1e3:7.1f} ms, {blank_bytes} B")
+    print(f"  baseline, full snapshot of it:             {snap_s * 1e3:7.0f} ms, {snap_mb:.0f} MB")
+    print(f"  ratio baseline / blank:                    {snap_s / blank_s:7.0f}x")
+    print(f"  EditSession.open(labels) incl. loading:    {open_s * 1e3:7.0f} ms")
+    print(f"  EditSession on the loaded labels, start:   {start_s * 1e3:7.1f} ms (header only)\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=108_000)
@@ -87,6 +129,9 @@ def main() -> None:
     print(
         f"document: {args.frames} frames, both hands; {args.gestures} gestures + 20 undo + 20 redo"
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("VIDIHAND_DATA_DIR", tmp)  # the unsaved journal's folder
+        journal_start(args.frames, Path(tmp))
     base = full_document(args.frames)
     plain = run(base.copy(), None, args.gestures)
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.edits.history import DEFAULT_MAX_BYTES, EditHistory
-from core.errors import EditError
+from core.errors import EditError, LabelFileError
 from core.io.journal import Journal
 from core.labels.document import LabelDocument, VideoMeta
 
@@ -74,7 +74,18 @@ class EditSession:
         """Replace the document with the journal's state before the crash; returns it."""
         if self.recovery is None:
             raise EditError("There is no unsaved work to restore.")
-        self.doc = self.journal.recover(self.doc)
+        try:
+            self.doc = self.journal.recover(self.doc)
+        except LabelFileError as exc:
+            # keep the changes where starting afresh (discard_recovery) cannot delete them
+            kept = self.journal.set_aside()
+            if kept is None:
+                raise
+            raise LabelFileError(
+                exc.message,
+                hint=f"Nothing was applied; the changes are kept in {kept}. To recover them, put "
+                f"the label file back as it was and rename that file to {self.journal.path.name}.",
+            ) from exc
         self.history = EditHistory(self.doc, max_bytes=self._max_bytes)
         self.recovery = None
         self._start()

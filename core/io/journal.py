@@ -4,7 +4,11 @@ A journal is an append-only file beside the label file (`LABELS.h5.journal`), or
 never saved `data_dir()/autosave/<video sha256>.journal`. It holds records, each written with one
 `write` and `fsync`ed:
 
-- `header`: journal version, label path, video hash, fingerprint of the label file it builds on;
+- `header`: journal version, label path, video hash, fingerprint (size, mtime) of the label file
+  it builds on; recovery refuses to apply the changes to a label file that changed since;
+- `blank`: the document was new and empty (no label file): its meta, K, notes, history and
+  extras, no arrays; recovery rebuilds the empty tracks (an hour of them is ~145 MB, 2 s to
+  write and fsync, which opening a video must not wait for);
 - `snapshot`: the whole document (track arrays, K, meta, notes, history, extras), raw arrays
   (float labels barely compress: zlib took 15x longer than writing for a 25% saving);
 - `delta`: what one gesture, undo or redo changed, as absolute values (the patches written, notes
@@ -18,8 +22,9 @@ recovery returns the state after the last complete record.
 Lifecycle for the app: `j = Journal.open_for(labels_path)` (or `video_sha256=...` for an unsaved
 document); if `j.has_recovery()`, offer `doc = j.recover(base_doc)`; then `j.start(doc)` and
 `EditHistory(doc, journal=j)`; after a successful save, `j.clear()` (and `j.start(doc)` again to
-keep journaling). For a document that is not saved yet `start` writes a snapshot, since there is
-no file to rebuild from.
+keep journaling). `start` writes a snapshot only when the document can be rebuilt neither from
+its label file (unchanged on disk since it was loaded or saved) nor as a blank document; later
+snapshots come when changes pile up (`wants_snapshot`), written in the background.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import json
 import os
 import struct
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,13 +160,32 @@ def _encode_snapshot(doc: LabelDocument) -> tuple[dict[str, Any], bytes]:
     return header, raw
 
 
+def _encode_blank(doc: LabelDocument) -> dict[str, Any]:
+    """Everything of a blank document but its (empty) tracks."""
+    return {
+        "kind": "blank",
+        "K": doc.K.tolist(),
+        "meta": vars(doc.meta),
+        "backend": doc.backend,
+        "backend_version": doc.backend_version,
+        "created": doc.created,
+        "notes": {str(k): v for k, v in doc.notes.items()},
+        "history": doc.history,
+        "extras": doc.extras,
+    }
+
+
 def _decode_snapshot(header: dict[str, Any], payload: bytes) -> LabelDocument:
-    raw = zlib.decompress(payload) if header.get("compression") == "zlib" else payload
-    arrays = _unpack_arrays(header["arrays"], raw)
-    hands = tuple(
-        HandTrack(**{name: arrays[f"{h}/{name}"] for name in TRACK_FIELDS}) for h in range(2)
-    )
-    doc = LabelDocument(VideoMeta(**header["meta"]), arrays["K"], hands)  # type: ignore[arg-type]
+    meta = VideoMeta(**header["meta"])
+    if header["kind"] == "blank":
+        doc = LabelDocument(meta, np.asarray(header["K"], np.float64))
+    else:
+        raw = zlib.decompress(payload) if header.get("compression") == "zlib" else payload
+        arrays = _unpack_arrays(header["arrays"], raw)
+        hands = tuple(
+            HandTrack(**{name: arrays[f"{h}/{name}"] for name in TRACK_FIELDS}) for h in range(2)
+        )
+        doc = LabelDocument(meta, arrays["K"], hands)  # type: ignore[arg-type]
     doc.backend, doc.backend_version = header["backend"], header["backend_version"]
     doc.created = header["created"]
     doc.notes = {int(k): v for k, v in header["notes"].items()}
@@ -255,8 +280,9 @@ class Journal:
     def start(self, doc: LabelDocument) -> None:
         """Begin journaling `doc` (after opening, recovering or saving it).
 
-        Writes a header; with no saved label file to rebuild from (or a document already changed
-        since it was loaded), a full snapshot as well.
+        Writes a header, and what recovery starts from when the label file (unchanged on disk,
+        checked by size and mtime) cannot be: a `blank` record for a new empty document (a few
+        hundred bytes), else a full snapshot.
         """
         self.clear()
         base = _fingerprint(self.labels_path) if self.labels_path else None
@@ -269,7 +295,11 @@ class Journal:
                 "base": base,
             }
         )
-        if base is None or doc.dirty:
+        if base is not None and not doc.dirty:
+            return
+        if doc.blank:
+            self._append(_encode_blank(doc))
+        else:
             self.snapshot(doc)
 
     def record(self, delta: Delta) -> None:
@@ -347,14 +377,19 @@ class Journal:
     def recover(self, base_doc: LabelDocument | None = None) -> LabelDocument:
         """The document as it was after the last complete record.
 
-        Starts from the last snapshot, or from `base_doc` (the label file as saved, loaded by the
-        caller) when there is none; the result is marked dirty (it is not saved yet).
+        Starts from the last snapshot (or blank document record), or from `base_doc` (the label
+        file as saved, loaded by the caller) when there is none; the result is marked dirty (it is
+        not saved yet). Raises LabelFileError, leaving the journal as it is, when the label file
+        changed on disk since the journal began: the changes belong to the file as it was then.
         """
         records = self.records()
-        last_snap = max((i for i, r in enumerate(records) if r.kind == "snapshot"), default=-1)
+        last_snap = max(
+            (i for i, r in enumerate(records) if r.kind in ("snapshot", "blank")), default=-1
+        )
         if last_snap >= 0:
             doc = _decode_snapshot(records[last_snap].header, records[last_snap].payload)
         elif base_doc is not None:
+            self._check_base(records)
             doc = base_doc.copy()
         else:
             raise LabelFileError(
@@ -367,6 +402,35 @@ class Journal:
         doc.dirty = True
         return doc
 
+    def _check_base(self, records: list[Record]) -> None:
+        """Raise unless the label file is the one the journal's changes were made on."""
+        head = records[0].header if records and records[0].kind == "header" else {}
+        expected = head.get("base")
+        # the file beside the journal (the two may have been moved together), else the one named
+        where = self.labels_path or head.get("labels_path")
+        if expected is None or not where:
+            return  # a journal without a fingerprint (none was saved): nothing to compare
+        labels = Path(where)
+        now = _fingerprint(labels)
+        if now != expected:
+            state = "was deleted" if now is None else "changed on disk (size or time differ)"
+            raise LabelFileError(
+                f"{labels.name} {state} since the unsaved changes in {self.path.name} were "
+                "made; applying them to it could mix two versions of the labels.",
+                hint=f"Nothing was applied and {self.path} is left as it is. Put the label file "
+                "back as it was (e.g. from a backup) and open it again to recover them.",
+            )
+
+    def set_aside(self) -> Path | None:
+        """Rename the journal to `<name>.<time>.kept` so that starting afresh does not delete
+        changes that could not be recovered; returns the new path (None without a journal)."""
+        self.close()
+        if not self.path.exists():
+            return None
+        kept = self.path.with_name(f"{self.path.name}.{time.strftime('%Y%m%d-%H%M%S')}.kept")
+        os.replace(self.path, kept)
+        return kept
+
     def describe(self) -> dict[str, Any]:
         """A summary for a "restore unsaved work?" dialog."""
         records = self.records()
@@ -375,7 +439,7 @@ class Journal:
             "path": str(self.path),
             "changes": len(deltas),
             "last_change": deltas[-1] if deltas else None,
-            "has_snapshot": any(r.kind == "snapshot" for r in records),
+            "has_snapshot": any(r.kind in ("snapshot", "blank") for r in records),
             "modified": os.path.getmtime(self.path) if self.path.exists() else None,
         }
 

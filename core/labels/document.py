@@ -208,6 +208,9 @@ class LabelDocument:
         self.extras: dict[str, Any] = {}
         self._observers: list[Callable[[Change], None]] = []
         self.dirty = False
+        #: True while the tracks are still the empty ones made here (no `write` since): the crash
+        #: journal then records "a blank document" instead of a snapshot of every array
+        self.blank = hands is None
 
     # ----------------------------------------------------------------- basics
     @property
@@ -288,6 +291,8 @@ class LabelDocument:
                 raise KeyError(f"unknown track field {name!r}")
             arr = getattr(track, name)
             old[name] = arr[idx].copy()
+            if idx.size:
+                self.blank = False
             arr[idx] = np.asarray(value, dtype=arr.dtype)
         if notify and idx.size:
             self._notify(Change(h, np.unique(idx), tuple(values)))
