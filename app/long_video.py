@@ -13,8 +13,10 @@ so labels of frame i are never presented as drawn on the image of another frame.
 The timeline gets a thumbnail row (`thumbnail_lane`), filled in as the strip builds. When the
 background index completes with another frame count than the header said, an untouched document
 is recreated with the final count (an edited one keeps its length and the user is told).
-Memory is bounded by the frame cache (`cache_bytes_for`), the proxy's `max_thumbs`, and one
-decoder per thread; none of it grows with the video's length.
+Memory is bounded by the frame cache (`CACHE_BYTES`, `CACHE_BYTES_4K`), the proxy's `max_thumbs`, and the
+decoders (a few threads each, core.video.decoder.DECODER_THREADS; the GUI thread's own one is
+released while the prefetcher decodes for it); none of it grows with the video's length. Freed
+frames go back to the OS at once (core.video.memory), not into heap holes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from PySide6.QtGui import QImage
 
 from core.errors import VidihandError
 from core.video.hashing import cached_video_sha256, video_sha256
+from core.video.memory import return_freed_frames
 
 #: files from this size on open with the background index and a background hash
 LONG_VIDEO_BYTES = 64 * 2**20
@@ -125,10 +128,14 @@ class LongVideo(QObject):
         pre = self.session.prefetcher
         if not self.active or video is None:
             return
+        return_freed_frames()  # evicted frames leave the process instead of heap holes
         if pre is not None:
             pre.on_frame = self.frameReady.emit  # worker thread -> queued to the GUI
             if video.info.frame_bytes > 12 * 2**20:
                 video.cache.max_bytes = CACHE_BYTES_4K
+            if hasattr(video, "release_decoder"):
+                # the GUI thread no longer decodes (image_for): free its decoder's frames
+                video.release_decoder()
         if hasattr(video, "add_listener"):
             video.add_listener(self._index_raw.emit)
         from core.video.proxy import ProxyStrip

@@ -12,6 +12,10 @@ video, and `info.n_frames` is the header's (or duration x fps) estimate.
 
 Thread safety: one decoder per `PyAVVideo`, guarded by a lock; `fork()` gives another decoder on
 the same index and frame cache, so a prefetch thread never waits on the GUI thread's decoding.
+
+Memory: each decoder holds its frames in flight (per decoder thread) and reference frames, about
+100 MiB at 4K; `release_decoder()` frees them while a video object is not decoding (the GUI's
+own decoder once a prefetch thread decodes for it); the next `frame()` reopens the file.
 """
 
 from __future__ import annotations
@@ -38,6 +42,15 @@ _CONTINUE_FRAMES = 300
 _FROM_START_LIMIT = 5000
 #: decoded frames this close before the wanted one are cached too (stepping back is common)
 _KEEP_BEFORE = 2
+#: decoder threads: FFmpeg's automatic count (cores + 1, up to 16) gives each frame thread its
+#: own frames in flight, hundreds of MiB per decoder at 4K; a few threads decode nearly as fast
+DECODER_THREADS = min(4, os.cpu_count() or 1)
+
+
+def limit_threads(stream: av.video.stream.VideoStream, threads: int = DECODER_THREADS) -> None:
+    """Frame threading with a bounded number of threads (memory grows with each one)."""
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = max(1, int(threads))
 
 
 class DecodeInterrupted(Exception):
@@ -190,7 +203,7 @@ class PyAVVideo(VideoSource):
                 f"{self.path.name} has no video stream (it holds {', '.join(kinds)}).",
                 hint="Choose a video file (mp4, mov, mkv, avi, webm ...) or a folder of images.",
             ) from None
-        self._stream.thread_type = "AUTO"
+        limit_threads(self._stream)
         self._owner = _shared is None
         if _shared is not None:
             self._shared = _shared
@@ -275,6 +288,16 @@ class PyAVVideo(VideoSource):
     def fork(self) -> PyAVVideo:
         return PyAVVideo(self.path, _shared=self._shared)
 
+    def release_decoder(self) -> None:
+        """Close this object's decoder (and file) to free its frame buffers; the index, the
+        cache and the forks stay. The next `frame()` reopens the file and seeks."""
+        with self._lock:
+            self._decoder = None
+            self._last_pts = None
+            if self._container is not None:
+                self._container.close()
+                self._container = None  # type: ignore[assignment]
+
     def add_listener(self, fn: Callable[[VideoInfo], None]) -> None:
         """Call fn(info) (from the indexing thread) each time the background index grows."""
         with self._shared.lock:
@@ -325,18 +348,21 @@ class PyAVVideo(VideoSource):
             self._decoder = None
             if self._owner:
                 sh.cache.clear()
-            self._container.close()
+            if self._container is not None:
+                self._container.close()
+                self._container = None  # type: ignore[assignment]
 
     # ----------------------------------------------------------------- decode
     def _restart(self, seek_pts: int | None = None) -> None:
         """Position the decoder at the keyframe at or before seek_pts (None: the start)."""
-        if self._shared.state.timestampless or seek_pts is None:
+        if self._shared.state.timestampless or seek_pts is None or self._container is None:
             # reopen rather than seek to 0: raw streams cannot seek reliably by timestamp
-            self._container.close()
+            if self._container is not None:
+                self._container.close()
             self._container = av.open(str(self.path), metadata_errors="ignore")
             self._stream = self._container.streams[self._shared.stream_index]
-            self._stream.thread_type = "AUTO"
-        else:
+            limit_threads(self._stream)
+        if not (self._shared.state.timestampless or seek_pts is None):
             self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
         self._decoder = self._container.decode(self._stream)
         self._last_pts = None

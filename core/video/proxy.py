@@ -34,6 +34,7 @@ from av.video.reformatter import VideoReformatter
 from core.errors import VideoReadError, VidihandError
 from core.paths import cache_dir
 from core.video.base import VideoSource
+from core.video.decoder import limit_threads
 from core.video.index import lower_thread_priority
 
 #: videos longer than this (frames) get a keyframes-only proxy by default
@@ -212,7 +213,9 @@ class ProxyStrip:
         step_t = self.every / info.fps if self.every else 0.0
         with av.open(str(self.path), metadata_errors="ignore") as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # keyframes only: one thread (each frame thread holds full-size frames; this runs in
+            # the background at low priority anyway)
+            limit_threads(stream, 1 if self.keyframes_only else 2)
             # frames nobody references can be skipped: in keyframe mode all but keyframes
             stream.codec_context.skip_frame = "NONKEY" if self.keyframes_only else "NONREF"
             due = -1.0

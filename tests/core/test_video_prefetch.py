@@ -104,3 +104,62 @@ def test_prefetch_works_on_image_folders_and_close_stops_the_thread(tmp_path: Pa
         assert int(video.cached(8)[0, 0, 0]) == 160
         pre.close()
         assert not pre._thread.is_alive()
+
+
+def test_released_decoder_reopens_exactly_while_the_prefetcher_decodes(
+    clip: tuple[Path, list[bytes]],
+) -> None:
+    """The GUI's decoder can be released (memory) while a fork prefetches; a later frame() on
+    it reopens the file and still returns exact frames, background index included."""
+    path, truth = clip
+    with open_video(path, index="background", cache_bytes=1) as video, Prefetcher(video) as pre:
+        assert sha(video.frame(7)) == truth[7]
+        video.release_decoder()
+        assert video._container is None and video._decoder is None  # its buffers are gone
+        assert sha(pre.get(250)) == truth[250]  # the fork is unaffected
+        assert video.wait_index(30)
+        for i in (300, 5, 181):  # seek forward, back to the start, and a keyframe
+            assert sha(video.frame(i)) == truth[i]
+        video.release_decoder()
+        video.release_decoder()  # twice is harmless
+    video.close()  # closing after release is harmless too
+
+
+def test_decoders_use_a_bounded_thread_count(clip: tuple[Path, list[bytes]]) -> None:
+    from core.video.decoder import DECODER_THREADS
+
+    path, _ = clip
+    with open_video(path) as video:
+        fork = video.fork()
+        try:
+            for v in (video, fork):
+                assert v._stream.codec_context.thread_count == DECODER_THREADS
+        finally:
+            fork.close()
+    assert 1 <= DECODER_THREADS <= 4
+
+
+def test_freed_frames_go_back_to_the_os() -> None:
+    """With the fixed mmap threshold, freeing 64 frame-sized arrays lowers RSS again (glibc's
+    dynamic threshold would keep most of them resident as heap holes)."""
+    import sys
+
+    from core.video.memory import return_freed_frames
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc only")
+    assert return_freed_frames()
+
+    def rss() -> int:
+        with open("/proc/self/status") as fh:
+            return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmRSS:")) * 1024
+
+    warm = np.ones((1080, 1920, 3), np.uint8)  # glibc raises its threshold on this free
+    del warm
+    before = rss()
+    frames = [np.full((1080, 1920, 3), i, np.uint8) for i in range(64)]  # ~400 MB
+    grown = rss() - before
+    frames = frames[-1:]  # free 63 of them, most recent last (a heap could not shrink)
+    shrunk = rss() - before
+    assert grown > 300 * 2**20
+    assert shrunk < 60 * 2**20, f"{shrunk / 2**20:.0f} MiB still resident"
