@@ -80,12 +80,16 @@ def test_decoder_overfits_the_sample_clip(stage2, sample):
     """MPJPE (camera space, both hands, frames where the hand is in the ground truth) of the
     trained decoder on its training clip, through the real backend (windows, blending).
 
-    Threshold: at most 0.9 x the error of the best constant guess (every joint at its mean
-    position over the clip), which is what a decoder that ignores the video converges to. The
-    bar is modest on purpose: the tiny backbone is random (no pretrained video prior), so the
-    clip reaches the decoder only through random projections at 128x96, and the whole run has a
-    CI budget of about a minute. Measured here: about 0.8 x (41 mm against 51 mm after 300
-    steps). The paper's pretrained full model reaches about 22 mm on real data (domain.md)."""
+    Threshold: at most 0.7 x the error of the best constant guess (every joint at its mean
+    position over the clip), which is what a decoder that ignores the video converges to.
+    Measured: about 0.6 x (31 mm against 51.0 mm after 240 steps; wrist 20 mm, wrist-relative
+    26 mm), so a decoder that stops reading the frames (>= 1.0 x) or loses most of the signal
+    fails, with margin for other platforms' numerics. Before the tiny configuration's tau went
+    from 0.7 to 0.3 it reached only 0.84 x (42.6 mm): with a random backbone the fixed inference
+    noise dominated the features (about 2% of their energy varied between windows at tau 0.7,
+    9% at 0.3). The bar stays relative because the tiny backbone is random (no video prior) and
+    sees 128x96 frames on an 8x6 token grid; the paper's pretrained full model reaches about
+    22 mm on real data (domain.md)."""
     _, result = stage2
     gt = load_labels(sample[1])
     a, b = CLIP
@@ -102,7 +106,7 @@ def test_decoder_overfits_the_sample_clip(stage2, sample):
     mpjpe = float(np.concatenate(errs).mean()) * 1000
     baseline = float(np.concatenate(base).mean()) * 1000
     print(f"overfit MPJPE {mpjpe:.1f} mm, constant-pose baseline {baseline:.1f} mm")
-    assert mpjpe < 0.9 * baseline, (mpjpe, baseline)
+    assert mpjpe < 0.7 * baseline, (mpjpe, baseline)
 
 
 def test_checkpoint_reloads_to_identical_outputs(stage2, sample):
