@@ -34,9 +34,9 @@ from core.video.memory import return_freed_frames
 
 #: files from this size on open with the background index and a background hash
 LONG_VIDEO_BYTES = 64 * 2**20
-#: frame cache for long videos: ~30 frames at 1080p, ~10 at 4K (4K decoders take more too)
+#: frame cache for long videos: ~30 frames at 1080p, ~7 at 4K (4K decoders take more too)
 CACHE_BYTES = 192 * 2**20
-CACHE_BYTES_4K = 256 * 2**20
+CACHE_BYTES_4K = 192 * 2**20
 THUMB_WIDTH = 128
 
 
@@ -128,11 +128,13 @@ class LongVideo(QObject):
         pre = self.session.prefetcher
         if not self.active or video is None:
             return
-        return_freed_frames()  # evicted frames leave the process instead of heap holes
         if pre is not None:
             pre.on_frame = self.frameReady.emit  # worker thread -> queued to the GUI
             if video.info.frame_bytes > 12 * 2**20:
                 video.cache.max_bytes = CACHE_BYTES_4K
+                # 4K: evicted frames must leave the process, not stay as heap holes (costs page
+                # faults per frame, so only where the 1.5 GiB budget needs it)
+                return_freed_frames()
             if hasattr(video, "release_decoder"):
                 # the GUI thread no longer decodes (image_for): free its decoder's frames
                 video.release_decoder()
