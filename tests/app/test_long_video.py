@@ -75,6 +75,10 @@ def test_long_video_open_scrub_thumbnails(window, qtbot, long_clip, gated_index,
 
     session = window.session
     session.long_video.threshold = 0  # the small clip is handled as a long video
+    # the suite runs many tests in this process (MediaPipe, torch, other windows), so memory is
+    # judged by what this video adds; bench/bench_app_long_video.py measures the whole app
+    # process against the 1.5 GiB budget on hour-long files
+    rss_before = rss_bytes()
     t0 = time.perf_counter()
     assert window.open_video(long_clip)
     QApplication.processEvents()
@@ -145,7 +149,8 @@ def test_long_video_open_scrub_thumbnails(window, qtbot, long_clip, gated_index,
     finally:
         ref.close()
     assert video.cache.nbytes <= video.cache.max_bytes
-    assert rss_bytes() < 1.5 * 2**30
+    grown = rss_bytes() - rss_before
+    assert grown < video.cache.max_bytes + 300 * 2**20, f"RSS grew by {grown / 2**20:.0f} MiB"
     save_screenshot(window, artifacts / "long_video_exact.png")
 
     # labels still save and load (the background hash is in the file)
