@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QScrollArea,
     QWidget,
@@ -196,6 +197,24 @@ class MainWindow(QMainWindow):
         self.act_cancel = A("&Cancel Reconstruction", self.recon.cancel, "Ctrl+.")
         self.act_shortcuts = A("&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self.act_about = A("&About", self.show_about)
+
+    def top_menu(self, title: str) -> QMenu:
+        """The menu bar's menu called `title` ("Settings"), created before Help when missing,
+        so plug-in parts of the window (MANO, remote hosts) share one menu."""
+        bar = self.menuBar()
+        help_action = None
+        for action in bar.actions():
+            text = action.text().replace("&", "")
+            if text == title and action.menu() is not None:
+                return action.menu()
+            if text == "Help":
+                help_action = action
+        menu = QMenu(f"&{title}", bar)
+        if help_action is not None:
+            bar.insertMenu(help_action, menu)
+        else:
+            bar.addMenu(menu)
+        return menu
 
     def _build_menus(self) -> None:
         mb = self.menuBar()

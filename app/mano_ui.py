@@ -21,7 +21,7 @@ import numpy as np
 import pyvista as pv
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QLabel, QMenu
+from PySide6.QtWidgets import QFileDialog, QLabel
 
 from app.widgets.colors import HAND_RGB
 from core.edits import use_hand_model
@@ -63,7 +63,7 @@ class ManoUI(QObject):
         self.act_folder = QAction("&MANO Folder...", window)
         self.act_folder.setStatusTip("The folder with your MANO_RIGHT.pkl and MANO_LEFT.pkl")
         self.act_folder.triggered.connect(lambda: self.choose_folder())
-        self._settings_menu().addAction(self.act_folder)
+        self.window.top_menu("Settings").addAction(self.act_folder)
 
         act_mesh = getattr(window, "act_mesh", None)
         if act_mesh is not None:  # M toggles the meshes: the MANO one follows
@@ -74,22 +74,6 @@ class ManoUI(QObject):
         session.documentEdited.connect(self._on_edit)
         folder = os.environ.get("VIDIHAND_MANO_DIR") or window.settings.mano_dir
         self.set_folder(folder or None, save=False, report=False)
-
-    def _settings_menu(self) -> QMenu:
-        bar = self.window.menuBar()
-        help_action = None
-        for action in bar.actions():
-            text = action.text().replace("&", "")
-            if text == "Settings" and action.menu() is not None:
-                return action.menu()
-            if text == "Help":
-                help_action = action
-        menu = QMenu("&Settings", bar)
-        if help_action is not None:
-            bar.insertMenu(help_action, menu)
-        else:
-            bar.addMenu(menu)
-        return menu
 
     # --------------------------------------------------------------- folder
     def choose_folder(self, folder: str | os.PathLike[str] | None = None) -> bool:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
 
 from app.widgets.connection_status import ConnectionStatus
 from app.widgets.remote_hosts_dialog import RemoteHostsDialog
@@ -35,26 +34,9 @@ class RemoteUI(QObject):
         self.act_hosts = QAction("Remote &Hosts...", window)
         self.act_hosts.setStatusTip("GPU machines a reconstruction can run on (over SSH)")
         self.act_hosts.triggered.connect(self.open_hosts_dialog)
-        self.menu = self._settings_menu()
+        self.menu = self.window.top_menu("Settings")
         self.menu.addAction(self.act_hosts)
         self.refresh_hosts()
-
-    def _settings_menu(self) -> QMenu:
-        """The window's Settings menu (created before Help when there is none yet)."""
-        bar = self.window.menuBar()
-        help_action = None
-        for action in bar.actions():
-            text = action.text().replace("&", "")
-            if text == "Settings" and action.menu() is not None:
-                return action.menu()
-            if text == "Help":
-                help_action = action
-        menu = QMenu("&Settings", bar)
-        if help_action is not None:
-            bar.insertMenu(help_action, menu)
-        else:
-            bar.addMenu(menu)
-        return menu
 
     def refresh_hosts(self) -> None:
         self.window.recon_panel.run_on.set_hosts(self.window.settings.remote_hosts)
