@@ -30,7 +30,7 @@ class HandDrag3D(QObject):
         super().__init__(editor)
         self.editor = editor
         self.view3d = editor.window.view3d
-        self.widget = self.view3d.plotter.interactor
+        self.widget = self.view3d.canvas
         self.mode: str | None = None  #: "move" or "rotate" while dragging
         self._last = QPointF()
         self._frame = -1

@@ -80,7 +80,7 @@ def run_app(
             print(f"error: {info.title}: {info.message}", file=sys.stderr)
         print(f"screenshot written to {path}")
         window.session.close()
-        window.view3d.plotter.close()
+        window.view3d.canvas.close()
         window.hide()
         window.deleteLater()
         return 0 if ok else 2

@@ -66,7 +66,11 @@ class MainWindow(QMainWindow):
 
         self.video_view = VideoView(self.session)
         self.setCentralWidget(self.video_view)
-        self.view3d = View3D(self.session, trail_length=self.settings.trail_length)
+        self.view3d = View3D(
+            self.session,
+            trail_length=self.settings.trail_length,
+            canvas=self.settings.view3d_canvas,
+        )
         self.timeline = Timeline(self.session)
         self.recon_panel = ReconPanel(self.session, self.recon, self.settings.default_backend)
         self.dock3d = self._dock(
@@ -526,7 +530,7 @@ class MainWindow(QMainWindow):
         self.recon.shutdown()
         self.analysis.shutdown()
         self.save_layout()
-        self.view3d.plotter.close()
+        self.view3d.canvas.close()
         self.session.close()
         super().closeEvent(event)
 

@@ -1,8 +1,9 @@
 """Screenshots of the real window, 3D view included.
 
-`QWidget.grab()` renders widgets through Qt's painter, which does not see the OpenGL content of
-the VTK render window; the 3D view's own rendering (`plotter.screenshot`) is painted over its
-place in the grab, so the saved image is what a user sees on screen.
+With the off-screen canvas (app/widgets/vtk_canvas.py) the 3D view is painted by Qt, so
+`QWidget.grab()` sees it like any other widget. The embedded OpenGL canvas is not seen by Qt's
+painter: there the scene's own rendering is painted over its place in the grab. Either way the
+saved image is what a user sees on screen. `settle` renders the scene first.
 """
 
 from __future__ import annotations
@@ -28,16 +29,14 @@ def settle(window: MainWindow, rounds: int = 5) -> None:
 def grab_window(window: MainWindow) -> QImage:
     settle(window)
     image = window.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
-    view = window.view3d
-    if view.isVisible() and view.width() > 1 and view.height() > 1:
-        rgb = view.grab_image()
+    canvas = window.view3d.canvas
+    if canvas.kind == "opengl" and canvas.isVisible() and canvas.width() > 1:
+        rgb = np.ascontiguousarray(canvas.image_array())
         h, w = rgb.shape[:2]
-        rgb = np.ascontiguousarray(rgb)
         scene = QImage(rgb.data, w, h, rgb.strides[0], QImage.Format.Format_RGB888).copy()
-        target = view.plotter.interactor
-        pos = target.mapTo(window, QPoint(0, 0))
+        pos = canvas.mapTo(window, QPoint(0, 0))
         dpr = image.devicePixelRatio() or 1.0
-        scene = scene.scaled(int(target.width() * dpr), int(target.height() * dpr))
+        scene = scene.scaled(int(canvas.width() * dpr), int(canvas.height() * dpr))
         p = QPainter(image)
         p.drawImage(QPoint(int(pos.x() * dpr), int(pos.y() * dpr)), scene)
         p.end()

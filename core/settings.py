@@ -2,7 +2,7 @@
 
 Layers, later wins: the defaults below, then the user's JSON file
 (`core.paths.config_dir() / "settings.json"`), then environment variables (`VIDIHAND_MANO_DIR`,
-`VIDIHAND_BACKEND`). Saving writes the file layer only: a value that came from the environment
+`VIDIHAND_BACKEND`, `VIDIHAND_3D`). Saving writes the file layer only: a value that came from the environment
 is never written back into the user's file.
 """
 
@@ -23,6 +23,7 @@ SETTINGS_FILE = "settings.json"
 ENV_VARS: dict[str, str] = {
     "VIDIHAND_MANO_DIR": "mano_dir",
     "VIDIHAND_BACKEND": "default_backend",
+    "VIDIHAND_3D": "view3d_canvas",
 }
 
 
@@ -57,6 +58,9 @@ class Settings:
     window_geometry: str = ""  #: base64 of QMainWindow.saveGeometry()
     window_state: str = ""  #: base64 of QMainWindow.saveState() (dock layout)
     trail_length: int = 15  #: frames of wrist trail in the 3D view
+    #: how the 3D view is drawn: "auto" (off screen with software OpenGL, else embedded),
+    #: "offscreen" or "opengl" (app/widgets/vtk_canvas.py); environment: VIDIHAND_3D
+    view3d_canvas: str = "auto"
     remote_hosts: list[RemoteHost] = field(default_factory=list)
 
     #: where it was loaded from (not saved)

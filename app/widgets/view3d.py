@@ -1,7 +1,7 @@
 """The 3D view: both hands in camera space, the camera frustum and wrist trails.
 
-A pyvistaqt `QtInteractor` embedded in our own widget, with its auto-update timer off: we render
-explicitly after each change. Every actor is added once when the view is built; a frame change
+An off-screen pyvista plotter shown through `VtkCanvas` (app/widgets/vtk_canvas.py: why not a
+`QOpenGLWidget`), rendered lazily: each change requests one render in the next paint. Every actor is added once when the view is built; a frame change
 writes new point coordinates into the existing meshes (`points[:] = ...`) and renders. Hands are
 drawn as the simple joint-driven hand mesh (core/hands/simple_mesh.py: fixed topology) plus the
 skeleton (bones as lines rendered as tubes, joints as spheres). Camera frame: OpenCV (x right,
@@ -18,10 +18,10 @@ import numpy as np
 import pyvista as pv
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
-from pyvistaqt import QtInteractor
 
 from app.session import Session
 from app.widgets.colors import HAND_RGB
+from app.widgets.vtk_canvas import make_canvas
 from core.labels.joints import BONES, N_JOINTS, WRIST
 
 try:  # the simple mesh is optional: without it the view shows the skeleton only
@@ -44,23 +44,29 @@ class View3D(QWidget):
     rendered = Signal(int)
 
     def __init__(
-        self, session: Session, parent: QWidget | None = None, trail_length: int = 15
+        self,
+        session: Session,
+        parent: QWidget | None = None,
+        trail_length: int = 15,
+        canvas: str = "auto",
     ) -> None:
         super().__init__(parent)
         self.session = session
         self.setObjectName("view3d")
         self.trail_length = max(2, int(trail_length))
-        # no MSAA: at 8 samples (pyvista's default) a software-rendered frame costs ~5x more
-        self.plotter = QtInteractor(self, auto_update=False, multi_samples=0)
+        #: the widget that shows the scene and takes the mouse (camera trackball, hand drags)
+        self.canvas = make_canvas(self, canvas)
+        self.plotter = self.canvas.plotter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plotter.interactor)
+        layout.addWidget(self.canvas)
         self.plotter.set_background("#1b1c1f", top="#2b2e34")
         self.show_mesh = simple_hand_mesh is not None
         self.show_skeleton = True
         self.shown_frame = -1
         self.drawn_joints: dict[int, np.ndarray] = {}
         self._preset = "camera"
+        self._stale = False  #: a frame changed while the view was hidden
         self._build_scene()
         session.clock.frameChanged.connect(self.show_frame)
         session.documentReplaced.connect(self._on_document)
@@ -128,7 +134,14 @@ class View3D(QWidget):
             trail = pv.PolyData(np.zeros((n, 3)), lines=np.hstack([[n], np.arange(n)]))
             self._trail.append(trail)
             self._trail_actors.append(
-                p.add_mesh(trail, color=color, line_width=2, opacity=0.7, reset_camera=False)
+                # opaque, darker instead of translucent: a translucent actor costs VTK a second
+                # (blended) pass, ~2.5 ms of every software render
+                p.add_mesh(
+                    trail,
+                    color=tuple(0.3 * 0.12 + 0.7 * c for c in color),
+                    line_width=2,
+                    reset_camera=False,
+                )
             )
         self._frustum = pv.PolyData(
             np.zeros((5, 3)),
@@ -137,7 +150,6 @@ class View3D(QWidget):
         self._frustum_actor = p.add_mesh(
             self._frustum, color="#c9cdd4", line_width=1.5, reset_camera=False
         )
-        p.add_axes(line_width=2, labels_off=False)
         self._set_visible_all(False)
 
     def _set_visible_all(self, visible: bool) -> None:
@@ -183,6 +195,10 @@ class View3D(QWidget):
         doc = self.session.doc
         if doc is None or not 0 <= frame < doc.n_frames:
             return
+        if not self.isVisible():  # docked away: catch up when shown (showEvent)
+            self._stale = True
+            return
+        self._stale = False
         drawn: dict[int, np.ndarray] = {}
         for hand in (0, 1):
             track = doc.hands[hand]
@@ -197,19 +213,29 @@ class View3D(QWidget):
                 self._jointpd[hand].points[:] = j
                 self._jointpd[hand].Modified()
                 drawn[hand] = j.copy()
-                alpha = float(np.clip(track.confidence[frame], 0.0, 1.0))
-                prop = self._joint_actors[hand].GetProperty()
-                prop.SetOpacity(0.35 + 0.65 * alpha)
-                if mesh_actor is not None and self.show_mesh:
-                    self._mesh[hand].points[:] = simple_hand_mesh(j)
-                    self._mesh[hand].Modified()
+                # confidence fades the joints toward the background, opaquely (see the trail)
+                alpha = 0.35 + 0.65 * float(np.clip(np.nan_to_num(track.confidence[frame]), 0, 1))
+                self._joint_actors[hand].GetProperty().SetColor(
+                    *(alpha * c + (1 - alpha) * 0.12 for c in HAND_RGB[hand])
+                )
             if mesh_actor is not None:
                 mesh_actor.SetVisibility(ok and self.show_mesh)
             self._update_trail(hand, frame)
+        if drawn and self.show_mesh and simple_hand_mesh is not None:
+            hands = sorted(drawn)  # both hands' meshes in one call (half the numpy overhead)
+            verts = simple_hand_mesh(np.stack([drawn[h] for h in hands]))
+            for h, v in zip(hands, verts, strict=True):
+                self._mesh[h].points[:] = v
+                self._mesh[h].Modified()
         self.drawn_joints = drawn
         self.shown_frame = frame
         self.schedule_render()
         self.rendered.emit(frame)
+
+    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().showEvent(event)
+        if self._stale:
+            self.show_frame(self.session.clock.frame)
 
     def _update_trail(self, hand: int, frame: int) -> None:
         track = self.session.doc.hands[hand]  # type: ignore[union-attr]
@@ -231,16 +257,15 @@ class View3D(QWidget):
         actor.SetVisibility(True)
 
     def schedule_render(self) -> None:
-        """Render once, in the widget's next paint (the GL widget renders in paintGL anyway:
-        rendering here too would draw every frame twice)."""
+        """Render once, in the canvas's next paint (changes before it share the render)."""
         # hidden actors do not count in the bounds: refit the depth range to what is visible
         self.plotter.renderer.ResetCameraClippingRange()
-        self.plotter.interactor.update()
+        self.canvas.request_render()
 
     def render(self) -> None:
         """Render now (screenshots, benchmarks)."""
         self.plotter.renderer.ResetCameraClippingRange()
-        self.plotter.render()
+        self.canvas.render()
 
     # ---------------------------------------------------------------- camera
     def set_preset(self, name: str, *, render: bool = True) -> None:
@@ -327,8 +352,8 @@ class View3D(QWidget):
     def grab_image(self) -> np.ndarray:
         """(H, W, 3) uint8 of the rendered 3D scene at the widget's size."""
         self.render()
-        return np.asarray(self.plotter.screenshot(return_img=True))[..., :3].copy()
+        return self.canvas.image_array()
 
     def close(self) -> bool:  # noqa: D401 - Qt override
-        self.plotter.close()
+        self.canvas.close()
         return super().close()

@@ -121,7 +121,7 @@ def test_reconstruct_scrub_save_reopen(window, qtbot, demo3, artifacts, tmp_path
     qtbot.mouseClick(tl, Qt.MouseButton.LeftButton, pos=QPoint(x, 60))
     assert_views_agree(window, 310)
     # the 3D view's keyboard focus must not swallow the window's shortcuts
-    window.view3d.plotter.interactor.setFocus()
+    window.view3d.canvas.setFocus()
     press(window, Qt.Key.Key_Right)
     assert_views_agree(window, 311)
     # J / K / L: play backward, pause, forward (again: faster)
@@ -148,7 +148,7 @@ def test_reconstruct_scrub_save_reopen(window, qtbot, demo3, artifacts, tmp_path
     vv = window.video_view
     pos = vv.mapTo(window, QPoint(0, 0))
     video_px = region_array(image, pos.x(), pos.y(), vv.width(), vv.height())
-    v3 = window.view3d.plotter.interactor
+    v3 = window.view3d.canvas
     pos3 = v3.mapTo(window, QPoint(0, 0))
     view3d_px = region_array(image, pos3.x(), pos3.y(), v3.width(), v3.height())
     assert image_std(video_px) > 20, "video area is blank"

@@ -311,7 +311,7 @@ def test_whole_hand_transform_from_the_inspector(window, qtbot, sample, tmp_path
 
     # in the 3D view: Ctrl+drag moves the selected hand in the view's plane, Ctrl+Shift+drag
     # rotates it about the wrist; each drag is one undo step
-    w3 = window.view3d.plotter.interactor
+    w3 = window.view3d.canvas
     right, up, scale = ed.drag3d._axes()
     j1 = doc.hands[1].joints_3d[30].astype(np.float64)
     c = QPoint(w3.width() // 2, w3.height() // 2)
@@ -466,7 +466,7 @@ def test_mano_folder_shows_the_mano_mesh(
     window.view3d.set_preset("camera")
     img = grab_window(window)
     img.save(str(artifacts / "app_editing_mano.png"))
-    v3 = window.view3d.plotter.interactor
+    v3 = window.view3d.canvas
     pos = v3.mapTo(window, QPoint(0, 0))
     region = region_array(img, pos.x(), pos.y(), v3.width(), v3.height())
     orange = (

@@ -1,0 +1,303 @@
+"""Where the 3D view's VTK scene is shown: two canvases with one interface.
+
+- `EmbeddedCanvas`: pyvistaqt's `QtInteractor` (a `QOpenGLWidget`); VTK draws straight into the
+  window's OpenGL. The choice on a machine with a real GPU.
+- `VtkCanvas`: the scene rendered off screen and painted as an image in a plain QWidget. The
+  choice with software OpenGL (Xvfb, remote desktops, virtual machines: where many annotators
+  work). One `QOpenGLWidget` anywhere in a window (even hidden) makes Qt compose the *whole*
+  window through OpenGL on every update (the backing store is uploaded as a texture and drawn
+  with the GL widget's). In software that alone cost 13-16 ms per frame step, before VTK drew
+  anything. Here the window stays on Qt's raster backing store; VTK renders into its own
+  off-screen buffer, and the pixels are read back (~0.3 ms for a dock-sized view) and painted.
+
+`make_canvas(parent, kind)` picks one: kind "auto" (the default; `Settings.view3d_canvas`, or
+the environment variable VIDIHAND_3D) asks OpenGL for its renderer once and takes the off-screen
+canvas when that is a software rasterizer. Both expose `plotter` (a pyvista plotter),
+`request_render()`, `render()`, `image_array()`, `close()`, the `rendered` signal and `kind`.
+
+The off-screen canvas:
+
+Rendering is lazy and coalesced: `request_render()` marks the scene dirty and schedules a paint;
+the paint renders once, however many changes came before it. Mouse input goes to VTK's own
+interactor (pyvista's trackball camera style: left-drag rotate, middle/shift-drag pan, right-drag
+and wheel zoom), with its immediate renders switched off so a drag renders once per paint too.
+Keys are not forwarded: VTK's key bindings ('q' quits, 'e' exits, 'w' wireframe...) would fight
+the window's shortcuts.
+
+The orientation axes are painted by Qt over the image (`show_axes`), not by VTK: VTK's
+orientation-marker widget is a second renderer and cost ~3 ms of every software render.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("QT_API", "pyside6")
+
+import numpy as np
+import pyvista as pv
+from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+from pyvistaqt import QtInteractor
+from vtkmodules.util.numpy_support import vtk_to_numpy
+from vtkmodules.vtkCommonCore import vtkUnsignedCharArray
+
+_BUTTON_EVENTS = {
+    Qt.MouseButton.LeftButton: ("LeftButtonPressEvent", "LeftButtonReleaseEvent"),
+    Qt.MouseButton.RightButton: ("RightButtonPressEvent", "RightButtonReleaseEvent"),
+    Qt.MouseButton.MiddleButton: ("MiddleButtonPressEvent", "MiddleButtonReleaseEvent"),
+}
+
+
+#: x, y, z axis colours of the orientation axes (VTK's convention: red, green, blue)
+AXIS_COLORS = ("#e5534b", "#57ab5a", "#539bf5")
+
+
+CANVAS_KINDS = ("auto", "offscreen", "opengl")
+#: substrings of GL_RENDERER that mean "no GPU"
+_SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "software", "basic render")
+_software_gl: bool | None = None
+
+
+def software_opengl() -> bool:
+    """True when Qt's OpenGL is a software rasterizer (asked once per process)."""
+    global _software_gl
+    if _software_gl is None:
+        from PySide6.QtGui import QOffscreenSurface, QOpenGLContext
+
+        renderer = ""
+        ctx, surface = QOpenGLContext(), QOffscreenSurface()
+        if ctx.create():
+            surface.setFormat(ctx.format())
+            surface.create()
+            if ctx.makeCurrent(surface):
+                renderer = str(ctx.functions().glGetString(0x1F01) or "")  # GL_RENDERER
+                ctx.doneCurrent()
+        surface.destroy()
+        # no context at all: OpenGL widgets would not work either, render off screen
+        _software_gl = not renderer or any(s in renderer.lower() for s in _SOFTWARE_RENDERERS)
+    return _software_gl
+
+
+def make_canvas(parent: QWidget | None = None, kind: str = "auto") -> VtkCanvas | EmbeddedCanvas:
+    """The canvas of `kind`: "auto", "offscreen" or "opengl" (anything else: "auto", with a
+    warning on stderr, so a typo in the settings does not stop the window from opening)."""
+    kind = (kind or "auto").strip().lower()
+    if kind not in CANVAS_KINDS:
+        print(
+            f"vidihand: unknown 3D canvas {kind!r} (settings view3d_canvas or VIDIHAND_3D): "
+            f"use one of {', '.join(CANVAS_KINDS)}; using auto",
+            file=sys.stderr,
+        )
+        kind = "auto"
+    if kind == "auto":
+        kind = "offscreen" if software_opengl() else "opengl"
+    return VtkCanvas(parent) if kind == "offscreen" else EmbeddedCanvas(parent)
+
+
+class VtkCanvas(QWidget):
+    """`plotter` is an off-screen `pyvista.Plotter`; this widget shows and steers it."""
+
+    #: emitted after every render that reached the screen image
+    rendered = Signal()
+    kind = "offscreen"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(64, 64)
+        self.plotter = pv.Plotter(off_screen=True, window_size=self._pixel_size())
+        # no MSAA: at 8 samples (pyvista's default) a software-rendered frame costs ~5x more
+        self.plotter.ren_win.SetMultiSamples(0)
+        self.iren = self.plotter.iren.interactor  # a vtkGenericRenderWindowInteractor
+        self.iren.EnableRenderOff()  # the style's renders become our coalesced paints
+        self._pixels = vtkUnsignedCharArray()
+        self._image: QImage | None = None
+        self._dirty = True
+        self._painting = False
+        self._closed = False
+        #: paint the x/y/z orientation axes in the lower left corner
+        self.show_axes = True
+        self.plotter.ren_win.AddObserver("EndEvent", self._on_rendered)
+
+    # ------------------------------------------------------------- rendering
+    def request_render(self) -> None:
+        """Render in the next paint (several requests before it render once)."""
+        self._dirty = True
+        self.update()
+
+    def render(self) -> None:
+        """Render now and keep the image (screenshots, tests, benchmarks)."""
+        if self._closed:
+            return
+        self._dirty = False
+        self.plotter.ren_win.Render()
+
+    def _on_rendered(self, *_args) -> None:
+        """Copy the rendered pixels (VTK's origin is bottom-left, Qt's top-left)."""
+        w, h = self.plotter.ren_win.GetSize()
+        if w < 1 or h < 1:
+            return
+        self.plotter.ren_win.GetRGBACharPixelData(0, 0, w - 1, h - 1, 0, self._pixels)
+        rgba = vtk_to_numpy(self._pixels).reshape(h, w, 4)[::-1]
+        rgba = np.ascontiguousarray(rgba)
+        image = QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBX8888).copy()
+        image.setDevicePixelRatio(self.devicePixelRatioF())
+        self._image = image
+        if not self._painting:  # a render from elsewhere (pyvista, a camera move): show it
+            self.update()
+        self.rendered.emit()
+
+    def image_array(self) -> np.ndarray:
+        """(H, W, 3) uint8 of the scene as last rendered, at the render window's pixel size."""
+        if self._image is None or self._dirty:
+            self.render()
+        img = self._image.convertToFormat(QImage.Format.Format_RGB888)
+        ptr = img.constBits()
+        arr = np.frombuffer(ptr, np.uint8, count=img.bytesPerLine() * img.height())
+        return (
+            arr.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3]
+            .reshape(img.height(), img.width(), 3)
+            .copy()
+        )
+
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        if self._dirty and not self._closed:
+            self._painting = True
+            try:
+                self.render()
+            finally:
+                self._painting = False
+        p = QPainter(self)
+        if self._image is not None:
+            p.drawImage(self.rect(), self._image)
+        else:
+            p.fillRect(self.rect(), QColor("#1b1c1f"))
+        if self.show_axes:
+            self._paint_axes(p)
+        p.end()
+
+    def axes_directions(self) -> np.ndarray:
+        """(3, 3): rows are the scene's x, y, z unit axes as (right, down, towards the viewer)
+        in widget coordinates, from the current camera."""
+        cam = self.plotter.camera
+        pos, focal = np.array(cam.position, float), np.array(cam.focal_point, float)
+        dop = focal - pos
+        dop /= np.linalg.norm(dop) or 1.0
+        up = np.array(cam.up, float)
+        up -= dop * (up @ dop)
+        up /= np.linalg.norm(up) or 1.0
+        right = np.cross(dop, up)
+        return np.stack([right, -up, -dop], axis=1)  # row i: axis i in (right, down, out)
+
+    def _paint_axes(self, p: QPainter) -> None:
+        size = max(22.0, min(40.0, 0.09 * min(self.width(), self.height())))
+        origin = QPointF(12 + size, self.height() - 12 - size)
+        d = self.axes_directions()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setFont(QFont(self.font().family(), 8, QFont.Weight.Bold))
+        for i in np.argsort(d[:, 2]):  # far axes first, so the near ones are drawn over them
+            end = QPointF(origin.x() + size * d[i, 0], origin.y() + size * d[i, 1])
+            color = QColor(AXIS_COLORS[i])
+            p.setPen(QPen(color, 2.0))
+            p.drawLine(origin, end)
+            p.drawText(QPointF(end.x() + 3 * d[i, 0] - 3, end.y() + 3 * d[i, 1] + 4), "XYZ"[i])
+
+    def _pixel_size(self) -> tuple[int, int]:
+        dpr = self.devicePixelRatioF()
+        return max(16, int(round(self.width() * dpr))), max(16, int(round(self.height() * dpr)))
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+        super().resizeEvent(event)
+        if self._closed:
+            return
+        w, h = self._pixel_size()
+        self.plotter.ren_win.SetSize(w, h)
+        self.iren.SetSize(w, h)
+        self.request_render()
+
+    # ----------------------------------------------------------------- input
+    def _event_info(self, ev, repeat: int = 0) -> None:  # noqa: ANN001
+        dpr = self.devicePixelRatioF()
+        pos = ev.position()
+        mods = ev.modifiers()
+        self.iren.SetEventInformationFlipY(
+            int(round(pos.x() * dpr)),
+            int(round(pos.y() * dpr)),
+            int(bool(mods & Qt.KeyboardModifier.ControlModifier)),
+            int(bool(mods & Qt.KeyboardModifier.ShiftModifier)),
+            chr(0),
+            repeat,
+            None,
+        )
+
+    def mousePressEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt API
+        names = _BUTTON_EVENTS.get(ev.button())
+        if names is None or self._closed:
+            return
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        self._event_info(ev, 1 if ev.type() == QEvent.Type.MouseButtonDblClick else 0)
+        getattr(self.iren, names[0])()
+        self.request_render()
+
+    mouseDoubleClickEvent = mousePressEvent
+
+    def mouseReleaseEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt API
+        names = _BUTTON_EVENTS.get(ev.button())
+        if names is None or self._closed:
+            return
+        self._event_info(ev)
+        getattr(self.iren, names[1])()
+        self.request_render()
+
+    def mouseMoveEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt API
+        if self._closed:
+            return
+        self._event_info(ev)
+        self.iren.MouseMoveEvent()
+        if ev.buttons() != Qt.MouseButton.NoButton:
+            self.request_render()
+
+    def wheelEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt API
+        if self._closed:
+            return
+        self._event_info(ev)
+        delta = ev.angleDelta().y()
+        if delta > 0:
+            self.iren.MouseWheelForwardEvent()
+        elif delta < 0:
+            self.iren.MouseWheelBackwardEvent()
+        self.request_render()
+
+    # ---------------------------------------------------------------- close
+    def close(self) -> bool:  # noqa: D401 - Qt override
+        if not self._closed:
+            self._closed = True
+            self.plotter.close()
+        return super().close()
+
+
+class EmbeddedCanvas(QtInteractor):
+    """pyvistaqt's `QtInteractor` behind the canvas interface (it is its own plotter)."""
+
+    rendered = Signal()
+    kind = "opengl"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        # auto_update off: we render on request. No MSAA: 8 samples cost ~5x in software GL
+        super().__init__(parent, auto_update=False, multi_samples=0)
+        self.plotter = self
+        self.add_axes(line_width=2, labels_off=False)
+        self.ren_win.AddObserver("EndEvent", lambda *_a: self.rendered.emit())
+
+    def request_render(self) -> None:
+        """Render once, in the widget's next paint (it renders in paintGL anyway)."""
+        self.update()
+
+    def image_array(self) -> np.ndarray:
+        self.render()
+        return np.asarray(self.screenshot(return_img=True))[..., :3].copy()

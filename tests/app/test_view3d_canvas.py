@@ -1,0 +1,166 @@
+"""The 3D view's two canvases (app/widgets/vtk_canvas.py): the off-screen canvas painted by Qt
+and pyvistaqt's embedded QtInteractor, each driven like a user drives it.
+
+    xvfb-run -a -s '-screen 0 1600x1000x24' .venv/bin/pytest tests/app/test_view3d_canvas.py
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyvista as pv
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
+
+from app.screenshot import grab_window, region_array
+from app.widgets.vtk_canvas import EmbeddedCanvas, VtkCanvas, make_canvas, software_opengl
+from core.settings import Settings
+
+pytestmark = pytest.mark.gui
+
+
+def _red_pixels(rgb: np.ndarray) -> int:
+    r, g, b = (rgb[..., i].astype(int) for i in range(3))
+    return int(((r > 150) & (g < 80) & (b < 80)).sum())
+
+
+def _scene(canvas) -> None:
+    canvas.plotter.add_mesh(pv.Sphere(radius=0.3, center=(0, 0, 2)), color="red")
+    cam = canvas.plotter.camera
+    cam.position, cam.focal_point, cam.up = (0, 0, 0), (0, 0, 2), (0, -1, 0)
+    canvas.plotter.renderer.ResetCameraClippingRange()
+
+
+@pytest.mark.parametrize("kind", ["offscreen", "opengl"])
+def test_canvas_renders_and_steers_the_camera(qtbot, kind):
+    canvas = make_canvas(None, kind)
+    assert canvas.kind == kind
+    assert isinstance(canvas, VtkCanvas if kind == "offscreen" else EmbeddedCanvas)
+    qtbot.addWidget(canvas)
+    canvas.resize(320, 240)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    _scene(canvas)
+    renders = []
+    canvas.rendered.connect(lambda: renders.append(1))
+    rgb = canvas.image_array()
+    assert rgb.shape[2] == 3 and rgb.shape[0] >= 200
+    assert _red_pixels(rgb) > 2000, "the red sphere is not in the rendered image"
+    assert renders, "no rendered signal"
+
+    # left-drag rotates (VTK's trackball camera), the wheel zooms
+    cam = canvas.plotter.camera
+    before = np.array(cam.position)
+    c = QPoint(160, 120)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=c)
+    for dx in (10, 30, 60):
+        qtbot.mouseMove(canvas, c + QPoint(dx, 0))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=c + QPoint(60, 0))
+    after = np.array(cam.position)
+    assert np.linalg.norm(after - before) > 0.05, "a drag did not move the camera"
+    dist = np.linalg.norm(np.array(cam.focal_point) - after)
+    # QtTest has no wheel helper: post a real wheel event
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    ev = QWheelEvent(
+        QPointF(c),
+        QPointF(canvas.mapToGlobal(c)),
+        QPoint(0, 0),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(canvas, ev)
+    assert np.linalg.norm(np.array(cam.focal_point) - np.array(cam.position)) < dist - 1e-3
+    canvas.close()
+
+
+def test_offscreen_canvas_coalesces_renders_and_paints_axes(qtbot):
+    canvas = VtkCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(320, 240)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    _scene(canvas)
+    n = []
+    canvas.plotter.ren_win.AddObserver("EndEvent", lambda *_a: n.append(1))
+    for _ in range(5):
+        canvas.request_render()
+    qtbot.waitUntil(lambda: len(n) >= 1)
+    qtbot.wait(50)  # the event loop runs on without new requests: no further render
+    assert len(n) == 1, f"5 requests before a paint rendered {len(n)} times"
+    # Qt's grab sees the scene (it is a plain widget) and the axes painted over it
+    grab = canvas.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    px = region_array(grab, 0, 0, grab.width(), grab.height())
+    assert _red_pixels(px) > 2000
+    # looking down +z with -y up: x points right, y down, z away from the viewer
+    d = canvas.axes_directions()
+    np.testing.assert_allclose(d, [[1, 0, 0], [0, 1, 0], [0, 0, -1]], atol=1e-9)
+    corner = px[-60:, :60].astype(int)  # lower left: the x axis is red, the y axis green
+    assert ((corner[..., 0] > 180) & (corner[..., 1] < 120)).sum() > 10
+    assert ((corner[..., 1] > 140) & (corner[..., 0] < 120)).sum() > 10
+    canvas.close()
+
+
+def test_auto_picks_offscreen_for_software_gl_and_a_typo_falls_back(qtbot, capsys):
+    software = software_opengl()
+    canvas = make_canvas(None, "auto")
+    qtbot.addWidget(canvas)
+    assert canvas.kind == ("offscreen" if software else "opengl")
+    canvas.close()
+    canvas = make_canvas(None, "gpu-please")
+    qtbot.addWidget(canvas)
+    assert canvas.kind in ("offscreen", "opengl")
+    assert "unknown 3D canvas 'gpu-please'" in capsys.readouterr().err
+    canvas.close()
+
+
+def test_window_with_the_embedded_opengl_canvas(qtbot, tmp_path, sample, artifacts, monkeypatch):
+    """The whole window with pyvistaqt's QtInteractor (the choice on a GPU): frames step, the
+    hands are in the screenshot, and Ctrl+drag moves the selected hand."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.theme import apply_theme
+
+    monkeypatch.delenv("VIDIHAND_3D", raising=False)
+    settings = Settings.load(tmp_path / "settings.json")
+    settings.view3d_canvas = "opengl"
+    apply_theme(QApplication.instance())
+    window = MainWindow(settings)
+    window.confirm_discard = lambda: "discard"
+    qtbot.addWidget(window)
+    window.resize(1400, 880)
+    window.show()
+    qtbot.waitExposed(window)
+    assert window.view3d.canvas.kind == "opengl"
+    video, labels = sample
+    assert window.open_video(video) and window.open_labels(labels)
+    doc = window.session.doc
+    f = int(np.flatnonzero(doc.hands[0].present & doc.hands[1].present)[10])
+    window.goto(f)
+    qtbot.waitUntil(lambda: window.view3d.shown_frame == f and window.video_view.shown_frame == f)
+    img = grab_window(window)
+    img.save(str(artifacts / "app_opengl_canvas.png"))
+    v3 = window.view3d.canvas
+    pos = v3.mapTo(window, QPoint(0, 0))
+    px = region_array(img, pos.x(), pos.y(), v3.width(), v3.height())
+    r, b = px[..., 0].astype(int), px[..., 2].astype(int)
+    assert ((r > 150) & (r - b > 60)).sum() > 200, "no right-hand (orange) pixels"
+    assert ((b > 150) & (b - r > 60)).sum() > 200, "no left-hand (blue) pixels"
+    ed = window.editing
+    ed.select(hand=1)
+    j1 = doc.hands[1].joints_3d[f].astype(np.float64)
+    c = QPoint(v3.width() // 2, v3.height() // 2)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.mousePress(v3, Qt.MouseButton.LeftButton, ctrl, c)
+    qtbot.mouseMove(v3, c + QPoint(30, 0))
+    qtbot.mouseRelease(v3, Qt.MouseButton.LeftButton, ctrl, c + QPoint(30, 0))
+    d = doc.hands[1].joints_3d[f] - j1
+    assert np.abs(d).max() > 1e-3 and np.abs(d - d[0]).max() < 1e-6  # moved rigidly
+    window.errors.close_dialog()
+    window.close()
