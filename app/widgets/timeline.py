@@ -19,7 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter, QPen, QPolygonF, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QPixmap,
+    QPolygonF,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.session import Session
@@ -210,8 +221,13 @@ class Timeline(QWidget):
         self._cum_cache: dict = {}
         self._image: QImage | None = None
         self._image_key: tuple | None = None
+        self._image_gen = 0  #: bumped whenever the lane image is rebuilt
         self._array: np.ndarray | None = None
         self._columns: Columns | None = None
+        #: everything but the marker, hover line and selection, painted once per change
+        self._static: QPixmap | None = None
+        self._static_key: tuple | None = None
+        self._marker_rect: QRectF | None = None
         self._scrubbing = False
         self._select_from: float | None = None
         self._select_to: float | None = None
@@ -284,7 +300,13 @@ class Timeline(QWidget):
             span = self._v1 - self._v0
             start = frame - span // 10 if frame >= self._v1 else frame - span * 9 // 10
             self.set_view(start, start + span)
-        self.update()
+            return  # set_view repaints the whole widget
+        # only the old and the new marker change: repaint (and flush) just those strips
+        if self._marker_rect is not None:
+            self.update(self._marker_rect.toAlignedRect())
+        rect = self._marker_bounds(frame)
+        if rect is not None:
+            self.update(rect.toAlignedRect())
 
     # --------------------------------------------------------------- view
     @property
@@ -425,20 +447,45 @@ class Timeline(QWidget):
         self._array = np.ascontiguousarray(img)
         self._image = QImage(self._array.data, w, bottom, w * 4, QImage.Format.Format_RGBA8888)
         self._image_key = key
+        self._image_gen += 1
         self._columns = cols
         return self._image
 
+    def _static_layer(self) -> QPixmap:
+        """Lanes, header, ruler and legend: repainted only when one of them changes (a frame
+        step repaints just the marker over this)."""
+        img = self._lane_image()
+        dpr = self.devicePixelRatioF()
+        rows = tuple((lane.label, lane.group, y, lane.height) for lane, y in self._lane_rows())
+        key = (
+            self._image_gen if img is not None else -1,
+            self.width(),
+            self.height(),
+            dpr,
+            self._v0,
+            self._v1,
+            rows,
+            self.session.clock.n_frames,
+        )
+        if self._static is None or self._static_key != key:
+            pm = QPixmap(max(1, int(self.width() * dpr)), max(1, int(self.height() * dpr)))
+            pm.setDevicePixelRatio(dpr)
+            p = QPainter(pm)
+            p.fillRect(self.rect(), BACKGROUND)
+            p.setFont(QFont(self.font().family(), 8))
+            if img is not None:
+                p.drawImage(QPointF(HEADER_W, 0), img)
+            self._paint_header(p)
+            self._paint_ruler(p)
+            self._paint_legend(p)
+            p.end()
+            self._static, self._static_key = pm, key
+        return self._static
+
     def paintEvent(self, event) -> None:  # noqa: ANN001, N802
         p = QPainter(self)
-        p.fillRect(self.rect(), BACKGROUND)
-        font = QFont(self.font().family(), 8)
-        p.setFont(font)
-        img = self._lane_image()
-        if img is not None:
-            p.drawImage(QPointF(HEADER_W, 0), img)
-        self._paint_header(p)
-        self._paint_ruler(p)
-        self._paint_legend(p)
+        p.drawPixmap(0, 0, self._static_layer())
+        p.setFont(QFont(self.font().family(), 8))
         if self._select_from is not None and self._select_to is not None:
             a, b = sorted((self._select_from, self._select_to))
             p.fillRect(
@@ -512,12 +559,24 @@ class Timeline(QWidget):
             p.drawText(QPointF(x + 14, y + 10), name)
             x += 14 + fm.horizontalAdvance(name) + 14
 
+    def _marker_bounds(self, f: int) -> QRectF | None:
+        """What the marker of frame f covers (line, handle, label, range shading)."""
+        if self.session.clock.n_frames <= 0 or not self._v0 <= f < self._v1:
+            return None
+        x0, x1 = self.x_of(f), self.x_of(f + 1)
+        x = (x0 + x1) / 2
+        label_w = QFontMetrics(QFont(self.font().family(), 8)).horizontalAdvance(str(f)) + 8
+        left = min(x0, x - 6, min(x + 7, self.width() - label_w - 2)) - 2
+        right = max(x1, x + 6, min(x + 7, self.width() - label_w - 2) + label_w) + 2
+        return QRectF(left, 0, right - left, self.height())
+
     def _paint_marker(self, p: QPainter) -> None:
         clock = self.session.clock
         if clock.n_frames <= 0:
             return
         f = clock.frame
         self.shown_frame = f
+        self._marker_rect = self._marker_bounds(f)
         if not self._v0 <= f < self._v1:
             return
         x0, x1 = self.x_of(f), self.x_of(f + 1)
