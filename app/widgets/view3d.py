@@ -75,6 +75,10 @@ class View3D(QWidget):
     # ----------------------------------------------------------------- scene
     def _build_scene(self) -> None:
         p = self.plotter
+        # one headlight instead of pyvista's five-light kit: every light is shaded per pixel,
+        # and in software OpenGL the kit cost ~2 ms a frame; a headlight lights what faces you
+        p.remove_all_lights()
+        p.add_light(pv.Light(light_type="headlight", intensity=1.0))
         self._skel: list[pv.PolyData] = []
         self._skel_actors = []
         self._joint_actors = []
