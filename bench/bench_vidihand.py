@@ -41,7 +41,9 @@ def main() -> int:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cuda = device.type == "cuda"
     cfg = load_config(args.config or ("full" if cuda else "tiny"))
-    dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if cuda else torch.float32)
+    dtype = (
+        getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if cuda else torch.float32)
+    )
     repeats = 2 if args.quick else args.repeats
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True

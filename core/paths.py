@@ -11,7 +11,9 @@ def _xdg(var: str, default: str) -> Path:
 
 
 def config_dir() -> Path:
-    p = Path(os.environ.get("VIDIHAND_CONFIG_DIR") or _xdg("XDG_CONFIG_HOME", ".config") / "vidihand")
+    p = Path(
+        os.environ.get("VIDIHAND_CONFIG_DIR") or _xdg("XDG_CONFIG_HOME", ".config") / "vidihand"
+    )
     p.mkdir(parents=True, exist_ok=True)
     return p
 
@@ -24,6 +26,8 @@ def cache_dir() -> Path:
 
 def data_dir() -> Path:
     """Where generated data lives (the project's own sample, proxies)."""
-    p = Path(os.environ.get("VIDIHAND_DATA_DIR") or _xdg("XDG_DATA_HOME", ".local/share") / "vidihand")
+    p = Path(
+        os.environ.get("VIDIHAND_DATA_DIR") or _xdg("XDG_DATA_HOME", ".local/share") / "vidihand"
+    )
     p.mkdir(parents=True, exist_ok=True)
     return p

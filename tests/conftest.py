@@ -24,7 +24,9 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"../shared/data not found at {SHARED_DATA}: CI must run with shared/ beside the repo")
+        pytest.fail(
+            f"../shared/data not found at {SHARED_DATA}: CI must run with shared/ beside the repo"
+        )
     return SHARED_DATA
 
 

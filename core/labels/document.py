@@ -329,7 +329,9 @@ class LabelDocument:
 
     def copy(self) -> LabelDocument:
         doc = LabelDocument(
-            VideoMeta(**vars(self.meta)), self.K.copy(), (self.hands[0].copy(), self.hands[1].copy())
+            VideoMeta(**vars(self.meta)),
+            self.K.copy(),
+            (self.hands[0].copy(), self.hands[1].copy()),
         )
         doc.backend, doc.backend_version, doc.created = (
             self.backend,

@@ -13,7 +13,10 @@ RIGHT = 1
 HAND_NAMES: tuple[str, str] = ("left", "right")
 #: the hands' colours everywhere (app, renderer, report): left light blue, right orange
 HAND_COLORS_HEX: tuple[str, str] = ("#4fc3f7", "#ff8a50")
-HAND_COLORS_RGB: tuple[tuple[int, int, int], tuple[int, int, int]] = ((79, 195, 247), (255, 138, 80))
+HAND_COLORS_RGB: tuple[tuple[int, int, int], tuple[int, int, int]] = (
+    (79, 195, 247),
+    (255, 138, 80),
+)
 
 N_JOINTS = 21
 
@@ -34,9 +37,7 @@ FINGERS: tuple[tuple[int, int, int, int], ...] = tuple(
 )
 
 #: Parent of each joint in the kinematic tree (-1 for the wrist).
-PARENTS: tuple[int, ...] = (-1,) + tuple(
-    0 if j % 4 == 1 else j - 1 for j in range(1, N_JOINTS)
-)
+PARENTS: tuple[int, ...] = (-1,) + tuple(0 if j % 4 == 1 else j - 1 for j in range(1, N_JOINTS))
 
 #: Bones as (parent, child) pairs, 20 of them.
 BONES: tuple[tuple[int, int], ...] = tuple((PARENTS[j], j) for j in range(1, N_JOINTS))

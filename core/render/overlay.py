@@ -17,7 +17,10 @@ from core.labels.joints import BONES, HAND_COLORS_RGB, LEFT, N_JOINTS, RIGHT
 from core.render.raster import Raster, rasterize, vertex_normals
 
 #: hand colours (RGB), the same as the app's (core.labels.joints.HAND_COLORS_RGB)
-HAND_COLORS: dict[int, tuple[int, int, int]] = {LEFT: HAND_COLORS_RGB[LEFT], RIGHT: HAND_COLORS_RGB[RIGHT]}
+HAND_COLORS: dict[int, tuple[int, int, int]] = {
+    LEFT: HAND_COLORS_RGB[LEFT],
+    RIGHT: HAND_COLORS_RGB[RIGHT],
+}
 SKIN_COLOR: tuple[int, int, int] = (224, 172, 140)
 #: direction towards the light in the camera frame (up, left, towards the camera)
 DEFAULT_LIGHT = np.array([-0.35, -0.55, -0.76])

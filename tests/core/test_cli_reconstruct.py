@@ -157,7 +157,9 @@ def test_reconstruct_an_image_folder(demo3: Path, tmp_path: Path, capsys) -> Non
         for i in range(4):  # names sort numerically: 8, 9, 10, 11
             Image.fromarray(video.frame(120 + i)).resize((640, 360)).save(folder / f"f{8 + i}.jpg")
     out = tmp_path / "frames.h5"
-    assert main(["reconstruct", str(folder), "-o", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    assert main(["reconstruct", str(folder), "-o", str(out), "--quiet"]) == 0, (
+        capsys.readouterr().err
+    )
     doc = load_labels(out)
     assert (doc.n_frames, doc.meta.width, doc.meta.height) == (4, 640, 360)
     assert doc.meta.video_sha256 == video_sha256(folder)
