@@ -2,7 +2,7 @@
 
 An off-screen pyvista plotter shown through `VtkCanvas` (app/widgets/vtk_canvas.py: why not a
 `QOpenGLWidget`), rendered lazily: each change requests one render in the next paint. Every actor is added once when the view is built; a frame change
-writes new point coordinates into the existing meshes (`points[:] = ...`) and renders. Hands are
+writes new point coordinates into the existing meshes (`_set_points`) and renders. Hands are
 drawn as the simple joint-driven hand mesh (core/hands/simple_mesh.py: fixed topology) plus the
 skeleton (bones as lines rendered as tubes, joints as spheres). Camera frame: OpenCV (x right,
 y down, z forward, metres), so "from the camera" looks down +z with -y up.
@@ -18,6 +18,7 @@ import numpy as np
 import pyvista as pv
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
+from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from app.session import Session
 from app.widgets.colors import HAND_RGB
@@ -32,6 +33,15 @@ except ImportError:  # pragma: no cover - depends on the checkout
 PRESETS = ("camera", "side", "top")
 _FRUSTUM_DEPTH = 0.12  # metres: how far the drawn frustum reaches
 _DEFAULT_CENTRE = np.array([0.0, 0.0, 0.5])
+
+
+def _set_points(mesh: pv.PolyData, xyz: np.ndarray) -> None:
+    """Write new coordinates into a mesh's existing points, straight through a numpy view of
+    the VTK array (pyvista's `points[:] =` wraps the array anew on every access: ~0.1 ms each,
+    eight times a frame)."""
+    pts = mesh.GetPoints()
+    vtk_to_numpy(pts.GetData())[:] = xyz
+    pts.Modified()
 
 
 def _lines_cells(pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -215,10 +225,8 @@ class View3D(QWidget):
             self._joint_actors[hand].SetVisibility(ok)
             mesh_actor = self._mesh_actors[hand]
             if ok:
-                self._skel[hand].points[:] = j
-                self._skel[hand].Modified()
-                self._jointpd[hand].points[:] = j
-                self._jointpd[hand].Modified()
+                _set_points(self._skel[hand], j)
+                _set_points(self._jointpd[hand], j)
                 drawn[hand] = j.copy()
                 # confidence fades the joints toward the background, opaquely (see the trail)
                 alpha = 0.35 + 0.65 * float(np.clip(np.nan_to_num(track.confidence[frame]), 0, 1))
@@ -232,8 +240,7 @@ class View3D(QWidget):
             hands = sorted(drawn)  # both hands' meshes in one call (half the numpy overhead)
             verts = simple_hand_mesh(np.stack([drawn[h] for h in hands]))
             for h, v in zip(hands, verts, strict=True):
-                self._mesh[h].points[:] = v
-                self._mesh[h].Modified()
+                _set_points(self._mesh[h], v)
         self.drawn_joints = drawn
         self.shown_frame = frame
         self.schedule_render()
@@ -259,8 +266,7 @@ class View3D(QWidget):
         filled = (
             np.vstack([np.repeat(pts[:1], n - len(pts), axis=0), pts]) if len(pts) < n else pts[-n:]
         )
-        self._trail[hand].points[:] = filled
-        self._trail[hand].Modified()
+        _set_points(self._trail[hand], filled)
         actor.SetVisibility(True)
 
     def schedule_render(self) -> None:

@@ -60,6 +60,17 @@ def capsule_faces(n_caps: int, n_around: int = N_AROUND) -> tuple[int, np.ndarra
     return per, np.concatenate([one + i * per for i in range(n_caps)])
 
 
+def _cross(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """np.cross over the last axis without its axis juggling (this mesh is rebuilt per frame
+    in the 3D view, where np.cross's overhead on small arrays was a third of the time)."""
+    x, y = np.broadcast_arrays(x, y)
+    out = np.empty(x.shape, np.result_type(x, y))
+    out[..., 0] = x[..., 1] * y[..., 2] - x[..., 2] * y[..., 1]
+    out[..., 1] = x[..., 2] * y[..., 0] - x[..., 0] * y[..., 2]
+    out[..., 2] = x[..., 0] * y[..., 1] - x[..., 1] * y[..., 0]
+    return out
+
+
 def capsule_vertices(
     a: np.ndarray, b: np.ndarray, ra: np.ndarray, rb: np.ndarray, ref: np.ndarray
 ) -> np.ndarray:
@@ -67,11 +78,11 @@ def capsule_vertices(
     ra, rb (..., C); `ref` (..., C, 3) fixes the rings' start angle (any vector not along b - a).
     """
     d = normalize(b - a)
-    u = np.cross(d, ref)
+    u = _cross(d, ref)
     weak = np.linalg.norm(u, axis=-1, keepdims=True) < 1e-3
     alt = np.where(np.abs(d[..., :1]) < 0.9, np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
-    u = normalize(np.where(weak, np.cross(d, alt), u))
-    v = np.cross(d, u)
+    u = normalize(np.where(weak, _cross(d, alt), u))
+    v = _cross(d, u)
     phi = 2 * np.pi * np.arange(N_AROUND) / N_AROUND
     circle = np.cos(phi)[:, None] * u[..., None, :] + np.sin(phi)[:, None] * v[..., None, :]
     ra_, rb_ = ra[..., None, None], rb[..., None, None]
@@ -132,7 +143,7 @@ def simple_hand_mesh(joints: np.ndarray) -> np.ndarray:
     wrist = j[..., WRIST, :]
     axis = normalize(j[..., MIDDLE_MCP, :] - wrist)  # wrist -> middle knuckle
     across = normalize(j[..., 5, :] - j[..., 17, :])  # little -> index knuckle
-    normal = normalize(np.cross(axis, across))  # palm normal (side depends on handedness)
+    normal = normalize(_cross(axis, across))  # palm normal (side depends on handedness)
 
     parents = np.array([p for p, _ in BONES])
     children = np.array([c for _, c in BONES])

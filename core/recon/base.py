@@ -92,7 +92,7 @@ class Reconstructor(ABC):
         """Name, version and options, for metadata and the app's backend chooser."""
         return {"name": self.name, "version": self.version}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: most backends hold nothing
         """Release models, processes or connections."""
 
     def __enter__(self) -> Reconstructor:
