@@ -61,14 +61,17 @@ class FrameClock(QObject):
     def time_of(self, frame: int) -> float:
         return frame / self._fps
 
-    def reset(self, n_frames: int, fps: float, frame: int = 0) -> None:
-        """A new video: new length and rate; goes to `frame` (and always notifies)."""
+    def reset(self, n_frames: int, fps: float, frame: int = 0, *, notify: bool = True) -> None:
+        """A new video: new length and rate; goes to `frame` (and notifies, unless `notify` is
+        False: the session first adopts the new length quietly, so views that refresh for a new
+        document never read a frame the new video does not have, then notifies)."""
         self.pause()
         self._n = int(n_frames)
         self._fps = float(fps) if fps > 0 else 30.0
         self._frame = self._clamp(frame)
-        self.rangeChanged.emit(self._n, self._fps)
-        self.frameChanged.emit(self._frame)
+        if notify:
+            self.rangeChanged.emit(self._n, self._fps)
+            self.frameChanged.emit(self._frame)
 
     def _clamp(self, frame: int) -> int:
         return 0 if self._n <= 0 else max(0, min(self._n - 1, int(frame)))

@@ -112,11 +112,12 @@ class Session(QObject):
         self.doc = doc
         self.labels_path = None if labels_path is None else Path(labels_path).resolve()
         self._unsubscribe = doc.subscribe(self._on_change)
+        frame = min(self.clock.frame, max(doc.n_frames - 1, 0))
+        # views refresh on documentReplaced and read the clock: give it the new length first
+        self.clock.reset(doc.n_frames, doc.meta.fps, frame, notify=False)
         self.documentReplaced.emit()
         self.pathsChanged.emit()
-        self.clock.reset(
-            doc.n_frames, doc.meta.fps, min(self.clock.frame, max(doc.n_frames - 1, 0))
-        )
+        self.clock.reset(doc.n_frames, doc.meta.fps, frame)
 
     def _on_change(self, change: Change) -> None:
         self.documentEdited.emit(change)

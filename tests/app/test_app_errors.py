@@ -57,6 +57,22 @@ def test_corrupt_video_keeps_window_working(window, demo3, tmp_path, qtbot):
     assert len(window.errors.history) == 3
 
 
+def test_opening_a_shorter_video_at_a_late_frame_is_not_an_error(window, demo3, sample, qtbot):
+    """The views refresh for the new video while the clock still holds the old frame: they must
+    never ask the shorter video for a frame it does not have (found by bench_app)."""
+    assert window.open_video(demo3)
+    window.goto(450)
+    views_agree(window, 450)
+    video, _gt = sample  # 180 frames
+    assert window.open_video(video)
+    for _ in range(5):
+        QApplication.processEvents()
+    assert window.errors.history == [], [e.message for e in window.errors.history]
+    last = window.session.doc.n_frames - 1
+    assert window.session.clock.frame == last
+    views_agree(window, last)
+
+
 def _labels_for(window, sha: str, n_frames: int | None = None) -> LabelDocument:
     m = window.session.doc.meta
     meta = VideoMeta(n_frames or m.n_frames, m.fps, m.width, m.height, sha)
