@@ -54,9 +54,6 @@ class ManoUI(QObject):
         self.drawn: dict[int, int] = {}
         self._meshes: list[pv.PolyData | None] = [None, None]
         self._actors: list = [None, None]
-        self.note_actor = self.view3d.plotter.add_text(
-            "", position=(96, 6), font_size=7, color="#d8dadf", name="mano_note"
-        )
         self.status = QLabel("")
         window.statusBar().addPermanentWidget(self.status)
 
@@ -124,11 +121,11 @@ class ManoUI(QObject):
                 p.remove_actor(self._actors[h], render=False)
             self._actors[h], self._meshes[h] = None, None
         if self.model is None:
-            self.note_actor.SetInput(NO_MANO_NOTE)
+            self.view3d.canvas.set_note(NO_MANO_NOTE)
             self.status.setText("mesh: simple (no MANO)")
             self.status.setToolTip(NO_MANO_NOTE)
             return
-        self.note_actor.SetInput(f"MANO mesh ({self.folder.name})" if self.folder else "MANO")
+        self.view3d.canvas.set_note(f"MANO mesh ({self.folder.name})" if self.folder else "MANO")
         self.status.setText("mesh: MANO")
         self.status.setToolTip(f"MANO files from {self.folder}")
         for h in (0, 1):

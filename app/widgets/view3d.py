@@ -70,7 +70,8 @@ class View3D(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
-        self.plotter.set_background("#1b1c1f", top="#2b2e34")
+        # a plain background: the gradient was a full-view shader pass (~0.7 ms in software)
+        self.plotter.set_background("#202226")
         self.show_mesh = simple_hand_mesh is not None
         self.show_skeleton = True
         self.shown_frame = -1

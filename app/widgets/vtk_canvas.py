@@ -13,7 +13,8 @@
 `make_canvas(parent, kind)` picks one: kind "auto" (the default; `Settings.view3d_canvas`, or
 the environment variable VIDIHAND_3D) asks OpenGL for its renderer once and takes the off-screen
 canvas when that is a software rasterizer. Both expose `plotter` (a pyvista plotter),
-`request_render()`, `render()`, `image_array()`, `close()`, the `rendered` signal and `kind`.
+`request_render()`, `render()`, `image_array()`, `set_note()`/`note`, `close()`, the
+`rendered` signal and `kind`.
 
 The off-screen canvas:
 
@@ -53,6 +54,7 @@ _BUTTON_EVENTS = {
 
 #: x, y, z axis colours of the orientation axes (VTK's convention: red, green, blue)
 AXIS_COLORS = ("#e5534b", "#57ab5a", "#539bf5")
+NOTE_COLOR = "#d8dadf"
 
 
 CANVAS_KINDS = ("auto", "offscreen", "opengl")
@@ -122,6 +124,7 @@ class VtkCanvas(QWidget):
         self._closed = False
         #: paint the x/y/z orientation axes in the lower left corner
         self.show_axes = True
+        self._note = ""
         self.plotter.ren_win.AddObserver("EndEvent", self._on_rendered)
 
     # ------------------------------------------------------------- rendering
@@ -152,6 +155,17 @@ class VtkCanvas(QWidget):
             self.update()
         self.rendered.emit()
 
+    @property
+    def note(self) -> str:
+        return self._note
+
+    def set_note(self, text: str) -> None:
+        """A few lines of text in the lower left corner, beside the axes (painted by Qt: a VTK
+        text actor cost ~0.8 ms of every software render)."""
+        if text != self._note:
+            self._note = text
+            self.update()
+
     def image_array(self) -> np.ndarray:
         """(H, W, 3) uint8 of the scene as last rendered, at the render window's pixel size."""
         if self._image is None or self._dirty:
@@ -176,9 +190,18 @@ class VtkCanvas(QWidget):
         if self._image is not None:
             p.drawImage(self.rect(), self._image)
         else:
-            p.fillRect(self.rect(), QColor("#1b1c1f"))
+            p.fillRect(self.rect(), QColor("#202226"))
         if self.show_axes:
             self._paint_axes(p)
+        if self._note:
+            p.setFont(QFont(self.font().family(), 8))
+            p.setPen(QColor(NOTE_COLOR))
+            fm = p.fontMetrics()
+            lines = self._note.splitlines()
+            y = self.height() - 6 - fm.descent() - fm.lineSpacing() * (len(lines) - 1)
+            for line in lines:
+                p.drawText(QPointF(96, y), line)
+                y += fm.lineSpacing()
         p.end()
 
     def axes_directions(self) -> np.ndarray:
@@ -292,7 +315,18 @@ class EmbeddedCanvas(QtInteractor):
         super().__init__(parent, auto_update=False, multi_samples=0)
         self.plotter = self
         self.add_axes(line_width=2, labels_off=False)
+        self._note_actor = self.add_text(
+            "", position=(96, 6), font_size=7, color=NOTE_COLOR, name="canvas_note"
+        )
         self.ren_win.AddObserver("EndEvent", lambda *_a: self.rendered.emit())
+
+    @property
+    def note(self) -> str:
+        return self._note_actor.GetInput() or ""
+
+    def set_note(self, text: str) -> None:
+        self._note_actor.SetInput(text)
+        self.update()
 
     def request_render(self) -> None:
         """Render once, in the widget's next paint (it renders in paintGL anyway)."""

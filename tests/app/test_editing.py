@@ -74,7 +74,7 @@ def test_drag_joint_in_overlay_is_one_undo_step(window, qtbot, sample, tmp_path,
     window.goto(f)
     view = window.video_view
     qtbot.waitUntil(lambda: view.shown_frame == f and 1 in view.drawn_joints)
-    assert window.editing.mano.note_actor.GetInput() == NO_MANO_NOTE
+    assert window.view3d.canvas.note == NO_MANO_NOTE
     before = _arrays(doc)
     hist_len = len(doc.history)
 
