@@ -79,6 +79,7 @@ class View3D(QWidget):
         self._preset = "camera"
         self._stale = False  #: a frame changed while the view was hidden
         self._build_scene()
+        self.plotter.renderer.AddObserver("StartEvent", self._fit_depth_range)
         session.clock.frameChanged.connect(self.show_frame)
         session.documentReplaced.connect(self._on_document)
         session.documentEdited.connect(self._on_edit)
@@ -230,7 +231,8 @@ class View3D(QWidget):
                 _set_points(self._jointpd[hand], j)
                 drawn[hand] = j.copy()
                 # confidence fades the joints toward the background, opaquely (see the trail)
-                alpha = 0.35 + 0.65 * float(np.clip(np.nan_to_num(track.confidence[frame]), 0, 1))
+                c = float(track.confidence[frame])
+                alpha = 0.35 + 0.65 * (min(max(c, 0.0), 1.0) if c == c else 0.0)  # NaN: faint
                 self._joint_actors[hand].GetProperty().SetColor(
                     *(alpha * c + (1 - alpha) * 0.12 for c in HAND_RGB[hand])
                 )
@@ -272,14 +274,16 @@ class View3D(QWidget):
 
     def schedule_render(self) -> None:
         """Render once, in the canvas's next paint (changes before it share the render)."""
-        # hidden actors do not count in the bounds: refit the depth range to what is visible
-        self.plotter.renderer.ResetCameraClippingRange()
         self.canvas.request_render()
 
     def render(self) -> None:
         """Render now (screenshots, benchmarks)."""
-        self.plotter.renderer.ResetCameraClippingRange()
         self.canvas.render()
+
+    def _fit_depth_range(self, *_args) -> None:
+        """Before every render (whoever asked for it): hidden actors do not count in the
+        bounds, so refit the depth range to what is visible, once per render."""
+        self.plotter.renderer.ResetCameraClippingRange()
 
     # ---------------------------------------------------------------- camera
     def set_preset(self, name: str, *, render: bool = True) -> None:
