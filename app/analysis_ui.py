@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QMessageBox
 
 from app.background import BackgroundJob
@@ -106,19 +106,8 @@ class AnalysisUI(QObject):
         self.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         return dock
 
-    def _action(self, text: str, slot, shortcut: str | None = None, tip: str = "") -> QAction:  # noqa: ANN001
-        a = QAction(text, self.window)
-        if shortcut:
-            a.setShortcut(QKeySequence(shortcut))
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            a.setStatusTip(tip)
-        a.triggered.connect(slot)
-        self.window.addAction(a)
-        return a
-
     def _build_actions(self) -> None:
-        A = self._action
+        A = self.window.action
         self.act_open_reference = A(
             "Open &Reference Labels...", lambda: self.open_reference(), "Ctrl+Shift+L",
             "Compare the labels with reference labels (e.g. ground truth) of this video",

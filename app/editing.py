@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox, QScrollArea
 
 from app.errors import ErrorInfo
@@ -585,19 +585,8 @@ class EditController(QObject):
         return target
 
     # --------------------------------------------------------------- actions
-    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:  # noqa: ANN001
-        a = QAction(text, self.window)
-        if shortcut is not None:
-            a.setShortcut(QKeySequence(shortcut))
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            a.setStatusTip(tip)
-        a.triggered.connect(slot)
-        self.window.addAction(a)
-        return a
-
     def _build_actions(self) -> None:
-        A = self._action
+        A = self.window.action
         self.act_undo = A("&Undo", self.undo, "Ctrl+Z")
         self.act_redo = A("&Redo", self.redo, "Ctrl+Shift+Z")
         self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])

@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.status_recon)
         sb.addPermanentWidget(self.status_doc)
 
-    def _action(
+    def action(
         self,
         text: str,
         slot: Callable,
@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
         tip: str = "",
         checkable: bool = False,
     ) -> QAction:
+        """A window action: its shortcut works whichever dock has focus. Plug-in parts (editing,
+        analysis) make theirs here too, so every shortcut behaves the same."""
         a = QAction(text, self)
         if shortcut is not None:
             a.setShortcut(QKeySequence(shortcut))
@@ -169,7 +171,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         c = self.session.clock
-        A = self._action
+        A = self.action
         self.act_open_video = A(
             "&Open Video...", lambda: self.open_video(), QKeySequence.StandardKey.Open
         )
