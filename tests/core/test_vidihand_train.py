@@ -24,7 +24,7 @@ from core.video.reader import open_video
 
 #: the clip the decoder is trained and measured on: 2 s of the sample, both hands moving
 CLIP = (0, 60)
-STAGE2_STEPS = 240
+STAGE2_STEPS = 480
 
 
 @pytest.fixture(autouse=True)
@@ -80,16 +80,16 @@ def test_decoder_overfits_the_sample_clip(stage2, sample):
     """MPJPE (camera space, both hands, frames where the hand is in the ground truth) of the
     trained decoder on its training clip, through the real backend (windows, blending).
 
-    Threshold: at most 0.7 x the error of the best constant guess (every joint at its mean
+    Threshold: at most 0.55 x the error of the best constant guess (every joint at its mean
     position over the clip), which is what a decoder that ignores the video converges to.
-    Measured: about 0.6 x (31 mm against 51.0 mm after 240 steps; wrist 20 mm, wrist-relative
-    26 mm), so a decoder that stops reading the frames (>= 1.0 x) or loses most of the signal
-    fails, with margin for other platforms' numerics. Before the tiny configuration's tau went
-    from 0.7 to 0.3 it reached only 0.84 x (42.6 mm): with a random backbone the fixed inference
-    noise dominated the features (about 2% of their energy varied between windows at tau 0.7,
-    9% at 0.3). The bar stays relative because the tiny backbone is random (no video prior) and
-    sees 128x96 frames on an 8x6 token grid; the paper's pretrained full model reaches about
-    22 mm on real data (domain.md)."""
+    Measured: 0.41 x (20.9 mm against 51.0 mm after 480 steps, ~85 s on one CPU thread; 240
+    steps gave 31 mm, 0.6 x), so a decoder that stops reading the frames (>= 1.0 x) or loses
+    much of the signal fails, with a third of margin for other platforms' numerics. Before the
+    tiny configuration's tau went from 0.7 to 0.3 it reached only 0.84 x at 240 steps: with a
+    random backbone the fixed inference noise dominated the features (about 2% of their energy
+    varied between windows at tau 0.7, 9% at 0.3). The bar stays relative because the tiny
+    backbone is random (no video prior) and sees 128x96 frames on an 8x6 token grid; the
+    paper's pretrained full model reaches about 22 mm on real data (domain.md)."""
     _, result = stage2
     gt = load_labels(sample[1])
     a, b = CLIP
@@ -106,7 +106,7 @@ def test_decoder_overfits_the_sample_clip(stage2, sample):
     mpjpe = float(np.concatenate(errs).mean()) * 1000
     baseline = float(np.concatenate(base).mean()) * 1000
     print(f"overfit MPJPE {mpjpe:.1f} mm, constant-pose baseline {baseline:.1f} mm")
-    assert mpjpe < 0.7 * baseline, (mpjpe, baseline)
+    assert mpjpe < 0.55 * baseline, (mpjpe, baseline)
 
 
 def test_checkpoint_reloads_to_identical_outputs(stage2, sample):
