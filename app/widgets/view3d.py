@@ -1,11 +1,13 @@
 """The 3D view: both hands in camera space, the camera frustum and wrist trails.
 
-An off-screen pyvista plotter shown through `VtkCanvas` (app/widgets/vtk_canvas.py: why not a
-`QOpenGLWidget`), rendered lazily: each change requests one render in the next paint. Every actor is added once when the view is built; a frame change
-writes new point coordinates into the existing meshes (`_set_points`) and renders. Hands are
-drawn as the simple joint-driven hand mesh (core/hands/simple_mesh.py: fixed topology) plus the
-skeleton (bones as lines rendered as tubes, joints as spheres). Camera frame: OpenCV (x right,
-y down, z forward, metres), so "from the camera" looks down +z with -y up.
+The scene is a pyvista plotter shown by one of two canvases (app/widgets/vtk_canvas.py: the
+off-screen one with software OpenGL, pyvistaqt's embedded `QtInteractor` with a GPU), rendered
+lazily: each change requests one render in the next paint. Every actor is added once when the
+view is built; a frame change writes new point coordinates into the existing meshes
+(`_set_points`) and renders. Hands are drawn as the simple joint-driven hand mesh
+(core/hands/simple_mesh.py: fixed topology) with the joints as spheres; with the mesh off (M),
+bones as tubes. Camera frame: OpenCV (x right, y down, z forward, metres), so "from the camera"
+looks down +z with -y up. Nothing is updated while the view is hidden; it catches up when shown.
 """
 
 from __future__ import annotations
