@@ -10,11 +10,12 @@ never another widget. Every failure goes through `self.errors` (app/errors.py).
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -249,6 +250,7 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_fit, self.act_overlay])
         m.addSeparator()
         m.addActions([self.act_cam, self.act_side, self.act_top, self.act_mesh])
+        self._build_canvas_menu(m.addMenu("3D &Rendering"))
         m.addSeparator()
         m.addAction(self.act_tl_reset)
         m.addSeparator()
@@ -258,6 +260,35 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_run, self.act_cancel])
         m = mb.addMenu("&Help")
         m.addActions([self.act_shortcuts, self.act_about])
+
+    def _build_canvas_menu(self, menu: QMenu) -> None:
+        """How the 3D view is drawn (app/widgets/vtk_canvas.py), kept in the settings and used
+        from the next start (the view's actors live in the canvas's plotter)."""
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        self.canvas_actions: dict[str, QAction] = {}
+        for kind, label in CANVAS_CHOICES.items():
+            a = QAction(label, self, checkable=True)
+            a.setChecked((self.settings.view3d_canvas or "auto").lower() == kind)
+            a.triggered.connect(lambda _checked=False, k=kind: self.choose_canvas(k))
+            group.addAction(a)
+            menu.addAction(a)
+            self.canvas_actions[kind] = a
+
+    def choose_canvas(self, kind: str) -> None:
+        """Keep `kind` ("auto", "offscreen", "opengl") for the 3D view from the next start."""
+        self.settings.view3d_canvas = kind
+        self.settings._env.pop("view3d_canvas", None)  # the user's choice is the file's value
+        try:
+            self.settings.save()
+        except OSError as exc:
+            self.statusBar().showMessage(f"Settings not saved: {exc}", 6000)
+            return
+        note = f"3D rendering: {CANVAS_CHOICES[kind].lower()} from the next start"
+        note += f" (now: {self.view3d.canvas.kind})"
+        if os.environ.get("VIDIHAND_3D"):
+            note += f"; VIDIHAND_3D={os.environ['VIDIHAND_3D']} overrides it"
+        self.statusBar().showMessage(note, 8000)
 
     def _set_overlay(self, on: bool) -> None:
         self.video_view.show_overlay = on
@@ -536,6 +567,13 @@ class MainWindow(QMainWindow):
         self.session.close()
         super().closeEvent(event)
 
+
+#: View > 3D Rendering: settings value -> menu label
+CANVAS_CHOICES: dict[str, str] = {
+    "auto": "Automatic (off-screen with software OpenGL)",
+    "offscreen": "Off-screen Image",
+    "opengl": "Embedded OpenGL",
+}
 
 SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Space", "play / pause"),

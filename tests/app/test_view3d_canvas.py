@@ -164,3 +164,28 @@ def test_window_with_the_embedded_opengl_canvas(qtbot, tmp_path, sample, artifac
     assert np.abs(d).max() > 1e-3 and np.abs(d - d[0]).max() < 1e-6  # moved rigidly
     window.errors.close_dialog()
     window.close()
+
+
+def test_view_menu_keeps_the_3d_canvas_choice_for_the_next_start(window, monkeypatch):
+    """View > 3D Rendering saves the choice; a window built from those settings uses it."""
+    import json
+
+    from app.main_window import MainWindow
+
+    monkeypatch.delenv("VIDIHAND_3D", raising=False)
+    acts = window.canvas_actions
+    assert set(acts) == {"auto", "offscreen", "opengl"} and acts["auto"].isChecked()
+    acts["opengl"].trigger()
+    assert acts["opengl"].isChecked() and not acts["auto"].isChecked()
+    saved = json.loads(window.settings.path.read_text())
+    assert saved["view3d_canvas"] == "opengl"
+    assert "from the next start" in window.statusBar().currentMessage()
+    nxt = MainWindow(Settings.load(window.settings.path))
+    try:
+        assert nxt.view3d.canvas.kind == "opengl" and nxt.canvas_actions["opengl"].isChecked()
+    finally:
+        nxt.view3d.canvas.close()
+        nxt.session.close()
+        nxt.deleteLater()
+    acts["offscreen"].trigger()
+    assert json.loads(window.settings.path.read_text())["view3d_canvas"] == "offscreen"
