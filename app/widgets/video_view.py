@@ -35,6 +35,10 @@ from core.labels.joints import BONES, N_JOINTS
 _MIN_ZOOM, _MAX_ZOOM = 0.05, 40.0
 
 
+#: frames up to this size are converted to RGB32 for faster scaling (1080p and below)
+_RGB32_MAX_PIXELS = 1920 * 1088
+
+
 class VideoView(QWidget):
     """Current frame + 2D hand overlay."""
 
@@ -115,10 +119,13 @@ class VideoView(QWidget):
         arr = np.ascontiguousarray(arr)
         h, w = arr.shape[:2]
         # 32-bit pixels: Qt's raster engine scales RGB32 about 3x faster than RGB888, which
-        # pays for the conversion (0.1 ms at 720p, 0.7 ms at 1080p) on every paint
+        # pays for the conversion (0.1 ms at 720p, 0.7 ms at 1080p) on every paint. Not above
+        # 1080p: there the copy (33 MB at 4K) would eat the long-video memory budget, and the
+        # RGB888 image only wraps the cached frame
         self._array = arr
         self._image = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
-        self._image = self._image.convertToFormat(QImage.Format.Format_RGB32)
+        if w * h <= _RGB32_MAX_PIXELS:
+            self._image = self._image.convertToFormat(QImage.Format.Format_RGB32)
         self._frame = index
         self.update()
 
