@@ -23,7 +23,6 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QMessageBox
 
 from app.background import BackgroundJob
 from app.compare import CompareModel
-from app.errors import ErrorInfo
 from app.failures import FailuresModel
 from app.widgets.analysis_lanes import ERROR_METRICS, ErrorScale, error_lane, failure_lane
 from app.widgets.colors import HAND_LABELS
@@ -169,21 +168,11 @@ class AnalysisUI(QObject):
     # ----------------------------------------------------------- reference
     def open_reference(self, path: str | Path | None = None, *, force: bool = False) -> bool:
         w = self.window
-        if w.session.doc is None or w.session.video is None:
-            w.errors.report(
-                ErrorInfo(
-                    "No video open",
-                    "Open the video (and its labels) before a reference.",
-                    "File > Open Video (Ctrl+O).",
-                )
-            )
-            return False
+        path = w.label_file_for_video(
+            path, "Open reference labels", "Open the video (and its labels) before a reference."
+        )
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(
-                w, "Open reference labels", w.settings.last_dir, LABEL_FILTER
-            )
-            if not path:
-                return False
+            return False
         try:
             self.compare.open_reference(path, force=force)
         except LabelMismatchError as exc:

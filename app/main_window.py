@@ -318,22 +318,22 @@ class MainWindow(QMainWindow):
         self._update_title()
         return True
 
-    def open_labels(self, path: str | Path | None = None, *, force: bool = False) -> bool:
-        if self.session.video is None:
-            self.errors.report(
-                ErrorInfo(
-                    "No video open",
-                    "Open the video before its labels.",
-                    "File > Open Video (Ctrl+O).",
-                )
-            )
-            return False
+    def label_file_for_video(
+        self, path: str | Path | None, title: str, need: str
+    ) -> str | Path | None:
+        """A label file to open over the current video: `path`, or one the user picks (None:
+        no video is open, which is reported with `need`, or the dialog was cancelled)."""
+        if self.session.video is None or self.session.doc is None:
+            self.errors.report(ErrorInfo("No video open", need, "File > Open Video (Ctrl+O)."))
+            return None
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Open labels", self.settings.last_dir, LABEL_FILTER
-            )
-            if not path:
-                return False
+            path, _ = QFileDialog.getOpenFileName(self, title, self.settings.last_dir, LABEL_FILTER)
+        return path or None
+
+    def open_labels(self, path: str | Path | None = None, *, force: bool = False) -> bool:
+        path = self.label_file_for_video(path, "Open labels", "Open the video before its labels.")
+        if path is None:
+            return False
         if not force and not self._may_discard():
             return False
         try:
