@@ -131,7 +131,9 @@ class LongVideo(QObject):
         if pre is not None:
             pre.on_frame = self.frameReady.emit  # worker thread -> queued to the GUI
             if video.info.frame_bytes > 12 * 2**20:
-                video.cache.max_bytes = CACHE_BYTES_4K
+                # the video pane's display-size copies come out of the same budget
+                shown = self.session.display_frames
+                video.cache.max_bytes = CACHE_BYTES_4K - (shown.cache.max_bytes if shown else 0)
                 # 4K: evicted frames must leave the process, not stay as heap holes (costs page
                 # faults per frame, so only where the 1.5 GiB budget needs it)
                 return_freed_frames()

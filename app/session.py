@@ -38,6 +38,8 @@ class Session(QObject):
         self.doc: LabelDocument | None = None
         self.labels_path: Path | None = None
         self.prefetcher = None  #: core.video.prefetch.Prefetcher when available
+        #: display-size copies the prefetcher makes for the video pane (core/video/display.py)
+        self.display_frames = None
         #: core.edits.EditSession editing `doc` (undo + crash journal; set by app/editing.py)
         self.edit_session = None
         #: big files: background index and hash, proxy thumbnails (app/long_video.py)
@@ -90,16 +92,22 @@ class Session(QObject):
             return
         if self.video is None or not hasattr(self.video, "fork"):
             return
+        from core.video import display
+
+        self.display_frames = display.DisplayFrames() if display.available() else None
         try:
-            self.prefetcher = Prefetcher(self.video, on_error=self.backgroundError.emit)
+            self.prefetcher = Prefetcher(
+                self.video, on_error=self.backgroundError.emit, display=self.display_frames
+            )
         except Exception as exc:  # noqa: BLE001 - the app works without decode-ahead
-            self.prefetcher = None
+            self.prefetcher = self.display_frames = None
             self.backgroundError.emit(exc)
 
     def _stop_prefetch(self) -> None:
         if self.prefetcher is not None:
             self.prefetcher.close()
             self.prefetcher = None
+        self.display_frames = None
 
     def _on_frame(self, index: int) -> None:
         if self.prefetcher is not None:

@@ -65,7 +65,12 @@ class VideoView(QWidget):
         self.show_overlay = True
         self.show_labels = True
         self._image: QImage | None = None
+        self._image32: QImage | None = None  # _image as RGB32, made when first painted scaled
         self._array: np.ndarray | None = None  # the decoded RGB frame shown (None: proxy/none)
+        self._display: np.ndarray | None = None  # the display-size copy painted last
+        #: paints that blitted a display-size copy made off the GUI thread / scaled the frame here
+        self.display_blits = 0
+        self.scaled_paints = 0
         self._frame = -1
         self._zoom = 1.0
         self._offset = QPointF(0, 0)
@@ -125,16 +130,39 @@ class VideoView(QWidget):
             return
         arr = np.ascontiguousarray(arr)
         h, w = arr.shape[:2]
-        # 32-bit pixels: Qt's raster engine scales RGB32 about 3x faster than RGB888, which
-        # pays for the conversion (0.1 ms at 720p, 0.7 ms at 1080p) on every paint. Not above
-        # 1080p: there the copy (33 MB at 4K) would eat the long-video memory budget, and the
-        # RGB888 image only wraps the cached frame
         self._array = arr
         self._image = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
-        if w * h <= _RGB32_MAX_PIXELS:
-            self._image = self._image.convertToFormat(QImage.Format.Format_RGB32)
+        self._image32 = None
         self._frame = index
         self.update()
+
+    def _scaled_source(self) -> QImage:
+        """The image to draw through the view transform. Frames up to 1080p are converted to
+        RGB32 once (Qt's raster engine scales RGB32 about 3x faster than RGB888); not above:
+        there the copy (33 MB at 4K) would eat the long-video memory budget."""
+        img = self._image
+        if self._array is None or img.width() * img.height() > _RGB32_MAX_PIXELS:
+            return img
+        if self._image32 is None:
+            self._image32 = img.convertToFormat(QImage.Format.Format_RGB32)
+        return self._image32
+
+    def _display_copy(self, t: QTransform) -> QImage | None:
+        """The current frame already scaled to the painted size on the decode-ahead thread
+        (core/video/display.py), or None. Tells the session which size that is."""
+        frames = self.session.display_frames
+        if frames is None or self._array is None:
+            return None
+        zoom = t.m11()
+        h, w = self._array.shape[:2]
+        size = (max(1, round(w * zoom)), max(1, round(h * zoom))) if zoom < 1.0 else None
+        if frames.set_size(size) and self.session.prefetcher is not None:
+            self.session.prefetcher.refresh()
+        arr = frames.get(self._frame, size) if size is not None else None
+        self._display = arr  # keeps the pixels alive while Qt paints them
+        if arr is None:
+            return None
+        return QImage(arr.data, size[0], size[1], size[0] * 4, QImage.Format.Format_RGB32)
 
     # ------------------------------------------------------------ transform
     def image_size(self) -> tuple[int, int]:
@@ -258,15 +286,20 @@ class VideoView(QWidget):
         p.fillRect(self.rect(), BACKGROUND)
         t = self.transform()
         drawn: dict[int, np.ndarray] = {}
-        if self._image is not None:
+        display = self._display_copy(t) if self._image is not None else None
+        if display is not None:  # already scaled: a plain blit
+            p.drawImage(QPointF(round(t.dx()), round(t.dy())), display)
+            self.display_blits += 1
+        elif self._image is not None:
             p.save()
             p.setTransform(t)
             # smooth scaling only when shrinking a lot; nearest keeps zoomed pixels honest
             # (and not during playback, where a frame is on screen for 33 ms and speed matters)
             smooth = t.m11() < 1.0 and not self.session.clock.playing
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-            p.drawImage(QPointF(0, 0), self._image)
+            p.drawImage(QPointF(0, 0), self._scaled_source())
             p.restore()
+            self.scaled_paints += 1
         elif self._frame >= 0:
             p.setPen(TEXT)
             p.drawText(

@@ -13,6 +13,10 @@ progress (between two decoded frames) and starts over at the new frame; moving w
 The worker decodes on `video.fork()`, its own decoder sharing the index and the cache: the GUI's
 own `frame()` calls never wait for prefetching. Errors (damaged frames) go to `on_error`; nothing
 is lost silently on the thread.
+
+With a `display` (core/video/display.py), the worker also scales the frames just around the
+current one to the size the GUI paints them at, before reporting them; `refresh()` redoes that
+after the GUI changed the size.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 from core.errors import VidihandError
 from core.video.base import VideoSource
 from core.video.decoder import DecodeInterrupted
+from core.video.display import DisplayFrames
 
 
 class Prefetcher:
@@ -37,8 +42,10 @@ class Prefetcher:
         behind: int = 8,
         on_frame: Callable[[int], None] | None = None,
         on_error: Callable[[VidihandError], None] | None = None,
+        display: DisplayFrames | None = None,
     ) -> None:
         self.video = video
+        self.display = display
         self._worker_video = video.fork()
         self.ahead = ahead
         self.behind = behind
@@ -50,6 +57,7 @@ class Prefetcher:
         self._generation = 0  # bumped on a jump outside the window being decoded
         self._work_gen = 0  # generation the worker is decoding for
         self._window = (0, -1)  # frames the worker is working through now
+        self._refreshes = 0  # refresh() calls: a pass planned before the last one is not done
         self._stopped = False
         #: counters for tests and benchmarks
         self.decoded = 0
@@ -69,6 +77,13 @@ class Prefetcher:
             if not lo <= index <= hi:
                 self._generation += 1  # a jump: cancel the work in progress
             self._current = int(index)
+            self._cond.notify()
+
+    def refresh(self) -> None:
+        """Go over the window around the current frame again (the display size changed)."""
+        with self._cond:
+            self._refreshes += 1
+            self._done_center = None
             self._cond.notify()
 
     def request(self, index: int) -> np.ndarray | None:
@@ -146,12 +161,14 @@ class Prefetcher:
                     return
                 center = int(self._current)  # type: ignore[arg-type]
                 self._work_gen = gen = self._generation
+                refreshes = self._refreshes
                 plan = self._plan(center, self.video.info.n_frames)
                 self._window = (min(plan), max(plan))
             if self._work(plan, center, gen):
                 with self._cond:
-                    self._done_center = center
-                    self._cond.notify_all()
+                    if self._refreshes == refreshes:  # else go over the window again
+                        self._done_center = center
+                        self._cond.notify_all()
 
     def _work(self, plan: list[int], center: int, gen: int) -> bool:
         """Decode the plan; False when a jump or close interrupted it."""
@@ -160,9 +177,10 @@ class Prefetcher:
             if self._generation != gen or self._stopped:
                 self.interrupted += 1
                 return False
-            if video.cached(i) is None:
+            img = video.cached(i)
+            if img is None:
                 try:
-                    video.frame(i)
+                    img = video.frame(i)
                 except DecodeInterrupted:
                     self.interrupted += 1
                     return False
@@ -171,6 +189,8 @@ class Prefetcher:
                         self.on_error(exc)
                     continue
                 self.decoded += 1
+            if self.display is not None and self.display.wanted(i, center):
+                self._make_display(i, img)
             if i == center:
                 with self._cond:
                     self._cond.notify_all()
@@ -178,3 +198,16 @@ class Prefetcher:
                     self.on_frame(i)
         video.cached(center)  # mark the current frame most recently used again
         return True
+
+    def _make_display(self, index: int, img: np.ndarray) -> None:
+        try:
+            self.display.make(index, img)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - the GUI scales frames itself without it
+            self.display = None
+            if self.on_error is not None:
+                self.on_error(
+                    VidihandError(
+                        f"Frames can no longer be scaled ahead of display ({exc}); the video "
+                        "pane scales them itself from now on, a little slower."
+                    )
+                )

@@ -1,0 +1,121 @@
+"""Display-size copies of decoded frames, made on the decode-ahead thread.
+
+A review window shows a 1080p frame at about half size. Scaling it on the GUI thread (Qt's
+bilinear draw, plus a 32-bit conversion first) cost ~4.5 ms of every 1080p frame step, and more
+at 4K. `DisplayFrames` holds frames already scaled to the size the video pane will paint them
+at, as 32-bit BGRA pixels (Qt's `Format_RGB32` on little-endian machines, painted without any
+conversion). The `Prefetcher` makes them (`make`) for the frames just around the current one
+(`wanted`), with OpenCV, which releases the GIL: the GUI thread only blits.
+
+The GUI sets the size it paints at (`set_size`; None when it is not shrinking the frame, or
+paints it some other way) and asks the prefetcher to `refresh` when that changed. Frames made
+for another size are never returned. Memory is bounded in bytes (`DISPLAY_BYTES`) whatever the
+video's resolution: the copies are display-sized.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+
+from core.video.cache import FrameCache
+
+#: memory for display-size copies (about 9 frames of a 1076x605 pane)
+DISPLAY_BYTES = 24 * 2**20
+
+
+def _cv2():
+    """OpenCV, or None (then the GUI scales frames itself, as before)."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
+
+
+def available() -> bool:
+    return _cv2() is not None and sys.byteorder == "little"
+
+
+def scale_to_bgra(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) RGB -> (h, w, 4) BGRA (alpha 255) at `size` = (w, h): bilinear, after an
+    exact 2x area reduction when shrinking below half size (so 4K frames do not alias)."""
+    cv2 = _cv2()
+    if cv2 is None:
+        raise RuntimeError("OpenCV is not installed")
+    w, h = size
+    src = rgb
+    while src.shape[1] >= 2 * w and src.shape[0] >= 2 * h:
+        src = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (src.shape[1], src.shape[0]) != (w, h):
+        src = cv2.resize(src, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = np.empty((h, w, 4), np.uint8)
+    cv2.cvtColor(src, cv2.COLOR_RGB2BGRA, dst=out)
+    return out
+
+
+class DisplayFrames:
+    """Frame index -> display-size BGRA copy, for one display size at a time. Thread-safe."""
+
+    def __init__(self, max_bytes: int = DISPLAY_BYTES, ahead: int = 6, behind: int = 2) -> None:
+        self.cache = FrameCache(max_bytes)
+        self.ahead = ahead
+        self.behind = behind
+        self._size: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        #: copies made (tests, benchmarks)
+        self.made = 0
+        cv2 = _cv2()
+        if cv2 is not None:
+            # one thread: OpenCV's pool would compete with the GUI thread for the same cores
+            # (the GUI process has no other OpenCV user; MediaPipe runs in the worker process)
+            cv2.setNumThreads(1)
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        with self._lock:
+            return self._size
+
+    def set_size(self, size: tuple[int, int] | None) -> bool:
+        """The size (w, h) the GUI paints frames at, or None. True when it changed (the copies
+        made for the old size are dropped)."""
+        size = None if size is None else (int(size[0]), int(size[1]))
+        if size is not None and (size[0] < 1 or size[1] < 1):
+            size = None
+        with self._lock:
+            if size == self._size:
+                return False
+            self._size = size
+        self.cache.clear()
+        return True
+
+    def get(self, index: int, size: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The copy of frame `index` at `size` (default: the current size), or None."""
+        size = size or self.size
+        img = self.cache.get(index)
+        if img is None or size is None or (img.shape[1], img.shape[0]) != size:
+            return None
+        return img
+
+    def wanted(self, index: int, center: int) -> bool:
+        """Should the decode-ahead thread make a copy of `index` now that `center` is current?"""
+        if not center - self.behind <= index <= center + self.ahead:
+            return False
+        size = self.size
+        return size is not None and self.get(index, size) is None
+
+    def make(self, index: int, rgb: np.ndarray) -> None:
+        """Scale `rgb` (frame `index`) to the current size and keep it (decode-ahead thread)."""
+        size = self.size
+        if size is None:
+            return
+        out = scale_to_bgra(rgb, size)
+        out.flags.writeable = False
+        if self.size == size:  # not resized meanwhile
+            self.cache.put(index, out)
+            self.made += 1
+
+    def clear(self) -> None:
+        self.cache.clear()

@@ -1,0 +1,71 @@
+"""The video pane paints frames the decode-ahead thread already scaled to its size
+(core/video/display.py): the same picture as scaling on the GUI thread, the right frame, and
+again after the pane was resized."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from app.screenshot import region_array
+from core.video import display
+
+pytestmark = [
+    pytest.mark.gui,
+    pytest.mark.skipif(not display.available(), reason="OpenCV not installed"),
+]
+
+
+def pane(window, frame: int, copies: bool) -> np.ndarray:
+    """The video pane's pixels at `frame`, painted from a display copy or scaled here."""
+    view, session = window.video_view, window.session
+    session.clock.set_frame(frame)
+    session.prefetcher.wait_idle(30)
+    QApplication.processEvents()
+    frames = session.display_frames
+    if not copies:
+        session.display_frames = None  # the pane scales the frame itself
+    try:
+        blits, scaled = view.display_blits, view.scaled_paints
+        img = view.grab()
+        assert view.shown_frame == frame
+        if copies:
+            assert view.display_blits == blits + 1, "the display copy was not used"
+        else:
+            assert view.scaled_paints == scaled + 1
+    finally:
+        session.display_frames = frames
+    return region_array(img.toImage(), 0, 0, img.width(), img.height())
+
+
+def test_display_copies_show_the_same_frame_as_scaling_here(window, demo3, qtbot, artifacts):
+    window.open_video(demo3)
+    view = window.video_view
+    qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
+    assert view.zoom < 1.0  # demo3 (720p) is shrunk to fit the pane
+    for frame in (0, 1, 2, 150):
+        fast, slow = pane(window, frame, True), pane(window, frame, False)
+        diff = np.abs(fast.astype(np.int16) - slow.astype(np.int16))
+        # two bilinear scalers: the same picture up to rounding and a sub-pixel shift
+        assert diff.mean() < 2.0, (frame, diff.mean())
+    other = pane(window, 400, False)
+    assert np.abs(fast.astype(np.int16) - other.astype(np.int16)).mean() > 3 * diff.mean()
+    # the copy is exactly the pane's size for the frame
+    size = window.session.display_frames.size
+    w, h = window.session.video.info.width, window.session.video.info.height
+    assert size == (round(w * view.zoom), round(h * view.zoom))
+
+    # resized: copies are made again at the new size and used
+    window.resize(1100, 760)
+    qtbot.waitUntil(lambda: window.session.display_frames.size != size, timeout=5000)
+    new = window.session.display_frames.size
+    assert new == (round(w * view.zoom), round(h * view.zoom)) and new != size
+    qtbot.waitUntil(lambda: window.session.display_frames.get(400) is not None, timeout=10000)
+    pane(window, 401, True)
+    # zoomed in past 100%: Qt paints the pixels (nearest), no copies are wanted
+    view.zoom_by(4.0)
+    QApplication.processEvents()
+    view.grab()
+    assert window.session.display_frames.size is None
+    assert view.grab().save(str(artifacts / "video_view_zoomed.png"))

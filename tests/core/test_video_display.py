@@ -1,0 +1,106 @@
+"""Display-size copies made on the decode-ahead thread (core/video/display.py): exact scaling on a
+real frame, one size at a time, bounded memory, and the prefetcher making them around the current
+frame and again after the size changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.video import display
+from core.video.display import DisplayFrames, scale_to_bgra
+from core.video.prefetch import Prefetcher
+from core.video.reader import open_video
+
+pytestmark = pytest.mark.skipif(not display.available(), reason="OpenCV not installed")
+
+
+def box_mean(img: np.ndarray, k: int) -> np.ndarray:
+    h, w = img.shape[0] // k * k, img.shape[1] // k * k
+    x = img[:h, :w].astype(np.float64)
+    return x.reshape(h // k, k, w // k, k, -1).mean((1, 3))
+
+
+def test_scaled_copy_is_an_area_average_in_bgra(demo3: Path) -> None:
+    with open_video(demo3) as video:
+        rgb = np.ascontiguousarray(video.frame(40))
+    h, w = rgb.shape[:2]
+    out = scale_to_bgra(rgb, (w // 4, h // 4))
+    assert out.shape == (h // 4, w // 4, 4) and out.dtype == np.uint8
+    assert (out[..., 3] == 255).all()
+    # 4x down: a 2x area step then an exact 2x bilinear step = the 4x4 box average (no aliasing)
+    ref = box_mean(rgb, 4)[..., ::-1]  # RGB -> BGR
+    err = np.abs(out[..., :3].astype(np.float64) - ref)
+    assert err.mean() < 0.6 and err.max() <= 2.0, (err.mean(), err.max())
+    # a size that is not a power-of-two fraction: bilinear, same picture
+    odd = scale_to_bgra(rgb, (701, 394))
+    assert odd.shape == (394, 701, 4)
+    assert abs(odd[..., :3].mean() - rgb.mean()) < 1.0
+
+
+def test_one_size_at_a_time_and_bounded_memory() -> None:
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (216, 384, 3), np.uint8)
+    d = DisplayFrames(max_bytes=5 * 192 * 108 * 4, ahead=3, behind=1)
+    assert not d.wanted(0, 0)  # no size: the GUI is not shrinking frames
+    assert d.set_size((192, 108)) and not d.set_size((192, 108))
+    assert d.wanted(10, 10) and d.wanted(13, 10) and d.wanted(9, 10)
+    assert not d.wanted(14, 10) and not d.wanted(8, 10)
+    for i in range(12):
+        d.make(i, frame)
+    assert d.cache.nbytes <= 5 * 192 * 108 * 4  # bounded: the oldest went
+    assert d.get(11) is not None and d.get(0) is None
+    assert not d.wanted(11, 10)  # already made
+    assert d.get(11, (100, 50)) is None  # never another size's copy
+    assert d.set_size((96, 54))
+    assert d.get(11) is None and len(d.cache) == 0  # the old size's copies are dropped
+    d.make(11, frame)
+    assert d.get(11).shape == (54, 96, 4)
+    assert d.set_size(None) and not d.wanted(11, 11)
+
+
+def test_prefetcher_makes_copies_around_the_current_frame(demo3: Path) -> None:
+    d = DisplayFrames(ahead=4, behind=2)
+    d.set_size((320, 180))
+    with open_video(demo3) as video, Prefetcher(video, ahead=10, behind=3, display=d) as pre:
+        pre.set_current(100)
+        assert pre.wait_idle(60)
+        for i in range(98, 105):
+            img = d.get(i)
+            assert img is not None, f"no display copy of frame {i}"
+            ref = scale_to_bgra(np.ascontiguousarray(video.cached(i)), (320, 180))
+            assert np.array_equal(img, ref)  # the copy of that very frame
+        assert d.get(97) is None and d.get(105) is None  # only the frames just around
+        # stepping on makes the next one
+        pre.set_current(101)
+        assert pre.wait_idle(60)
+        assert d.get(105) is not None
+        # the GUI resized: refresh() makes them again at the new size
+        made = d.made
+        assert d.set_size((640, 360))
+        pre.refresh()
+        assert pre.wait_idle(60)
+        assert d.get(101) is not None and d.get(101).shape == (360, 640, 4)
+        assert d.made >= made + 7
+
+
+def test_a_failing_copy_turns_copies_off_and_says_so(demo3: Path) -> None:
+    errors: list[Exception] = []
+
+    class Broken(DisplayFrames):
+        def make(self, index: int, rgb: np.ndarray) -> None:
+            raise MemoryError("out of memory")
+
+    d = Broken()
+    d.set_size((320, 180))
+    with (
+        open_video(demo3) as video,
+        Prefetcher(video, ahead=5, behind=0, display=d, on_error=errors.append) as pre,
+    ):
+        pre.set_current(3)
+        assert pre.wait_idle(60)
+        assert video.cached(3) is not None  # decoding went on
+        assert pre.display is None
+    assert len(errors) == 1 and "scales them itself" in str(errors[0])
