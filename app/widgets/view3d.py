@@ -142,6 +142,10 @@ class View3D(QWidget):
                         smooth_shading=False,
                         specular=0.2,
                         opacity=1.0,
+                        # the simple mesh is closed and faces outward (tests/core/
+                        # test_hands_simple_mesh.py), so faces turned away are always hidden:
+                        # not drawing them saves ~1 ms of a software render, same picture
+                        culling="back",
                         reset_camera=False,
                     )
                 )
