@@ -109,8 +109,8 @@ class DisplayFrames:
     def make(self, index: int, rgb: np.ndarray) -> None:
         """Scale `rgb` (frame `index`) to the current size and keep it (decode-ahead thread)."""
         size = self.size
-        if size is None:
-            return
+        if size is None or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            return  # nothing wanted, or not an RGB frame: the GUI paints it itself
         out = scale_to_bgra(rgb, size)
         out.flags.writeable = False
         if self.size == size:  # not resized meanwhile

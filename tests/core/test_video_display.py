@@ -59,6 +59,9 @@ def test_one_size_at_a_time_and_bounded_memory() -> None:
     d.make(11, frame)
     assert d.get(11).shape == (54, 96, 4)
     assert d.set_size(None) and not d.wanted(11, 11)
+    d.set_size((96, 54))
+    d.make(12, frame[..., 0])  # not an RGB frame: no copy, no error (the GUI paints it)
+    assert d.get(12) is None
 
 
 def test_prefetcher_makes_copies_around_the_current_frame(demo3: Path) -> None:
