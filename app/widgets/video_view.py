@@ -148,21 +148,30 @@ class VideoView(QWidget):
         return self._image32
 
     def _display_copy(self, t: QTransform) -> QImage | None:
-        """The current frame already scaled to the painted size on the decode-ahead thread
-        (core/video/display.py), or None. Tells the session which size that is."""
+        """The current frame already scaled to the painted size, in device pixels (HiDPI
+        screens paint 2 device pixels per widget unit), on the decode-ahead thread
+        (core/video/display.py); or None. Tells the session which size that is."""
         frames = self.session.display_frames
         if frames is None or self._array is None:
             return None
-        zoom = t.m11()
+        dpr = self.devicePixelRatioF()
+        scale = t.m11() * dpr  # image pixels -> device pixels
         h, w = self._array.shape[:2]
-        size = (max(1, round(w * zoom)), max(1, round(h * zoom))) if zoom < 1.0 else None
+        size = (max(1, round(w * scale)), max(1, round(h * scale))) if scale < 1.0 else None
         if frames.set_size(size) and self.session.prefetcher is not None:
             self.session.prefetcher.refresh()
         arr = frames.get(self._frame, size) if size is not None else None
         self._display = arr  # keeps the pixels alive while Qt paints them
         if arr is None:
             return None
-        return QImage(arr.data, size[0], size[1], size[0] * 4, QImage.Format.Format_RGB32)
+        image = QImage(arr.data, size[0], size[1], size[0] * 4, QImage.Format.Format_RGB32)
+        image.setDevicePixelRatio(dpr)
+        return image
+
+    def _blit_origin(self, t: QTransform) -> QPointF:
+        """Where a display copy goes: the image's corner on a whole device pixel."""
+        dpr = self.devicePixelRatioF()
+        return QPointF(round(t.dx() * dpr) / dpr, round(t.dy() * dpr) / dpr)
 
     # ------------------------------------------------------------ transform
     def image_size(self) -> tuple[int, int]:
@@ -288,7 +297,7 @@ class VideoView(QWidget):
         drawn: dict[int, np.ndarray] = {}
         display = self._display_copy(t) if self._image is not None else None
         if display is not None:  # already scaled: a plain blit
-            p.drawImage(QPointF(round(t.dx()), round(t.dy())), display)
+            p.drawImage(self._blit_origin(t), display)
             self.display_blits += 1
         elif self._image is not None:
             p.save()

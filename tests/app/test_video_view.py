@@ -69,3 +69,65 @@ def test_display_copies_show_the_same_frame_as_scaling_here(window, demo3, qtbot
     view.grab()
     assert window.session.display_frames.size is None
     assert view.grab().save(str(artifacts / "video_view_zoomed.png"))
+
+
+HIDPI = r"""
+import sys
+import numpy as np
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from app.session import Session
+from app.widgets.video_view import VideoView
+from app.screenshot import region_array
+session = Session()
+session.open_video(sys.argv[1])
+view = VideoView(session)
+view.resize(400, 260)
+view.show()
+for _ in range(20):
+    app.processEvents()
+dpr = view.devicePixelRatioF()
+session.clock.set_frame(30)
+view.repaint()  # the first paint with a frame tells the session the pane's size
+session.prefetcher.wait_idle(30)
+w, h = session.video.info.width, session.video.info.height
+size = session.display_frames.size
+assert size == (round(w * view.zoom * dpr), round(h * view.zoom * dpr)), (size, view.zoom, dpr)
+blits = view.display_blits
+fast = view.grab().toImage()
+assert view.display_blits == blits + 1
+frames, session.display_frames = session.display_frames, None
+slow = view.grab().toImage()
+session.display_frames = frames
+assert fast.size() == slow.size() and fast.width() == round(400 * dpr), fast.size()
+a = region_array(fast, 0, 0, fast.width(), fast.height()).astype(int)
+b = region_array(slow, 0, 0, slow.width(), slow.height()).astype(int)
+print("dpr", dpr, "size", size, "diff", np.abs(a - b).mean())
+assert np.abs(a - b).mean() < 2.0
+session.close()
+"""
+
+
+def test_display_copies_are_made_in_device_pixels_on_hidpi_screens(demo3, tmp_path):
+    """At 200% scaling the pane paints twice the widget's pixels: copies are made at that size
+    (a widget-sized copy would be blurred up 2x)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "hidpi.py"
+    script.write_text(HIDPI)
+    env = dict(os.environ, QT_SCALE_FACTOR="2", QT_API="pyside6")
+    root = Path(__file__).resolve().parents[2]
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    r = subprocess.run(
+        [sys.executable, str(script), str(demo3)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "dpr 2.0" in r.stdout, r.stdout
