@@ -100,11 +100,18 @@ class DisplayFrames:
         return img
 
     def wanted(self, index: int, center: int) -> bool:
-        """Should the decode-ahead thread make a copy of `index` now that `center` is current?"""
-        if not center - self.behind <= index <= center + self.ahead:
-            return False
+        """Should the decode-ahead thread make a copy of `index` now that `center` is current?
+        Only as many frames as the budget holds (a big pane holds fewer): the current one, then
+        those after it, then those before it."""
         size = self.size
-        return size is not None and self.get(index, size) is None
+        if size is None:
+            return False
+        fit = max(1, self.cache.max_bytes // (size[0] * size[1] * 4))
+        ahead = min(self.ahead, fit - 1)
+        behind = min(self.behind, fit - 1 - ahead)
+        if not center - behind <= index <= center + ahead:
+            return False
+        return self.get(index, size) is None
 
     def make(self, index: int, rgb: np.ndarray) -> None:
         """Scale `rgb` (frame `index`) to the current size and keep it (decode-ahead thread)."""

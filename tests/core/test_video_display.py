@@ -59,6 +59,11 @@ def test_one_size_at_a_time_and_bounded_memory() -> None:
     d.make(11, frame)
     assert d.get(11).shape == (54, 96, 4)
     assert d.set_size(None) and not d.wanted(11, 11)
+    # a pane too big for the whole window of copies: the current frame first, then ahead
+    d.set_size((192, 216))  # 2 copies fit in the budget
+    assert [i for i in range(5, 16) if d.wanted(i, 10)] == [10, 11]
+    d.set_size((384, 432))  # not even one: still the current frame
+    assert [i for i in range(5, 16) if d.wanted(i, 10)] == [10]
     d.set_size((96, 54))
     d.make(12, frame[..., 0])  # not an RGB frame: no copy, no error (the GUI paints it)
     assert d.get(12) is None
