@@ -145,30 +145,51 @@ def _mano_components() -> dict[int, np.ndarray] | None:
     return {h: mano_arrays(folder / MANO_FILES[h], h)["hands_components"] for h in (0, 1)}
 
 
+def read_headset_trajectory(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps_ns (N,), T_world_device (N, 4, 4)) from headset_trajectory.csv, sorted by
+    time; malformed rows raise LabelFileError."""
+    path = Path(path)
+    ts: list[int] = []
+    T: list[np.ndarray] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, row in enumerate(csv.DictReader(fh), 2):
+            try:
+                m = np.eye(4)
+                m[:3, :3] = quat_wxyz_to_matrix(
+                    np.array([float(row[f"q_wo_{c}"]) for c in "wxyz"], np.float64)
+                )
+                m[:3, 3] = [float(row[f"t_wo_{c}[m]"]) for c in "xyz"]
+                ts.append(int(row["timestamp[ns]"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise LabelFileError(
+                    f"{path.name} line {lineno} is not a headset pose ({exc}).",
+                    hint="Expected HOT3D's columns timestamp[ns], t_wo_x[m].., q_wo_w.. .",
+                ) from None
+            T.append(m)
+    order = np.argsort(np.array(ts, np.int64), kind="stable")
+    return np.array(ts, np.int64)[order], np.array(T).reshape(-1, 4, 4)[order]
+
+
 def _headset_poses(folder: Path, timestamps_ns: np.ndarray) -> np.ndarray | None:
     """T_world_device (N, 4, 4) from headset_trajectory.csv for the timestamps (NaN where the
     file has no pose); None without the file."""
     path = folder / "headset_trajectory.csv"
     if not path.is_file():
         return None
-    with path.open(encoding="utf-8") as fh:
-        rows = {int(r["timestamp[ns]"]): r for r in csv.DictReader(fh)}
+    ts, T = read_headset_trajectory(path)
+    at = {int(t): i for i, t in enumerate(ts)}
     out = np.full((len(timestamps_ns), 4, 4), np.nan)
-    for i, ts in enumerate(timestamps_ns):
-        r = rows.get(int(ts))
-        if r is None:
-            continue
-        out[i] = np.eye(4)
-        out[i, :3, :3] = quat_wxyz_to_matrix(
-            np.array([float(r[f"q_wo_{c}"]) for c in "wxyz"], np.float64)
-        )
-        out[i, :3, 3] = [float(r[f"t_wo_{c}[m]"]) for c in "xyz"]
+    for i, t in enumerate(timestamps_ns):
+        j = at.get(int(t))
+        if j is not None:
+            out[i] = T[j]
     return out
 
 
 def camera_model(folder: Path, stream_id: str) -> dict[str, Any]:
-    """A camera of camera_models.json: T_device_camera (4, 4), size and projection params."""
-    path = folder / "camera_models.json"
+    """A camera of camera_models.json: T_device_camera (4, 4), size, projection params and K
+    (the projection's pinhole part: fx, fy, cx, cy)."""
+    path = Path(folder) / "camera_models.json"
     if not path.is_file():
         raise LabelFileError(
             f"No camera_models.json beside the HOT3D file in {folder}.",
@@ -177,19 +198,24 @@ def camera_model(folder: Path, stream_id: str) -> dict[str, Any]:
     models = {m["stream_id"]: m for m in json.loads(path.read_text(encoding="utf-8"))}
     if stream_id not in models:
         raise LabelFileError(
-            f"camera {stream_id!r} is not in camera_models.json.",
-            hint="Cameras: " + ", ".join(sorted(models)) + ".",
+            f"camera {stream_id!r} is not in camera_models.json: streams are "
+            + ", ".join(sorted(models))
+            + ".",
+            hint="Name one of the recording's camera streams.",
         )
     m = models[stream_id]
     T = np.eye(4)
     T[:3, :3] = quat_wxyz_to_matrix(np.asarray(m["T_Device_Camera"]["quaternion_wxyz"]))
     T[:3, 3] = m["T_Device_Camera"]["translation_xyz"]
+    params = [float(v) for v in m["projectionParams"]]
+    fx, fy, cx, cy = params[:4]
     return {
         "T_device_camera": T,
         "width": int(m["imageWidth"]),
         "height": int(m["imageHeight"]),
         "model": str(m["projectionModelType"]),
-        "params": [float(v) for v in m["projectionParams"]],
+        "params": params,
+        "K": np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]),
         "label": str(m.get("label", "")),
     }
 
@@ -276,10 +302,7 @@ def import_hot3d(
         T_cw = np.full_like(T_wc, np.nan)  # NaN where the trajectory has no headset pose
         known = np.isfinite(T_wc).all(axis=(1, 2))
         T_cw[known] = np.linalg.inv(T_wc[known])
-    K = None
-    if cam is not None:
-        fx, fy, cx, cy = cam["params"][:4]
-        K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    K = cam["K"] if cam is not None else None
     doc = LabelDocument(VideoMeta(n, float(fps), width, height), K)
     for h in range(2):
         ok = traj.present[idx, h]

@@ -11,7 +11,12 @@ from scipy.spatial.transform import Rotation
 from core.cli.main import main
 from core.edits import use_hand_model
 from core.errors import LabelFileError
-from core.io.hot3d import import_hot3d, pca_to_axis_angle, read_mano_trajectory
+from core.io.hot3d import (
+    import_hot3d,
+    pca_to_axis_angle,
+    read_headset_trajectory,
+    read_mano_trajectory,
+)
 from core.io.labels_h5 import load_labels, save_labels
 from core.labels.document import Source
 
@@ -110,6 +115,14 @@ def test_malformed_file_is_refused(tmp_path):
     bad.write_text('{"timestamp_ns": 1, "hand_poses": {}}\n{"timestamp_ns": 2}\n')
     with pytest.raises(LabelFileError, match="line 2"):
         read_mano_trajectory(bad)
+    csv_bad = tmp_path / "headset_trajectory.csv"
+    head = "timestamp[ns],t_wo_x[m],t_wo_y[m],t_wo_z[m],q_wo_w,q_wo_x,q_wo_y,q_wo_z\n"
+    csv_bad.write_text(head + "5,0,0,0,1,0,0,0\n6,0,0,zero,1,0,0,0\n")
+    with pytest.raises(LabelFileError, match="line 3 is not a headset pose"):
+        read_headset_trajectory(csv_bad)
+    csv_bad.write_text(head + "9,0,0,1,1,0,0,0\n5,0,0,0,1,0,0,0\n")  # out of order: sorted
+    ts, T = read_headset_trajectory(csv_bad)
+    assert ts.tolist() == [5, 9] and T[1, 2, 3] == 1.0
 
 
 def test_import_cli(quest, tmp_path, capsys):

@@ -16,7 +16,6 @@ from core.recon.vidihand.datasets_ext import (
     hot3d_dataset,
     hot3d_in_camera,
     read_arctic,
-    read_hot3d_mano,
 )
 
 
@@ -26,7 +25,7 @@ def quest3(shared_data):
 
 
 def test_hot3d_labels_parse(quest3):
-    mano = read_hot3d_mano(quest3 / "mano_hand_pose_trajectory.jsonl")
+    mano = hot3d_in_camera(quest3, "1201-1")
     assert mano["timestamps"].shape == (15,) and np.all(np.diff(mano["timestamps"]) > 0)
     assert mano["valid"].all()
     assert np.isfinite(mano["pose_pca"]).all() and mano["pose_pca"].shape == (15, 2, 15)
@@ -82,7 +81,7 @@ def test_hot3d_dataset_says_what_is_missing(quest3, tmp_path):
     with pytest.raises(LabelFileError, match="streams are"):
         hot3d_in_camera(quest3, "999")
     # images named after the label timestamps, but no MANO model configured
-    ts = read_hot3d_mano(quest3 / "mano_hand_pose_trajectory.jsonl")["timestamps"]
+    ts = hot3d_in_camera(quest3, "1201-1")["timestamps"]
     from PIL import Image
 
     for t in ts[:3]:

@@ -23,8 +23,6 @@ ARCTIC (one sequence): `<seq>.mano.npy` (dict: "right"/"left" -> rot (F,3), pose
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,93 +30,49 @@ import numpy as np
 
 from core.errors import LabelFileError
 from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle, quat_wxyz_to_matrix
+from core.io.hot3d import camera_model, read_headset_trajectory, read_mano_trajectory
 from core.recon.vidihand.config import ViDiHandConfig
 from core.recon.vidihand.data import FrameSource, SequenceDataset, Targets
 
 
 # ------------------------------------------------------------------------------------- HOT3D
-def read_hot3d_mano(path: str | Path) -> dict[str, Any]:
-    """Parse mano_hand_pose_trajectory.jsonl into arrays over its timestamps (hands 0/1)."""
-    rows = []
-    with open(path) as fh:
-        for line in fh:
-            if line.strip():
-                rows.append(json.loads(line))
-    if not rows:
-        raise LabelFileError(f"{path} holds no hand poses.")
-    n = len(rows)
-    out: dict[str, Any] = {
-        "timestamps": np.array([r["timestamp_ns"] for r in rows], np.int64),
-        "valid": np.zeros((n, 2), bool),
-        "pose_pca": np.full((n, 2, 15), np.nan),
-        "R_world": np.full((n, 2, 3, 3), np.nan),
-        "t_world": np.full((n, 2, 3), np.nan),
-        "betas": np.full((n, 2, 10), np.nan),
-    }
-    for i, r in enumerate(rows):
-        for key, hand in r.get("hand_poses", {}).items():
-            h = int(key)
-            out["valid"][i, h] = True
-            out["pose_pca"][i, h] = hand["pose"]
-            out["R_world"][i, h] = quat_wxyz_to_matrix(hand["wrist_xform"]["q_wxyz"])
-            out["t_world"][i, h] = hand["wrist_xform"]["t_xyz"]
-            out["betas"][i, h] = hand["betas"]
-    return out
-
-
-def read_headset_trajectory(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(timestamps (N,), T_world_device (N, 4, 4)) from headset_trajectory.csv."""
-    ts, T = [], []
-    with open(path) as fh:
-        for row in csv.DictReader(fh):
-            m = np.eye(4)
-            m[:3, :3] = quat_wxyz_to_matrix([float(row[f"q_wo_{c}"]) for c in "wxyz"])
-            m[:3, 3] = [float(row[f"t_wo_{c}[m]"]) for c in "xyz"]
-            ts.append(int(row["timestamp[ns]"]))
-            T.append(m)
-    return np.array(ts, np.int64), np.array(T)
-
-
-def read_hot3d_cameras(path: str | Path) -> dict[str, dict[str, Any]]:
-    """Per stream id: K (pinhole part of the fisheye model), T_device_camera (4x4), size."""
-    cams = {}
-    for c in json.loads(Path(path).read_text()):
-        p = c["projectionParams"]
-        T = np.eye(4)
-        T[:3, :3] = quat_wxyz_to_matrix(c["T_Device_Camera"]["quaternion_wxyz"])
-        T[:3, 3] = c["T_Device_Camera"]["translation_xyz"]
-        cams[c["stream_id"]] = {
-            "K": np.array([[p[0], 0, p[2]], [0, p[1], p[3]], [0, 0, 1.0]]),
-            "T_device_camera": T,
-            "size": (int(c["imageWidth"]), int(c["imageHeight"])),
-            "model": c.get("projectionModelType", ""),
-        }
-    return cams
-
-
 def hot3d_in_camera(seq: str | Path, stream: str) -> dict[str, Any]:
     """HOT3D MANO labels of a recording moved into one camera's frame (no MANO model needed):
     global orientation (axis-angle) and the MANO origin translation per frame, plus K."""
     seq = Path(seq)
-    mano = read_hot3d_mano(seq / "mano_hand_pose_trajectory.jsonl")
+    # the files are parsed (and checked) by the label importer's readers
+    traj = read_mano_trajectory(seq / "mano_hand_pose_trajectory.jsonl")
+    if len(traj) == 0:
+        raise LabelFileError(f"{seq} holds no hand poses.", hint="Check the recording folder.")
+    if not (seq / "headset_trajectory.csv").is_file():
+        raise LabelFileError(
+            f"No headset_trajectory.csv in {seq}.",
+            hint="Camera frames need the recording's headset trajectory.",
+        )
     ts_h, T_wd = read_headset_trajectory(seq / "headset_trajectory.csv")
-    cams = read_hot3d_cameras(seq / "camera_models.json")
-    if stream not in cams:
-        raise LabelFileError(f"HOT3D stream {stream!r} not in {seq}: streams are {sorted(cams)}.")
+    cam = camera_model(seq, stream)
+    mano = {
+        "timestamps": traj.timestamps_ns,
+        "valid": traj.present,
+        "pose_pca": traj.pose_pca,
+        "R_world": quat_wxyz_to_matrix(traj.wrist_q_wxyz),  # NaN where a hand is absent
+        "t_world": traj.wrist_t,
+        "betas": traj.betas,
+    }
     idx = np.clip(np.searchsorted(ts_h, mano["timestamps"]), 0, len(ts_h) - 1)
     prev = np.clip(idx - 1, 0, len(ts_h) - 1)
     idx = np.where(
         np.abs(ts_h[prev] - mano["timestamps"]) < np.abs(ts_h[idx] - mano["timestamps"]), prev, idx
     )
-    T_wc = T_wd[idx] @ cams[stream]["T_device_camera"]
+    T_wc = T_wd[idx] @ cam["T_device_camera"]
     R_cw = np.swapaxes(T_wc[:, :3, :3], -1, -2)
     t_wc = T_wc[:, :3, 3]
     R_cam = np.einsum("nij,nhjk->nhik", R_cw, mano["R_world"])
     origin_cam = np.einsum("nij,nhj->nhi", R_cw, mano["t_world"] - t_wc[:, None])
     return {
         **mano,
-        "K": cams[stream]["K"],
-        "size": cams[stream]["size"],
+        "K": cam["K"],
+        "size": (cam["width"], cam["height"]),
         "R_cam": R_cam,
         "R_cw": R_cw,
         "t_wc": t_wc,
