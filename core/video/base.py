@@ -89,9 +89,10 @@ class VideoSource:
         """The frame if it is already decoded and cached, else None. Never blocks on decoding."""
         return None
 
-    def fork(self) -> VideoSource:
+    def fork(self, threads: int | None = None) -> VideoSource:
         """Another handle on the same video that decodes independently (own decoder, shared
-        index and cache): for a background thread that must not wait on the GUI's decoding."""
+        index and cache): for a background thread that must not wait on the GUI's decoding.
+        `threads`: the fork's decoding threads, where the format has any (default: as this)."""
         return self
 
     def close(self) -> None:

@@ -181,11 +181,13 @@ class PyAVVideo(VideoSource):
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         index: str = "full",
         *,
+        threads: int = DECODER_THREADS,
         _shared: _Shared | None = None,
     ) -> None:
         if index not in ("full", "background"):
             raise ValueError(f"index must be 'full' or 'background', not {index!r}")
         self.path = Path(path)
+        self._threads = max(1, int(threads))  # FFmpeg decoding threads
         self._lock = threading.RLock()
         self._decoder: Iterator[av.VideoFrame] | None = None
         self._last_pts: int | None = None  # key of the last frame the decoder handed out
@@ -203,7 +205,7 @@ class PyAVVideo(VideoSource):
                 f"{self.path.name} has no video stream (it holds {', '.join(kinds)}).",
                 hint="Choose a video file (mp4, mov, mkv, avi, webm ...) or a folder of images.",
             ) from None
-        limit_threads(self._stream)
+        limit_threads(self._stream, self._threads)
         self._owner = _shared is None
         if _shared is not None:
             self._shared = _shared
@@ -285,8 +287,8 @@ class PyAVVideo(VideoSource):
         """pts of frame 0 (info.timestamps count from it)."""
         return self._shared.first_pts
 
-    def fork(self) -> PyAVVideo:
-        return PyAVVideo(self.path, _shared=self._shared)
+    def fork(self, threads: int | None = None) -> PyAVVideo:
+        return PyAVVideo(self.path, threads=threads or self._threads, _shared=self._shared)
 
     def release_decoder(self) -> None:
         """Close this object's decoder (and file) to free its frame buffers; the index, the
@@ -361,7 +363,7 @@ class PyAVVideo(VideoSource):
                 self._container.close()
             self._container = av.open(str(self.path), metadata_errors="ignore")
             self._stream = self._container.streams[self._shared.stream_index]
-            limit_threads(self._stream)
+            limit_threads(self._stream, self._threads)
         if not (self._shared.state.timestampless or seek_pts is None):
             self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
         self._decoder = self._container.decode(self._stream)

@@ -94,7 +94,7 @@ class ImageFolderVideo(VideoSource):
     def cached(self, index: int) -> np.ndarray | None:
         return self.cache.get(index)
 
-    def fork(self) -> ImageFolderVideo:
+    def fork(self, threads: int | None = None) -> ImageFolderVideo:
         # reading images keeps no decoder state: the same object serves every thread
         return self
 

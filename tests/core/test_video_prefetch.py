@@ -182,3 +182,30 @@ def test_freed_frames_go_back_to_the_os() -> None:
     grown, shrunk = int(out[0]), int(out[1])
     assert grown > 300 * 2**20, f"allocating 64 frames grew RSS by {grown / 2**20:.0f} MiB only"
     assert shrunk < 60 * 2**20, f"{shrunk / 2**20:.0f} MiB still resident"
+
+
+def test_decode_ahead_thread_count(clip: tuple[Path, list[bytes]], monkeypatch) -> None:
+    """Up to 1080p the decode-ahead fork leaves two cores to the GUI and the renderer (at least
+    one decoding thread); larger frames keep the usual count. The count reaches FFmpeg."""
+    import os
+    from types import SimpleNamespace
+
+    from core.video import prefetch
+
+    path, _ = clip
+    big = SimpleNamespace(info=SimpleNamespace(frame_bytes=3840 * 2160 * 3))
+    small = SimpleNamespace(info=SimpleNamespace(frame_bytes=1920 * 1080 * 3))
+    assert prefetch.decode_threads(big) == prefetch.DECODER_THREADS
+    for cores, want in ((2, 1), (4, 2), (16, prefetch.DECODER_THREADS)):
+        monkeypatch.setattr(os, "cpu_count", lambda c=cores: c)
+        assert prefetch.decode_threads(small) == min(want, prefetch.DECODER_THREADS)
+    monkeypatch.undo()
+    with open_video(path) as video:
+        fork = video.fork(threads=3)
+        assert fork._stream.codec_context.thread_count == 3
+        fork.close()
+        with Prefetcher(video, ahead=3, behind=0) as pre:
+            pre.set_current(5)
+            assert pre.wait_idle(30)
+            got = pre._worker_video._stream.codec_context.thread_count
+            assert got == prefetch.decode_threads(video)
