@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
+from app.qimage import qimage_rgb
 
 
 def settle(window: MainWindow, rounds: int = 5) -> None:
@@ -53,12 +54,5 @@ def save_screenshot(window: MainWindow, path: str | Path) -> Path:
 
 
 def region_array(image: QImage, x: int, y: int, w: int, h: int) -> np.ndarray:
-    """(h, w, 3) uint8 copy of a region of an RGB888 image (for blank checks)."""
-    img = image.convertToFormat(QImage.Format.Format_RGB888).copy(x, y, w, h)
-    ptr = img.constBits()
-    arr = np.frombuffer(ptr, np.uint8, count=img.bytesPerLine() * img.height())
-    return (
-        arr.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3]
-        .reshape(img.height(), img.width(), 3)
-        .copy()
-    )
+    """(h, w, 3) uint8 copy of a region of an image (for blank checks)."""
+    return qimage_rgb(image.copy(x, y, w, h))

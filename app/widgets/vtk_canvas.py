@@ -46,6 +46,8 @@ from pyvistaqt import QtInteractor
 from vtkmodules.util.numpy_support import vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkUnsignedCharArray
 
+from app.qimage import qimage_rgb
+
 _BUTTON_EVENTS = {
     Qt.MouseButton.LeftButton: ("LeftButtonPressEvent", "LeftButtonReleaseEvent"),
     Qt.MouseButton.RightButton: ("RightButtonPressEvent", "RightButtonReleaseEvent"),
@@ -171,14 +173,7 @@ class VtkCanvas(QWidget):
         """(H, W, 3) uint8 of the scene as last rendered, at the render window's pixel size."""
         if self._image is None or self._dirty:
             self.render()
-        img = self._image.convertToFormat(QImage.Format.Format_RGB888)
-        ptr = img.constBits()
-        arr = np.frombuffer(ptr, np.uint8, count=img.bytesPerLine() * img.height())
-        return (
-            arr.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3]
-            .reshape(img.height(), img.width(), 3)
-            .copy()
-        )
+        return qimage_rgb(self._image)
 
     def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
         if self._dirty and not self._closed:
