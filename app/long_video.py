@@ -38,6 +38,9 @@ LONG_VIDEO_BYTES = 64 * 2**20
 CACHE_BYTES = 192 * 2**20
 CACHE_BYTES_4K = 192 * 2**20
 THUMB_WIDTH = 128
+#: a frame further than this from where the GUI's decoder can reach it cheaply is decoded on
+#: the decode-ahead thread (~4-7 ms a frame at 720p-1080p: 12 frames is ~50-80 ms)
+ASYNC_DECODE_FRAMES = 12
 
 
 def is_long(path: Path) -> bool:
@@ -126,10 +129,13 @@ class LongVideo(QObject):
         self.active = self._pending
         video = self.session.video
         pre = self.session.prefetcher
+        if pre is not None:
+            # worker thread -> queued to the GUI: an exact frame to swap in (any video: a jump
+            # that is expensive to decode is decoded there too, see `decodes_in_background`)
+            pre.on_frame = self.frameReady.emit
         if not self.active or video is None:
             return
         if pre is not None:
-            pre.on_frame = self.frameReady.emit  # worker thread -> queued to the GUI
             if video.info.frame_bytes > 12 * 2**20:
                 # the video pane's display-size copies come out of the same budget
                 shown = self.session.display_frames
@@ -158,6 +164,21 @@ class LongVideo(QObject):
             self.strip = None
 
     # ---------------------------------------------------------------- frames
+    def decodes_in_background(self, index: int) -> bool:
+        """Should the video pane leave frame `index` to the decode-ahead thread (showing a
+        stand-in meanwhile) instead of decoding it on the GUI thread? Always for long videos;
+        for any other when it is not cached and reaching it means decoding more than
+        `ASYNC_DECODE_FRAMES` frames (a jump into a long GOP: x264's default is 250 frames,
+        some files have one keyframe in all), which would freeze the window."""
+        if self.active:
+            return True
+        session = self.session
+        video = session.video
+        if session.prefetcher is None or video is None:
+            return False
+        cost = getattr(video, "decode_cost", None)
+        return cost is not None and cost(index) > ASYNC_DECODE_FRAMES
+
     def image_for(self, index: int) -> tuple[np.ndarray | QImage | None, int | None]:
         """What to show for frame `index` without blocking: (exact RGB array, None) when
         decoded, else (thumbnail scaled to the frame size, its frame index), or (a black frame, -1)
@@ -273,7 +294,9 @@ def install_long_video(window) -> LongVideo:  # noqa: ANN001 - app.main_window.M
 
     def on_ready(i: int) -> None:
         view = window.video_view
-        if i == session.clock.frame and (view.shown_frame != i or view.proxy_of is not None):
+        # only where something stands in for frame i (the view showed frame i already
+        # otherwise: every decoded frame is reported, and a refresh there is wasted work)
+        if i == session.clock.frame and view.proxy_of is not None:
             view.refresh()
 
     session.videoChanged.connect(on_video)

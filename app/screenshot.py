@@ -8,6 +8,7 @@ saved image is what a user sees on screen. `settle` renders the scene first.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,15 @@ from app.main_window import MainWindow
 from app.qimage import qimage_rgb
 
 
-def settle(window: MainWindow, rounds: int = 5) -> None:
-    """Let pending layout, paint and render events run."""
+def settle(window: MainWindow, rounds: int = 5, exact_within: float = 30.0) -> None:
+    """Let pending layout, paint and render events run, and wait (up to `exact_within`
+    seconds) for the exact frame where the video pane shows a stand-in while it decodes."""
     for _ in range(rounds):
         QApplication.processEvents()
+    deadline = time.monotonic() + exact_within
+    while window.video_view.proxy_of is not None and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
     window.view3d.render()
     QApplication.processEvents()
 

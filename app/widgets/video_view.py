@@ -107,12 +107,19 @@ class VideoView(QWidget):
         """Decode frame `index` and schedule a paint."""
         if index == self._frame and self._image is not None:
             return
+        # the exact image shown now, if any, and which frame it is (it may be standing in)
+        shown = self.proxy_of if self.proxy_of is not None else self._frame
+        had_exact = self._array is not None and self._image is not None and shown >= 0
         self.proxy_of = None
         lv = getattr(self.session, "long_video", None)
-        if lv is not None and lv.active and self.session.video is not None:
+        if lv is not None and self.session.video is not None and lv.decodes_in_background(index):
             img, self.proxy_of = lv.image_for(index)  # never decodes on the GUI thread
-            if not isinstance(img, np.ndarray):  # a thumbnail stands in until it is decoded
-                self._image, self._array, self._frame = img, None, index
+            if not isinstance(img, np.ndarray):  # something stands in until it is decoded
+                if self.proxy_of == -1 and had_exact:
+                    # no thumbnail: the last exact frame stands in, and the badge names it
+                    self.proxy_of, self._frame = shown, index
+                else:
+                    self._image, self._array, self._frame = img, None, index
                 self.update()
                 return
         try:
@@ -152,7 +159,7 @@ class VideoView(QWidget):
         screens paint 2 device pixels per widget unit), on the decode-ahead thread
         (core/video/display.py); or None. Tells the session which size that is."""
         frames = self.session.display_frames
-        if frames is None or self._array is None:
+        if frames is None or self._array is None or self.proxy_of is not None:
             return None
         dpr = self.devicePixelRatioF()
         scale = t.m11() * dpr  # image pixels -> device pixels

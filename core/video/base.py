@@ -89,6 +89,11 @@ class VideoSource:
         """The frame if it is already decoded and cached, else None. Never blocks on decoding."""
         return None
 
+    def decode_cost(self, index: int) -> int:
+        """About how many frames `frame(index)` would decode now (0: cached or cheap). Formats
+        without decoder state (image folders) read one image: 1."""
+        return 0 if self.cached(index) is not None else 1
+
     def fork(self, threads: int | None = None) -> VideoSource:
         """Another handle on the same video that decodes independently (own decoder, shared
         index and cache): for a background thread that must not wait on the GUI's decoding.

@@ -309,6 +309,28 @@ class PyAVVideo(VideoSource):
         """Block until the frame index is complete; True if it is."""
         return self._shared.done.wait(timeout)
 
+    def decode_cost(self, index: int) -> int:
+        """About how many frames `frame(index)` would decode now on this object: 0 when cached,
+        the distance when the decoder can go on to it, else the distance from the keyframe
+        before it (the seek). Advisory and never blocking: the GUI asks it before deciding
+        whether to decode a frame itself or let the decode-ahead thread do it."""
+        if self._shared.cache.peek(index) is not None:
+            return 0
+        st = self._shared.state
+        if index >= len(st.pts):  # not indexed yet: located by estimate, from a seek
+            return _CONTINUE_FRAMES
+        if st.timestampless:
+            return index - self._ordinal if 0 <= self._ordinal < index else index + 1
+        target = int(st.pts[index])
+        last = self._last_pts
+        if self._decoder is not None and last is not None and last < target:
+            k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
+            if int(st.key_pts[max(k, 0)]) <= last:  # same GOP, ahead: decoding goes on
+                return index - int(np.searchsorted(st.pts, last, side="right")) + 1
+        k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
+        key = int(st.key_pts[max(k, 0)]) if len(st.key_pts) else int(st.pts[0])
+        return index - int(np.searchsorted(st.pts, key)) + 1
+
     def is_exact(self, index: int) -> bool:
         """True when frame `index` is located by its indexed timestamp (always, once the index
         is complete), False while it is located by an estimated timestamp."""

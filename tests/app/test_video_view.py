@@ -88,6 +88,8 @@ for _ in range(20):
     app.processEvents()
 dpr = view.devicePixelRatioF()
 session.clock.set_frame(30)
+session.prefetcher.wait_idle(30)
+view.refresh()  # the exact frame (the window does this when the decode-ahead reports it)
 view.repaint()  # the first paint with a frame tells the session the pane's size
 session.prefetcher.wait_idle(30)
 w, h = session.video.info.width, session.video.info.height
@@ -131,3 +133,36 @@ def test_display_copies_are_made_in_device_pixels_on_hidpi_screens(demo3, tmp_pa
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "dpr 2.0" in r.stdout, r.stdout
+
+
+def test_a_jump_into_a_long_gop_never_blocks_the_window(window, qtbot, tmp_path):
+    """A short file with one keyframe in 600 frames: a jump near its end would decode ~600
+    frames on the GUI thread. It goes to the decode-ahead thread instead: the jump returns at
+    once with the last exact frame standing in (the badge names it), the exact frame swaps in
+    when decoded, and nearby steps still decode on the spot."""
+    import time
+
+    from app.long_video import ASYNC_DECODE_FRAMES
+    from core.video.synth import write_clip
+
+    clip = write_clip(tmp_path / "onekey.mp4", n_frames=600, width=1280, height=720, gop=600)
+    window.open_video(clip)
+    view, session = window.video_view, window.session
+    qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
+    assert not session.long_video.active  # a small file: not the long-video path
+    assert session.video.decode_cost(590) > ASYNC_DECODE_FRAMES
+    t0 = time.perf_counter()
+    session.clock.set_frame(590)
+    took = time.perf_counter() - t0
+    assert view.proxy_of == 0 and view._frame == 590  # frame 0's image stands in, named
+    view.repaint()
+    assert view.shown_frame == 590 and 590 - 0 > ASYNC_DECODE_FRAMES
+    # decoding 590 frames of 720p takes seconds here; the jump took a few milliseconds
+    assert took < 0.25, took
+    qtbot.waitUntil(lambda: view.proxy_of is None, timeout=60000)
+    view.repaint()
+    exact = session.video.frame(590)
+    assert view._array is not None and np.array_equal(view._array, exact)
+    # a step forward from there: cached or one frame on: no stand-in
+    session.clock.set_frame(591)
+    assert view.proxy_of is None and view._frame == 591

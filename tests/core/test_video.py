@@ -373,3 +373,21 @@ def test_background_index_falls_back_to_full_for_streams_without_timestamps(clip
         info = video.info
         assert info.timestampless and info.index_complete and info.n_frames == 300
         assert [sha(video.frame(i)) for i in (5, 2)] == [truth[5], truth[2]]
+
+
+def test_decode_cost_counts_the_frames_a_read_would_decode(tmp_path: Path) -> None:
+    """decode_cost: 0 cached, the distance when decoding goes on, else from the keyframe the
+    seek lands on. The GUI uses it to hand expensive jumps to the decode-ahead thread."""
+    path = write_clip(tmp_path / "gop.mp4", n_frames=300, gop=100, bframes=0)
+    with open_video(path) as v:
+        assert v.decode_cost(0) == 0  # decoded while opening, cached
+        assert v.decode_cost(1) == 1  # the decoder goes on from frame 0
+        assert v.decode_cost(250) == 51  # seek to the keyframe at 200, decode 200..250
+        v.frame(120)
+        assert v.decode_cost(121) == 1 and v.decode_cost(130) == 10
+        assert v.decode_cost(110) == 11  # behind: back to the keyframe at 100
+        assert v.decode_cost(205) == 6  # another GOP: from its keyframe, not from 120
+        assert v.decode_cost(120) == 0
+        cache = v.cache
+        cache.clear()
+        assert v.decode_cost(120) == 21  # not cached any more: from the keyframe at 100
