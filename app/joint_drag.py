@@ -93,6 +93,13 @@ class JointDrag(QObject):
         ed.dock_inspector.raise_()  # show what was picked
         if ed.edit.recovery is not None or ed.history.in_gesture:
             return True  # selected, but no edit until the restore question is answered
+        if getattr(self.view, "proxy_of", None) is not None:
+            # another frame's image stands in while this one decodes: a joint placed on it
+            # would be placed against the wrong picture
+            ed.window.statusBar().showMessage(
+                f"Frame {ed.frame} is still decoding: drag the joint once it shows", 4000
+            )
+            return True
         ed.session.clock.pause()
         ed.cancel_preview()
         frame = ed.frame

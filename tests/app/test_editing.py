@@ -39,8 +39,10 @@ def _open(window, qtbot, video, labels, frame: int) -> None:
     assert window.open_video(video) and window.open_labels(labels)
     assert window.editing.recovery_dialog is None
     window.goto(frame)
+    view = window.video_view  # the exact frame (a jump into a long GOP shows a stand-in first)
     qtbot.waitUntil(
-        lambda: window.video_view.shown_frame == frame and 1 in window.video_view.drawn_joints
+        lambda: view.shown_frame == frame and 1 in view.drawn_joints and view.proxy_of is None,
+        timeout=30000,
     )
 
 
@@ -73,7 +75,10 @@ def test_drag_joint_in_overlay_is_one_undo_step(window, qtbot, sample, tmp_path,
     f = _both_hands_frame(doc, 20)
     window.goto(f)
     view = window.video_view
-    qtbot.waitUntil(lambda: view.shown_frame == f and 1 in view.drawn_joints)
+    qtbot.waitUntil(
+        lambda: view.shown_frame == f and 1 in view.drawn_joints and view.proxy_of is None,
+        timeout=30000,
+    )
     assert window.view3d.canvas.note == NO_MANO_NOTE
     before = _arrays(doc)
     hist_len = len(doc.history)

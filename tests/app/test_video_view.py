@@ -84,6 +84,8 @@ session.open_video(sys.argv[1])
 view = VideoView(session)
 view.resize(400, 260)
 view.show()
+from PySide6.QtTest import QTest
+assert QTest.qWaitForWindowExposed(view, 20000)
 for _ in range(20):
     app.processEvents()
 dpr = view.devicePixelRatioF()
@@ -151,6 +153,9 @@ def test_a_jump_into_a_long_gop_never_blocks_the_window(window, qtbot, tmp_path)
     qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
     assert not session.long_video.active  # a small file: not the long-video path
     assert session.video.decode_cost(590) > ASYNC_DECODE_FRAMES
+    doc = session.doc  # a right hand on frame 590, to try a drag while it decodes
+    uv = np.stack([np.linspace(500, 700, 21), np.linspace(300, 400, 21)], 1)
+    doc.write(1, np.array([590]), {"present": True, "confidence": 1.0, "joints_2d": uv[None]})
     t0 = time.perf_counter()
     session.clock.set_frame(590)
     took = time.perf_counter() - t0
@@ -159,6 +164,15 @@ def test_a_jump_into_a_long_gop_never_blocks_the_window(window, qtbot, tmp_path)
     assert view.shown_frame == 590 and 590 - 0 > ASYNC_DECODE_FRAMES
     # decoding 590 frames of 720p takes seconds here; the jump took a few milliseconds
     assert took < 0.25, took
+    # no joint drag against another frame's picture: said in the status bar, nothing moves
+    from PySide6.QtCore import QPointF
+
+    assert view.proxy_of is not None  # still decoding: hundreds of frames take a while
+    xy = view.image_to_widget(uv[8])
+    assert window.editing.drag.press(QPointF(*xy))
+    assert not window.editing.drag.active
+    assert "still decoding" in window.statusBar().currentMessage()
+    np.testing.assert_array_equal(doc.hands[1].joints_2d[590], uv)
     qtbot.waitUntil(lambda: view.proxy_of is None, timeout=60000)
     view.repaint()
     exact = session.video.frame(590)
