@@ -38,9 +38,15 @@ LONG_VIDEO_BYTES = 64 * 2**20
 CACHE_BYTES = 192 * 2**20
 CACHE_BYTES_4K = 192 * 2**20
 THUMB_WIDTH = 128
-#: a frame further than this from where the GUI's decoder can reach it cheaply is decoded on
-#: the decode-ahead thread (~4-7 ms a frame at 720p-1080p: 12 frames is ~50-80 ms)
+#: a frame further than this many 720p frames' worth of decoding from where the GUI's decoder
+#: can reach it is decoded on the decode-ahead thread (~4 ms a 720p frame: ~50 ms; scaled by
+#: frame size, so 5 frames at 1080p, 2 at 4K)
 ASYNC_DECODE_FRAMES = 12
+
+
+def async_decode_frames(width: int, height: int) -> int:
+    """How many frames of this size the GUI thread may decode for a jump (see above)."""
+    return max(2, round(ASYNC_DECODE_FRAMES * 1280 * 720 / max(width * height, 1)))
 
 
 def is_long(path: Path) -> bool:
@@ -168,8 +174,8 @@ class LongVideo(QObject):
         """Should the video pane leave frame `index` to the decode-ahead thread (showing a
         stand-in meanwhile) instead of decoding it on the GUI thread? Always for long videos;
         for any other when it is not cached and reaching it means decoding more than
-        `ASYNC_DECODE_FRAMES` frames (a jump into a long GOP: x264's default is 250 frames,
-        some files have one keyframe in all), which would freeze the window."""
+        `async_decode_frames` frames (~50 ms; a jump into a long GOP: x264's default is 250
+        frames, some files have one keyframe in all), which would freeze the window."""
         if self.active:
             return True
         session = self.session
@@ -177,7 +183,9 @@ class LongVideo(QObject):
         if session.prefetcher is None or video is None:
             return False
         cost = getattr(video, "decode_cost", None)
-        return cost is not None and cost(index) > ASYNC_DECODE_FRAMES
+        if cost is None:
+            return False
+        return cost(index) > async_decode_frames(video.info.width, video.info.height)
 
     def image_for(self, index: int) -> tuple[np.ndarray | QImage | None, int | None]:
         """What to show for frame `index` without blocking: (exact RGB array, None) when
