@@ -322,11 +322,9 @@ class PyAVVideo(VideoSource):
         if st.timestampless:
             return index - self._ordinal if 0 <= self._ordinal < index else index + 1
         target = int(st.pts[index])
-        last = self._last_pts
-        if self._decoder is not None and last is not None and last < target:
-            k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
-            if int(st.key_pts[max(k, 0)]) <= last:  # same GOP, ahead: decoding goes on
-                return index - int(np.searchsorted(st.pts, last, side="right")) + 1
+        last = self._last_pts  # read once: frame() on another thread may move it
+        if last is not None and self._can_continue_to(target, st):
+            return index - int(np.searchsorted(st.pts, last, side="right")) + 1
         k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
         key = int(st.key_pts[max(k, 0)]) if len(st.key_pts) else int(st.pts[0])
         return index - int(np.searchsorted(st.pts, key)) + 1
