@@ -31,16 +31,22 @@ def _scene(canvas) -> None:
     canvas.plotter.renderer.ResetCameraClippingRange()
 
 
-@pytest.mark.parametrize("kind", ["offscreen", "opengl"])
-def test_canvas_renders_and_steers_the_camera(qtbot, kind):
-    canvas = make_canvas(None, kind)
-    assert canvas.kind == kind
-    assert isinstance(canvas, VtkCanvas if kind == "offscreen" else EmbeddedCanvas)
+def _shown_with_scene(qtbot, canvas):
+    """The canvas on screen at 320x240 with the test scene."""
     qtbot.addWidget(canvas)
     canvas.resize(320, 240)
     canvas.show()
     qtbot.waitExposed(canvas)
     _scene(canvas)
+    return canvas
+
+
+@pytest.mark.parametrize("kind", ["offscreen", "opengl"])
+def test_canvas_renders_and_steers_the_camera(qtbot, kind):
+    canvas = make_canvas(None, kind)
+    assert canvas.kind == kind
+    assert isinstance(canvas, VtkCanvas if kind == "offscreen" else EmbeddedCanvas)
+    _shown_with_scene(qtbot, canvas)
     renders = []
     canvas.rendered.connect(lambda: renders.append(1))
     rgb = canvas.image_array()
@@ -80,12 +86,7 @@ def test_canvas_renders_and_steers_the_camera(qtbot, kind):
 
 
 def test_offscreen_canvas_coalesces_renders_and_paints_axes(qtbot):
-    canvas = VtkCanvas()
-    qtbot.addWidget(canvas)
-    canvas.resize(320, 240)
-    canvas.show()
-    qtbot.waitExposed(canvas)
-    _scene(canvas)
+    canvas = _shown_with_scene(qtbot, VtkCanvas())
     n = []
     canvas.plotter.ren_win.AddObserver("EndEvent", lambda *_a: n.append(1))
     for _ in range(5):
