@@ -39,6 +39,7 @@ from app.widgets.preview3d import Preview3D
 from app.widgets.range_dialog import RangeDialog, SmoothBar
 from app.widgets.timeline import HEADER_W
 from core.edits import (
+    EditHistory,
     EditSession,
     keyframe_span,
     next_flagged,
@@ -72,7 +73,6 @@ class EditController(QObject):
         super().__init__(window)
         self.window = window
         self.session = window.session
-        self.edit: EditSession | None = None
         self.hand = 1  #: selected hand (0 left, 1 right)
         self.joint = 0  #: selected joint (label order)
         self.range: tuple[int, int] | None = None
@@ -81,8 +81,6 @@ class EditController(QObject):
         self.preview_params: tuple[int, int, int, float] | None = None
         #: the "restore unsaved changes?" box while it is open
         self.recovery_dialog: QMessageBox | None = None
-        self._unsub_history = None
-        self._replacing = False
         self._tl_select_from: int | None = None
 
         self.mano = ManoUI(self)
@@ -119,79 +117,39 @@ class EditController(QObject):
 
         self.session.documentReplaced.connect(self._on_document)
         self.session.documentEdited.connect(self._on_edit)
-        self.session.pathsChanged.connect(self._on_paths)
-        self._saved_step: object = None
+        self.session.historyChanged.connect(self._history_changed)
         self._build_actions()
         if self.session.doc is not None:
             self._on_document()
 
     # ------------------------------------------------------------ documents
     @property
-    def history(self):  # noqa: ANN201 - core EditHistory | None
-        return None if self.edit is None else self.edit.history
+    def edit(self) -> EditSession | None:
+        """The open document's undo history and journal (owned by the session's workspace)."""
+        return self.session.edit_session
+
+    @property
+    def history(self) -> EditHistory | None:
+        return self.session.history
 
     def _on_document(self) -> None:
-        """A new document is open: edit it through a new EditSession (or keep the one whose
-        restored document this is)."""
-        doc = self.session.doc
+        """Another document is open (or the crashed session's work was restored): drop the
+        editing state of the old one, and offer a crashed session's work back."""
         self.cancel_preview()
         self.drag.cancel()
-        if self.edit is not None and self.edit.doc is doc:
-            return  # our own restore
-        self._close_edit()
+        self._close_recovery_dialog()
         self.set_range(None)
-        if doc is None:
-            return
-        path = self.session.labels_path
-        self.edit = EditSession(doc, path) if path is not None else EditSession.new(doc)
-        self.session.edit_session = self.edit
-        self._watch_history()
-        if self.edit.recovery is not None:
-            if self.edit.recovery.get("changes", 0) > 0:
-                self._offer_recovery(self.edit.recovery)
-            else:  # only the starting snapshot of an unsaved document: nothing was edited
-                self.edit.discard_recovery()
+        recovery = self.session.recovery
+        if recovery is not None:
+            self._offer_recovery(recovery)
 
-    def _close_edit(self) -> None:
-        if self._unsub_history is not None:
-            self._unsub_history()
-            self._unsub_history = None
+    def _close_recovery_dialog(self) -> None:
         if self.recovery_dialog is not None:
             self.recovery_dialog.close()
             self.recovery_dialog = None
-        if self.edit is not None:
-            try:
-                self.edit.close()
-            except VidihandError as exc:
-                self.window.errors.report(exc)
-            self.edit = None
-            self.session.edit_session = None
-
-    def _watch_history(self) -> None:
-        if self._unsub_history is not None:
-            self._unsub_history()
-        self._unsub_history = self.edit.history.subscribe(self._history_changed)
-        # the undo position that matches the file on disk (unreachable for unsaved work)
-        self._saved_step = None if not self.edit.doc.dirty else object()
-        self._history_changed()
-
-    def _on_paths(self) -> None:
-        """After a save (the document is clean again) remember the undo position."""
-        doc, h = self.session.doc, self.history
-        if h is not None and doc is not None and doc is self.edit.doc and not doc.dirty:
-            self._saved_step = h.last_step
 
     def _history_changed(self) -> None:
         h = self.history
-        doc = self.session.doc
-        if h is not None and doc is not None and doc is self.edit.doc:
-            at_saved = h.last_step is self._saved_step
-            if at_saved == doc.dirty:  # undo/redo back to (or away from) the saved state
-                doc.dirty = not at_saved
-                self.session.pathsChanged.emit()  # the window's title marker
-                update = getattr(self.window, "_update_doc_status", None)
-                if update is not None:
-                    update()
         self.act_undo.setEnabled(h is not None and h.can_undo)
         self.act_redo.setEnabled(h is not None and h.can_redo)
         self.act_undo.setText(f"&Undo {h.undo_label}" if h is not None and h.can_undo else "&Undo")
@@ -234,23 +192,18 @@ class EditController(QObject):
         box, self.recovery_dialog = self.recovery_dialog, None
         if box is not None:
             box.close()
-        edit = self.edit
-        if edit is None or edit.recovery is None:
+        if self.session.recovery is None:
             return
         if not restore:
-            edit.discard_recovery()
+            self.session.discard_recovery()
             self.window.statusBar().showMessage("Discarded the unsaved changes", 5000)
             return
         try:
-            doc = edit.restore()
+            self.session.restore_recovery()  # the workspace replaces the document
         except VidihandError as exc:
             self.window.errors.report(exc, title="Cannot restore the unsaved changes")
-            edit.discard_recovery()
+            self.session.discard_recovery()
             return
-        self._watch_history()
-        frame = self.session.clock.frame
-        self.session.set_document(doc, self.session.labels_path)
-        self.session.clock.set_frame(frame)
         self.window.statusBar().showMessage("Restored the unsaved changes", 5000)
 
     # ---------------------------------------------------------------- edits
@@ -261,7 +214,7 @@ class EditController(QObject):
         if h is None:
             self.window.statusBar().showMessage("Open a video first", 5000)
             return False
-        if self.edit.recovery is not None:
+        if self.session.recovery is not None:
             self.window.statusBar().showMessage(
                 "First answer whether to restore the unsaved changes of the last session", 8000
             )
@@ -671,7 +624,7 @@ class EditController(QObject):
     def shutdown(self) -> None:
         """The window closes: stop journaling (the journal stays only for unsaved work)."""
         self.drag.cancel()
-        self._close_edit()
+        self._close_recovery_dialog()
         self.mano.shutdown()
 
 

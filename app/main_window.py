@@ -95,6 +95,8 @@ class MainWindow(QMainWindow):
         self.session.clock.frameChanged.connect(self._update_status)
         self.session.documentEdited.connect(self._on_edit)
         self.session.pathsChanged.connect(self._update_title)
+        self.session.pathsChanged.connect(self._update_doc_status)
+        self.session.problem.connect(self.errors.report)
         self.session.documentReplaced.connect(self._update_status)
         self.recon.progressed.connect(self._on_recon_progress)
         self.recon.finished.connect(self._on_recon_finished)
@@ -330,17 +332,23 @@ class MainWindow(QMainWindow):
             path, _ = QFileDialog.getOpenFileName(self, title, self.settings.last_dir, LABEL_FILTER)
         return path or None
 
-    def open_labels(self, path: str | Path | None = None, *, force: bool = False) -> bool:
+    def open_labels(
+        self, path: str | Path | None = None, *, force: bool = False, as_copy: bool = False
+    ) -> bool:
+        """Open labels for the open video (`as_copy`: Save asks for a new file)."""
         path = self.label_file_for_video(path, "Open labels", "Open the video before its labels.")
         if path is None:
             return False
         if not force and not self._may_discard():
             return False
         try:
-            self.session.load_labels(path, force=force)
+            self.session.load_labels(path, force=force, as_copy=as_copy)
         except LabelMismatchError as exc:
             self.errors.report(
-                exc, actions={"Open anyway": lambda p=path: self.open_labels(p, force=True)}
+                exc,
+                actions={
+                    "Open anyway": lambda p=path: self.open_labels(p, force=True, as_copy=as_copy)
+                },
             )
             return False
         except (VidihandError, OSError) as exc:

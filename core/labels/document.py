@@ -207,7 +207,11 @@ class LabelDocument:
         #: named extra JSON-able state saved with the labels (e.g. failure review decisions)
         self.extras: dict[str, Any] = {}
         self._observers: list[Callable[[Change], None]] = []
-        self.dirty = False
+        #: the change counter: bumped by every change of the document, whatever made it (a write,
+        #: an undo, a reconstruction batch, a note, extras, history). "Unsaved" (`dirty`) means it
+        #: moved since the last save or load (`mark_saved`), never an undo-stack position.
+        self.revision = 0
+        self._saved_revision = 0
         #: True while the tracks are still the empty ones made here (no `write` since): the crash
         #: journal then records "a blank document" instead of a snapshot of every array
         self.blank = hands is None
@@ -227,6 +231,23 @@ class LabelDocument:
             f"present left={pres[0]} right={pres[1]}, backend={self.backend or '-'})"
         )
 
+    # ------------------------------------------------------------ saved state
+    @property
+    def dirty(self) -> bool:
+        """True when the document changed since it was last saved or loaded."""
+        return self.revision != self._saved_revision
+
+    @dirty.setter
+    def dirty(self, value: bool) -> None:
+        if not value:
+            self.mark_saved()
+        elif not self.dirty:
+            self.revision += 1
+
+    def mark_saved(self) -> None:
+        """What the document holds now is on disk (a save or a load)."""
+        self._saved_revision = self.revision
+
     # -------------------------------------------------------------- observers
     def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
         """Call `callback(change)` after every write; returns a function that unsubscribes."""
@@ -239,7 +260,7 @@ class LabelDocument:
         return unsubscribe
 
     def _notify(self, change: Change) -> None:
-        self.dirty = True
+        self.revision += 1
         for callback in list(self._observers):
             callback(change)
 
