@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.background import BackgroundJob
 from app.session import Session
-from core.labels.document import LabelDocument
+from core.labels.document import DOCUMENT_FIELDS, LabelDocument
 from core.metrics import Evaluation, evaluate
 
 #: how long after the last edit the metrics are computed again
@@ -99,7 +99,7 @@ class CompareModel(QObject):
 
     # ------------------------------------------------------------- metrics
     def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
-        if not set(change.fields) <= {"extras", "notes"}:
+        if not set(change.fields) <= set(DOCUMENT_FIELDS):
             self._recompute(EDIT_DEBOUNCE_MS)
 
     def _recompute(self, delay_ms: int) -> None:

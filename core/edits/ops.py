@@ -8,6 +8,7 @@ core/edits/interpolate.py.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -148,3 +149,33 @@ def set_note(h: EditHistory, e: dict[str, Any]) -> None:
     if not isinstance(text, str):
         raise EditError(f"text must be a string, got {text!r}")
     h.set_note(frame, text)
+
+
+@register("set_extra", ("key",), ("path", "value"))
+def set_extra(h: EditHistory, e: dict[str, Any]) -> None:
+    """Set named JSON state saved with the labels (doc.extras, e.g. failure review decisions).
+
+    `key` names the extra; `path` (a list of keys, optional) the place inside it, created as
+    needed; `value` (null or absent: remove) what goes there.
+    """
+    key, path, value = e["key"], e.get("path", []), e.get("value")
+    if not isinstance(key, str) or not key:
+        raise EditError(f"key must be a non-empty string, got {key!r}")
+    if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
+        raise EditError(f"path must be a list of strings, got {path!r}")
+    if not path:
+        h.set_extra(key, value)
+        return
+    store = copy.deepcopy(h.doc.extras.get(key))
+    root = store if isinstance(store, dict) else {}
+    node = root
+    for i, name in enumerate(path[:-1]):
+        child = node.setdefault(name, {})
+        if not isinstance(child, dict):
+            raise EditError(f"extras[{key!r}] has no object at {'/'.join(path[: i + 1])}")
+        node = child
+    if value is None:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+    h.set_extra(key, root)

@@ -12,7 +12,8 @@ never saved `data_dir()/autosave/<video sha256>.journal`. It holds records, each
 - `snapshot`: the whole document (track arrays, K, meta, notes, history, extras), raw arrays
   (float labels barely compress: zlib took 15x longer than writing for a 25% saving);
 - `delta`: what one gesture, undo or redo changed, as absolute values (the patches written, notes
-  set, doc.history cut and appended). Replaying a delta twice gives the same state as once.
+  set, extras set, doc.history cut and appended). Replaying a delta twice gives the same state
+  as once.
 
 Record framing: b"VJR1", u32 header length, u64 payload length, u32 CRC-32 of header+payload,
 then the JSON header and the binary payload (raw little-endian arrays). A crash can only leave a
@@ -38,11 +39,12 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from core.errors import LabelFileError
+from core.labels.delta import Delta
 from core.labels.document import (
     TRACK_FIELDS,
     HandTrack,
@@ -51,9 +53,6 @@ from core.labels.document import (
     VideoMeta,
 )
 from core.paths import data_dir
-
-if TYPE_CHECKING:  # core.edits imports this module (EditSession): no import cycle at runtime
-    from core.edits.history import Delta
 
 JOURNAL_VERSION = 1
 #: a snapshot is due once change records since the last one hold this many bytes
@@ -121,21 +120,26 @@ def _encode_delta(delta: Delta) -> tuple[dict[str, Any], bytes]:
         "notes": [[f, t] for f, t in delta.notes],
         "history_len": delta.history_len,
         "history_append": delta.history_append,
+        "extras": [[k, v] for k, v in delta.extras],
     }
     return header, payload
 
 
 def _decode_delta(header: dict[str, Any], payload: bytes) -> Delta:
-    from core.edits.history import Delta
-
     arrays = _unpack_arrays(header["arrays"], payload)
     patches = [
         Patch(p["hand"], arrays[f"{i}/frames"], {k: arrays[f"{i}/{k}"] for k in p["fields"]})
         for i, p in enumerate(header["patches"])
     ]
     notes = [(int(f), t) for f, t in header["notes"]]
+    extras = [(str(k), v) for k, v in header.get("extras", [])]  # absent before extras
     return Delta(
-        header["label"], patches, notes, int(header["history_len"]), header["history_append"]
+        header["label"],
+        patches,
+        notes,
+        int(header["history_len"]),
+        header["history_append"],
+        extras,
     )
 
 

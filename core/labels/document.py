@@ -69,6 +69,9 @@ TRACK_FIELDS: dict[str, tuple[tuple[int, ...], Any, Any]] = {
 }
 
 MANO_FIELDS = ("global_orient", "hand_pose", "betas", "transl")
+#: Document-level data a `Change` with hand None names (what `set_note`, `set_extra`,
+#: `set_history` and `set_backend` change): none of it is drawn per frame.
+DOCUMENT_FIELDS = ("notes", "extras", "history", "backend")
 #: Fields that describe the hand itself (what swap, copy and interpolation move around).
 POSE_FIELDS = ("present", "confidence", "joints_3d", "joints_2d", *MANO_FIELDS)
 
@@ -324,12 +327,39 @@ class LabelDocument:
         return self.write(patch.hand, patch.frames, patch.values, notify=notify)
 
     def set_note(self, frame: int, text: str) -> None:
+        """Set the note of `frame` (blank text removes it)."""
         self._frames(frame)
         if text.strip():
             self.notes[int(frame)] = text
         else:
             self.notes.pop(int(frame), None)
         self.notify_document_changed(("notes",))
+
+    def set_extra(self, key: str, value: Any) -> Any:
+        """Set the named extra JSON state (None removes it); returns the value it replaced
+        (None when absent). The one write path of `extras` (failure decisions, imports...)."""
+        old = self.extras.get(key)
+        if value is None:
+            self.extras.pop(key, None)
+        else:
+            self.extras[key] = _deep_copy_json(value)
+        self.notify_document_changed(("extras",))
+        return old
+
+    def set_history(self, length: int, append: Iterable[Mapping[str, Any]] = ()) -> None:
+        """Cut the edit log (`history`) to `length` entries, then append `append`: the one
+        write path of the log (an applied edit, its undo and redo)."""
+        del self.history[int(length) :]
+        self.history.extend(dict(e) for e in append)
+        self.notify_document_changed(("history",))
+
+    def set_backend(self, backend: str | None = None, version: str | None = None) -> None:
+        """Record which reconstructor (and version) made the predictions."""
+        if backend is not None:
+            self.backend = backend
+        if version is not None:
+            self.backend_version = version
+        self.notify_document_changed(("backend",))
 
     # ----------------------------------------------------------------- queries
     def present_counts(self) -> dict[str, int]:

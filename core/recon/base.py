@@ -142,7 +142,7 @@ def run_reconstruction(
     total = len(frames)
     t0 = time.perf_counter()
     done = 0
-    doc.backend, doc.backend_version = backend.name, backend.version
+    doc.set_backend(backend.name, backend.version)
     progress = Progress(0, total, 0.0, 0.0)
     for batch in backend.reconstruct(video, frames, doc.K, cancel):
         apply_batch(doc, batch, source=Source.PREDICTED, keep_edited=keep_edited)
@@ -156,7 +156,7 @@ def run_reconstruction(
         if cancel is not None and cancel.cancelled:
             break
     # read again: a remote backend learns the server's version while it runs
-    doc.backend, doc.backend_version = backend.name, backend.version
+    doc.set_backend(backend.name, backend.version)
     if cancel is not None and cancel.cancelled and done < total:
         raise CancelledError(
             f"Reconstruction cancelled after {done} of {total} frames; those frames were kept."
