@@ -14,12 +14,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QMessageBox, QWidget
 
 from app.background import BackgroundJob
 from app.compare import CompareModel
@@ -93,7 +94,7 @@ class AnalysisUI(QObject):
         self._build_actions()
 
     # ----------------------------------------------------------------- build
-    def _dock(self, title: str, name: str, widget) -> QDockWidget:  # noqa: ANN001
+    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self.window)
         dock.setObjectName(name)
         dock.setWidget(widget)
@@ -230,7 +231,7 @@ class AnalysisUI(QObject):
         self.report_job.request(0)
         return True
 
-    def _prepare_report(self):  # noqa: ANN202 - a zero-argument callable
+    def _prepare_report(self) -> Callable[[], Path] | None:
         from core.analysis.report import build_report
         from core.io.atomic import atomic_path
 

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.background import BackgroundJob
 from app.session import Session
-from core.labels.document import DOCUMENT_FIELDS, LabelDocument
+from core.labels.document import DOCUMENT_FIELDS, Change, LabelDocument
 from core.metrics import Evaluation, evaluate
 
 #: how long after the last edit the metrics are computed again
@@ -98,7 +98,7 @@ class CompareModel(QObject):
         return t.joints_3d[frame], t.joints_2d[frame]
 
     # ------------------------------------------------------------- metrics
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def _on_edit(self, change: Change) -> None:
         if not set(change.fields) <= set(DOCUMENT_FIELDS):
             self._recompute(EDIT_DEBOUNCE_MS)
 

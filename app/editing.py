@@ -49,7 +49,7 @@ from core.edits import (
     preview_smooth,
 )
 from core.errors import VidihandError
-from core.labels.document import Patch
+from core.labels.document import Change, Patch
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -156,7 +156,7 @@ class EditController(QObject):
         self.act_redo.setText(f"&Redo {h.redo_label}" if h is not None and h.can_redo else "&Redo")
         self.historyChanged.emit()
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def _on_edit(self, change: Change) -> None:
         if self.preview is not None and change.hand is not None and not self.drag.active:
             # the document changed under the preview: recompute it on the same range
             self.update_preview()

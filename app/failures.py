@@ -20,7 +20,7 @@ from app.background import BackgroundJob
 from app.session import Session
 from core.analysis import KINDS, Detections, Segment, Thresholds, detect
 from core.analysis.review import Decision, decision_for, decisions, set_decision
-from core.labels.document import DOCUMENT_FIELDS
+from core.labels.document import DOCUMENT_FIELDS, Change
 
 #: how long after the last edit the detectors run again
 EDIT_DEBOUNCE_MS = 600
@@ -67,7 +67,7 @@ class FailuresModel(QObject):
         self.updated.emit()
         self.rerun()
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def _on_edit(self, change: Change) -> None:
         if set(change.fields) <= set(DOCUMENT_FIELDS):
             self.decisionsChanged.emit()
             return

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 from app.analysis_ui import install_analysis
 from app.editing import install_editing
 from app.errors import ErrorInfo, ErrorPresenter
-from app.long_video import install_long_video
-from app.recon import ReconController
+from app.long_video_ui import install_long_video
+from app.recon import ReconController, RunState
 from app.remote_ui import install_remote
 from app.session import Session
 from app.widgets.colors import HAND_LABELS
@@ -40,7 +40,7 @@ from app.widgets.timeline import Timeline
 from app.widgets.video_view import VideoView, format_time
 from app.widgets.view3d import View3D
 from core.errors import LabelMismatchError, VidihandError
-from core.labels.document import Source
+from core.labels.document import Change, Source
 from core.settings import Settings
 
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         self.analysis = install_analysis(self)  # failures dock, compare mode, report
         self.remote = install_remote(self)  # Settings > Remote Hosts, run on, link state
         self.editing = install_editing(self)  # undo/journal, drag, inspector, range ops, MANO
-        self.long_video = install_long_video(self)  # proxy while scrubbing, thumbnails lane
+        self.long_video = install_long_video(self.session, self.timeline, self.video_view)
         self._make_panels_scrollable()
         self.resize(1440, 900)
         self.resizeDocks([self.dock3d], [520], Qt.Orientation.Horizontal)
@@ -494,7 +494,7 @@ class MainWindow(QMainWindow):
             f"hands on {c['any']}/{doc.n_frames} frames{'  ·  unsaved' if doc.dirty else ''}"
         )
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def _on_edit(self, change: Change) -> None:
         if self.session.clock.frame in set(change.frames.tolist()):
             self._update_status()
         self._update_doc_status()
@@ -507,7 +507,7 @@ class MainWindow(QMainWindow):
         star = "*" if s.dirty else ""
         self.setWindowTitle(f"{star}{name}{labels} — ViDiHand Studio")
 
-    def _on_recon_progress(self, state) -> None:  # noqa: ANN001
+    def _on_recon_progress(self, state: RunState) -> None:
         from app.widgets.recon_panel import format_eta
 
         self.status_recon.setText(

@@ -25,8 +25,9 @@ from PySide6.QtWidgets import QFileDialog, QLabel
 
 from app.widgets.colors import HAND_RGB
 from core.edits import use_hand_model
-from core.edits.model import ManoEditModel
 from core.errors import VidihandError
+from core.hands.model import ManoEditModel
+from core.labels.document import Change
 
 if TYPE_CHECKING:
     from app.editing import EditController
@@ -149,7 +150,7 @@ class ManoUI(QObject):
             self.cache = ManoTrackCache(self.model, doc)
         self.show_frame(self.window.session.clock.frame)
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def _on_edit(self, change: Change) -> None:
         if change.hand is not None and self.editor.window.session.clock.frame in set(
             change.frames.tolist()
         ):

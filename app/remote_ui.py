@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction
 
 from app.widgets.connection_status import ConnectionStatus
 from app.widgets.remote_hosts_dialog import RemoteHostsDialog
+from core.settings import RemoteHost
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -58,7 +59,7 @@ class RemoteUI(QObject):
             self.dialog.deleteLater()
         self.dialog = None
 
-    def save_hosts(self, hosts: list) -> None:  # noqa: ANN001 - list[RemoteHost]
+    def save_hosts(self, hosts: list[RemoteHost]) -> None:
         """Keep the hosts in the settings file now (not only when the window closes)."""
         settings = self.window.settings
         settings.remote_hosts = hosts

@@ -9,6 +9,8 @@ the document: each change is one undo step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from app.widgets.colors import HAND_LABELS
 from core.hands.rotations import matrix_to_axis_angle
-from core.labels.document import FLAG_NAMES, Source
+from core.labels.document import FLAG_NAMES, Change, Source
 from core.labels.joints import JOINT_NAMES, MANO16_TO_21
 
 #: label joints that have a MANO rotation (the wrist and the non-tip finger joints)
@@ -159,7 +161,7 @@ class Inspector(QWidget):
         self.refresh()
 
     # --------------------------------------------------------------- actions
-    def _guard(self, fn, *args, **kwargs) -> None:  # noqa: ANN001
+    def _guard(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
         if not self._updating:
             fn(*args, **kwargs)
 
@@ -204,7 +206,7 @@ class Inspector(QWidget):
         )  # fmt: skip
 
     # --------------------------------------------------------------- display
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def _on_edit(self, change: Change) -> None:
         f = self.editor.frame
         if change.hand is None or f in set(change.frames.tolist()):
             self.refresh()

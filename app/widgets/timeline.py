@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -26,6 +26,7 @@ from PySide6.QtGui import (
     QImage,
     QMouseEvent,
     QPainter,
+    QPaintEvent,
     QPen,
     QPixmap,
     QPolygonF,
@@ -46,7 +47,7 @@ from app.widgets.colors import (
     TEXT,
     TEXT_DIM,
 )
-from core.labels.document import LabelDocument, Source
+from core.labels.document import Change, LabelDocument, Source
 
 HEADER_W = 124
 RULER_H = 22
@@ -286,7 +287,7 @@ class Timeline(QWidget):
         self._invalidate()
         self.viewChanged.emit(self._v0, self._v1)
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def _on_edit(self, change: Change) -> None:
         self._invalidate()
 
     def _invalidate(self) -> None:
@@ -406,7 +407,7 @@ class Timeline(QWidget):
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.reset_view()
 
-    def leaveEvent(self, event) -> None:  # noqa: ANN001, N802
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
         self._hover_x = None
         self.update()
 
@@ -482,7 +483,7 @@ class Timeline(QWidget):
             self._static, self._static_key = pm, key
         return self._static
 
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         p.drawPixmap(0, 0, self._static_layer())
         p.setFont(QFont(self.font().family(), 8))

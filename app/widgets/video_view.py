@@ -19,9 +19,12 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QImage,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
+    QPaintEvent,
     QPen,
+    QResizeEvent,
     QTransform,
     QWheelEvent,
 )
@@ -37,6 +40,7 @@ from app.widgets.colors import (
     confidence_color,
 )
 from core.errors import VidihandError
+from core.labels.document import Change
 from core.labels.joints import BONES, N_JOINTS
 
 _MIN_ZOOM, _MAX_ZOOM = 0.05, 40.0
@@ -95,7 +99,7 @@ class VideoView(QWidget):
         self._fit = True
         self._frame = -1
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def _on_edit(self, change: Change) -> None:
         if change.hand is None or self._frame in set(change.frames.tolist()):
             self.update()
 
@@ -280,24 +284,24 @@ class VideoView(QWidget):
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.fit()
 
-    def keyPressEvent(self, event) -> None:  # noqa: ANN001, N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         # space+drag pans; a plain space press (no drag) still reaches the play/pause action
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
         super().keyPressEvent(event)
 
-    def keyReleaseEvent(self, event) -> None:  # noqa: ANN001, N802
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = False
         super().keyReleaseEvent(event)
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         if self._fit:
             self._fit_transform()
         super().resizeEvent(event)
 
     # ---------------------------------------------------------------- paint
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         p.fillRect(self.rect(), BACKGROUND)
         t = self.transform()

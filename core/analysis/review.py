@@ -160,7 +160,7 @@ def decisions(doc: LabelDocument) -> dict[str, Decision]:
     out: dict[str, Decision] = {}
     for key, d in (raw.get("decisions", {}) if isinstance(raw, dict) else {}).items():
         if isinstance(d, dict) and d.get("status") in STATUSES:
-            note = d.get("note") if isinstance(d.get("note"), str) else ""
+            note = d["note"] if isinstance(d.get("note"), str) else ""
             out[key] = Decision(key, d["status"], d.get("category"), d.get("updated", ""), note)
     return out
 

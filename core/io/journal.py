@@ -240,7 +240,7 @@ class Journal:
             raise ValueError("give a labels path or the video's sha256")
         folder = data_dir() / "autosave"
         folder.mkdir(parents=True, exist_ok=True)
-        return cls(folder / f"{video_sha256}.journal", **options)
+        return cls(folder / f"{video_sha256}.journal", None, **options)
 
     # ------------------------------------------------------------------ writing
     def _frame(self, header: dict[str, Any], payload: bytes = b"") -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any
 
@@ -110,12 +110,13 @@ class HandTrack:
 
     def has_mano(self) -> np.ndarray:
         """(T,) bool: frames whose MANO parameters are all known."""
-        return ~(
+        known: np.ndarray = ~(
             np.isnan(self.global_orient).any(1)
             | np.isnan(self.hand_pose).any(1)
             | np.isnan(self.betas).any(1)
             | np.isnan(self.transl).any(1)
         )
+        return known
 
     def copy(self) -> HandTrack:
         return HandTrack(**{k: v.copy() for k, v in self.arrays().items()})
@@ -432,10 +433,10 @@ class FrameBatch:
     confidence: np.ndarray  # (N, 2) float32
     joints_3d: np.ndarray  # (N, 2, 21, 3) float32
     joints_2d: np.ndarray  # (N, 2, 21, 2) float32
-    global_orient: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N, 2, 3)
-    hand_pose: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N, 2, 45)
-    betas: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N, 2, 10)
-    transl: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N, 2, 3)
+    global_orient: np.ndarray = None  # type: ignore[assignment]  # (N, 2, 3); NaN when None
+    hand_pose: np.ndarray = None  # type: ignore[assignment]  # (N, 2, 45); NaN when None
+    betas: np.ndarray = None  # type: ignore[assignment]  # (N, 2, 10); NaN when None
+    transl: np.ndarray = None  # type: ignore[assignment]  # (N, 2, 3); NaN when None
 
     def __post_init__(self) -> None:
         n = len(self.frames)

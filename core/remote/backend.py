@@ -188,6 +188,7 @@ class RemoteReconstructor(Reconstructor):
                     if cancel is not None and not watcher_started:
                         watcher.start()
                         watcher_started = True
+                    assert self.job_id is not None  # _start_job set it
                     for item in client.stream(self.job_id, cursor):
                         self._note_status(item.status)
                         failures = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,7 +32,38 @@ from core.remote.protocol import (
 )
 
 if TYPE_CHECKING:
-    from core.remote.server import Server
+    import threading
+
+    from core.remote.blobs import BlobStore
+    from core.remote.jobs import JobStore
+    from core.remote.runner import JobRunner
+
+
+class ServerConfigLike(Protocol):
+    @property
+    def token(self) -> bytes: ...
+
+    @property
+    def max_upload_bytes(self) -> int: ...
+
+    @property
+    def max_jobs(self) -> int: ...
+
+
+class Server(Protocol):
+    """What a connection uses of its server (core/remote/server.py's `Server`, which makes the
+    connections: typed here by what it offers, so this module does not import that one)."""
+
+    closing: threading.Event
+    blobs: BlobStore
+    store: JobStore
+    runner: JobRunner
+
+    @property
+    def config(self) -> ServerConfigLike: ...
+
+    def video_frames(self, sha: str) -> int: ...
+
 
 log = logging.getLogger("vidihand.remote")
 
@@ -224,7 +255,7 @@ class Session:
         data = p.arrays.get("data")
         if data is None or data.dtype != np.uint8 or data.ndim != 1:
             raise ProtocolError("upload_chunk needs a 1-D uint8 array 'data'.")
-        self.upload.write(p.get("offset", int), memoryview(data))
+        self.upload.write(p.get("offset", int), data.data)
 
     def _on_upload_end(self, p: Packet) -> None:
         if self.upload is None:

@@ -96,7 +96,7 @@ class _Shared:
         self.bit_rate = int(stream.bit_rate or container.bit_rate or 0)
         n_header = int(stream.frames or 0)
         if n_header <= 0:
-            if stream.duration:
+            if stream.duration and stream.time_base is not None:
                 secs = float(stream.duration * stream.time_base)
             else:
                 secs = (container.duration or 0) / 1e6
@@ -200,7 +200,7 @@ class PyAVVideo(VideoSource):
             self._stream = self._container.streams.video[0]
         except IndexError:
             self._container.close()
-            kinds = sorted({s.type for s in self._container.streams}) or ["no streams"]
+            kinds: list[str] = sorted({s.type for s in self._container.streams}) or ["no streams"]
             raise VideoOpenError(
                 f"{self.path.name} has no video stream (it holds {', '.join(kinds)}).",
                 hint="Choose a video file (mp4, mov, mkv, avi, webm ...) or a folder of images.",
@@ -382,7 +382,8 @@ class PyAVVideo(VideoSource):
             if self._container is not None:
                 self._container.close()
             self._container = av.open(str(self.path), metadata_errors="ignore")
-            self._stream = self._container.streams[self._shared.stream_index]
+            # the stream opened as video before: its index, so a video stream
+            self._stream = self._container.streams[self._shared.stream_index]  # type: ignore[assignment]
             limit_threads(self._stream, self._threads)
         if not (self._shared.state.timestampless or seek_pts is None):
             self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
@@ -432,7 +433,7 @@ class PyAVVideo(VideoSource):
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
         # one reformatter per decoder: frame.to_ndarray() builds a new swscale context per call
-        img = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
+        img: np.ndarray = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
         r = int(frame.rotation or 0) % 360 // 90  # FFmpeg: counter-clockwise degrees
         if r:
             img = np.ascontiguousarray(np.rot90(img, k=r))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,8 +36,8 @@ def gated_index(monkeypatch):
     gate = threading.Event()
     real = decoder.BackgroundIndexer
 
-    def gated(path, stream_index, on_state):  # noqa: ANN001
-        def publish(state):  # noqa: ANN001
+    def gated(path: str, stream_index: int, on_state: Callable[[Any], None]) -> Any:
+        def publish(state: Any) -> None:
             gate.wait(30)
             on_state(state)
 
