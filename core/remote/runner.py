@@ -20,7 +20,7 @@ import numpy as np
 
 from core.errors import CancelledError, ReconstructorError, VidihandError
 from core.labels.document import FrameBatch
-from core.recon.base import Reconstructor
+from core.recon.base import Reconstructor, stream_reconstruction
 from core.remote.jobs import FINAL_STATES, Job, JobError, JobStore
 from core.remote.protocol import ProtocolError
 from core.worker.messages import Batch, Error, Started
@@ -222,10 +222,10 @@ class JobRunner:
         backend = self.backend_factory(job.spec.backend, options)
         job.backend_version = str(getattr(backend, "version", ""))
         with open_video(path) as video, backend:
-            for batch in backend.reconstruct(video, frames, K, job.cancel):
+            for batch, _progress in stream_reconstruction(
+                backend, video, frames, K, cancel=job.cancel
+            ):
                 self._keep(job, batch)
-                if job.cancel.cancelled:
-                    break
 
     def _run_in_process(
         self, job: Job, path: Path, options: dict[str, Any], frames: range, K: np.ndarray

@@ -16,7 +16,7 @@ from core.remote.blobs import BlobStore
 from core.remote.jobs import JobStore
 from core.remote.protocol import ProtocolError
 from core.remote.runner import BackendFactory, JobRunner, default_backend_factory
-from core.remote.session import Session, close_socket
+from core.remote.session import Connection, close_socket
 
 log = logging.getLogger("vidihand.remote")
 
@@ -140,7 +140,7 @@ class Server:
         peer = f"{addr[0]}:{addr[1]}"
         with self._conns_lock:
             self._conns.add(conn)
-        session = Session(self, conn, peer)
+        session = Connection(self, conn, peer)
         try:
             session.run()
         finally:

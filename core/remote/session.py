@@ -1,4 +1,4 @@
-"""One client connection on the server: the handshake, then one request at a time.
+"""One client connection on the server (`Connection`): the handshake, then one request at a time.
 
 Every connection starts with `hello` carrying the token (compared in constant time); nothing
 else is read before that. A frame that breaks the format closes the connection after an `error`
@@ -109,7 +109,7 @@ def check_options(options: object) -> dict[str, Any]:
     return out
 
 
-class Session:
+class Connection:
     """The state of one authenticated connection."""
 
     def __init__(self, server: Server, conn: socket.socket, peer: str) -> None:
