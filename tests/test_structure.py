@@ -70,7 +70,7 @@ def _describe(graph_packages: tuple[str, ...], groups: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("package", ["core"])
+@pytest.mark.parametrize("package", ["core", "app"])
 def test_no_import_cycles(package: str) -> None:
     groups = import_cycles(package)
     assert not groups, "import cycles:\n" + _describe((package,), groups)

@@ -198,6 +198,11 @@ def _cum(cache: dict, doc: LabelDocument, key: tuple) -> np.ndarray:
     return cache[key]
 
 
+#: the helpers lanes made in other modules use (app/widgets/edit_lanes.py)
+lane_fill = _fill
+prefix_sums = _cum
+
+
 def default_lanes() -> list[Lane]:
     lanes: list[Lane] = []
     for hand in (0, 1):
@@ -241,7 +246,14 @@ class Timeline(QWidget):
         session.documentEdited.connect(self._on_edit)
 
     # -------------------------------------------------------------- layout
-    def add_lane(self, lane: Lane, index: int | None = None) -> None:
+    def add_lane(self, lane: Lane, index: int | None = None, *, after: str | None = None) -> None:
+        """Add `lane` at `index` (None: at the end). With `after`, place it explicitly in its
+        group: just after the group's lane labelled `after` ("", or no such lane: at the end of
+        the group; the group absent: at the end)."""
+        if after is not None:
+            group = [i for i, x in enumerate(self.lanes) if x.group == lane.group]
+            named = [i for i in group if self.lanes[i].label == after] if after else []
+            index = (named or group or [len(self.lanes) - 1])[-1] + 1
         self.lanes.insert(len(self.lanes) if index is None else index, lane)
         self._update_height()
         self._invalidate()

@@ -80,7 +80,7 @@ class VideoView(QWidget):
         self._offset = QPointF(0, 0)
         self._fit = True
         self._pan_from: QPointF | None = None
-        self._space = False
+        self._space = False  #: Space is held: a left-drag pans (`panning_key`)
         #: what the last paint showed
         self.shown_frame = -1
         self.drawn_joints: dict[int, np.ndarray] = {}
@@ -99,6 +99,11 @@ class VideoView(QWidget):
         self._fit = True
         self._frame = -1
 
+    @property
+    def panning_key(self) -> bool:
+        """Space is held: a left-drag pans the view rather than acting on the image."""
+        return self._space
+
     def _on_edit(self, change: Change) -> None:
         if change.hand is None or self._frame in set(change.frames.tolist()):
             self.update()
@@ -115,8 +120,8 @@ class VideoView(QWidget):
         shown = self.proxy_of if self.proxy_of is not None else self._frame
         had_exact = self._array is not None and self._image is not None and shown >= 0
         self.proxy_of = None
-        lv = getattr(self.session, "long_video", None)
-        if lv is not None and self.session.video is not None and lv.decodes_in_background(index):
+        lv = self.session.long_video
+        if self.session.video is not None and lv.decodes_in_background(index):
             img, self.proxy_of = lv.image_for(index)  # never decodes on the GUI thread
             if not isinstance(img, np.ndarray):  # something stands in until it is decoded
                 if self.proxy_of == -1 and had_exact:

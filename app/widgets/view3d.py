@@ -204,6 +204,12 @@ class View3D(QWidget):
         self.set_preset(self._preset, render=False)
         self.show_frame(self.session.clock.frame)
 
+    def hide_simple_mesh(self, hand: int) -> None:
+        """Hide the simple mesh of `hand` until the next frame is drawn (a MANO mesh replaces
+        it there: app/mano_ui.py)."""
+        if hand < len(self._mesh_actors) and self._mesh_actors[hand] is not None:
+            self._mesh_actors[hand].SetVisibility(False)
+
     def _on_edit(self, change: Change) -> None:
         f = self.session.clock.frame
         if change.hand is None:

@@ -172,6 +172,18 @@ class _Shared:
             fn(info)
 
 
+def to_rgb(reformatter: VideoReformatter, frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as a read-only (H, W, 3) RGB array, upright (the stream's rotation
+    applied). One reformatter per decoder: frame.to_ndarray() builds a new swscale context per
+    call."""
+    img: np.ndarray = reformatter.reformat(frame, format="rgb24").to_ndarray()
+    r = int(frame.rotation or 0) % 360 // 90  # FFmpeg: counter-clockwise degrees
+    if r:
+        img = np.ascontiguousarray(np.rot90(img, k=r))
+    img.flags.writeable = False
+    return img
+
+
 class PyAVVideo(VideoSource):
     """A video file decoded through PyAV with exact random access."""
 
@@ -382,8 +394,7 @@ class PyAVVideo(VideoSource):
             if self._container is not None:
                 self._container.close()
             self._container = av.open(str(self.path), metadata_errors="ignore")
-            # the stream opened as video before: its index, so a video stream
-            self._stream = self._container.streams[self._shared.stream_index]  # type: ignore[assignment]
+            self._stream = self._container.streams[self._shared.stream_index]  # type: ignore[assignment]  # the video stream
             limit_threads(self._stream, self._threads)
         if not (self._shared.state.timestampless or seek_pts is None):
             self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
@@ -432,13 +443,7 @@ class PyAVVideo(VideoSource):
         return None
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
-        # one reformatter per decoder: frame.to_ndarray() builds a new swscale context per call
-        img: np.ndarray = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
-        r = int(frame.rotation or 0) % 360 // 90  # FFmpeg: counter-clockwise degrees
-        if r:
-            img = np.ascontiguousarray(np.rot90(img, k=r))
-        img.flags.writeable = False
-        return img
+        return to_rgb(self._reformatter, frame)
 
     def _decode_first(self) -> np.ndarray:
         """Background mode: frame 0 is the first frame the decoder hands out."""

@@ -48,7 +48,7 @@ def test_save_reconstruct_edit_undo_stays_unsaved_and_close_asks(window, qtbot, 
     assert not doc.hands[0].reviewed[40]
     # the run's frames are still not on disk: unsaved, and the title and status say so
     assert window.session.dirty and window.windowTitle().startswith("*")
-    assert "unsaved" in window.status_doc.text()
+    assert "unsaved" in window.status_line.doc.text()
 
     asked: list[int] = []
 
