@@ -66,10 +66,7 @@ class JointDrag(QObject):
             return False
         t = ev.type()
         if t == QEvent.Type.MouseButtonPress and ev.button() == Qt.MouseButton.LeftButton:
-            if (
-                self.view.panning_key
-                or ev.modifiers() != Qt.KeyboardModifier.NoModifier
-            ):
+            if self.view.panning_key or ev.modifiers() != Qt.KeyboardModifier.NoModifier:
                 return False  # space+drag pans (VideoView)
             return self.press(ev.position())
         if t == QEvent.Type.MouseMove:
