@@ -23,7 +23,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from core.labels.document import LabelDocument
-from core.remote.sshd import LocalSshd, sshd_binary
+from core.remote.sshd import LocalSshd
 from core.remote.tunnel import free_port
 from core.settings import RemoteHost, Settings
 
@@ -37,9 +37,7 @@ BATCH_DELAY = 0.15
 
 
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory):
-    if sshd_binary() is None:
-        pytest.skip("OpenSSH server/client not installed (scripts/setup.sh installs them)")
+def sshd(openssh: str, tmp_path_factory: pytest.TempPathFactory):
     server = LocalSshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.close()

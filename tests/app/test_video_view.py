@@ -9,12 +9,8 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from app.screenshot import region_array
-from core.video import display
 
-pytestmark = [
-    pytest.mark.gui,
-    pytest.mark.skipif(not display.available(), reason="OpenCV not installed"),
-]
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("opencv")]  # OpenCV missing: fails
 
 
 def pane(window, frame: int, copies: bool) -> np.ndarray:

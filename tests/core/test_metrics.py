@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from core.camera import project
@@ -242,7 +242,6 @@ def test_present_without_joints_is_penalised_like_a_miss() -> None:
     assert ev.value("FAcc/left") == 1.0  # presence itself was right
 
 
-@settings(max_examples=25, deadline=None)
 @given(
     rotvec=st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3),
     scale=st.floats(0.3, 3.0),
