@@ -158,9 +158,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # ------------------------------------------------------------------ hypothesis
 def _register_hypothesis_profiles() -> None:
-    """ "ci" (the default): derandomized, so a failure comes back on every run and machine.
-    "long": randomized, 20x the examples, failures kept in .hypothesis/ to replay. Choose with
-    VIDIHAND_HYPOTHESIS=long or pytest's `--hypothesis-profile long`."""
+    """Profiles: "ci" (the default) is derandomized, so a failure comes back on every run and
+    machine; "long" is randomized with 20x the examples, failures kept in .hypothesis/ to replay.
+    Choose with VIDIHAND_HYPOTHESIS=long or pytest's `--hypothesis-profile long`."""
     from hypothesis import HealthCheck, settings
 
     settings.register_profile(
