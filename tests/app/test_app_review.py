@@ -179,8 +179,9 @@ def test_reconstruct_scrub_save_reopen(window, qtbot, demo3, artifacts, tmp_path
     assert str(out.resolve()) in window.settings.recent_labels
 
 
-def test_screenshot_command(demo3, artifacts, tmp_path, qapp):
-    """`vidihand review VIDEO --labels L --frame N --screenshot OUT` renders the real window."""
+def test_screenshot_command(demo3, artifacts, tmp_path, qapp, monkeypatch):
+    """`vidihand review VIDEO --labels L --frame N --screenshot OUT` renders the real window:
+    the PNG's video pane shows frame N (not another frame) with the hand's overlay on it."""
     from core.cli.main import main
     from core.io.labels_h5 import save_labels
     from core.labels.document import LabelDocument
@@ -208,6 +209,23 @@ def test_screenshot_command(demo3, artifacts, tmp_path, qapp):
     labels = tmp_path / "one.h5"
     save_labels(doc, labels)
     out = artifacts / "app_screenshot_cli.png"
+    # where the window put the video pane and the picture in it, read as the shot is taken
+    import app.screenshot
+
+    layout: dict = {}
+    real_save = app.screenshot.save_screenshot
+
+    def save_and_measure(window, path):  # noqa: ANN001
+        vv = window.video_view
+        pos = vv.mapTo(window, QPoint(0, 0))
+        layout["offset"] = np.array([pos.x(), pos.y()], float)
+        layout["corners"] = vv.image_to_widget(np.array([[-0.5, -0.5], [v.info.width - 0.5,
+                                                         v.info.height - 0.5]]))  # fmt: skip
+        layout["joints"] = vv.image_to_widget(doc.hands[1].joints_2d[42])
+        layout["dpr"] = window.devicePixelRatioF()
+        return real_save(window, path)
+
+    monkeypatch.setattr(app.screenshot, "save_screenshot", save_and_measure)
     assert (
         main(
             [
@@ -228,4 +246,43 @@ def test_screenshot_command(demo3, artifacts, tmp_path, qapp):
     from PySide6.QtGui import QImage
 
     img = QImage(str(out))
-    assert img.width() == 1280 and img.height() == 800
+    assert img.width() == 1280 and img.height() == 800 and layout["dpr"] == 1.0
+    from app.screenshot import region_array
+
+    shot = region_array(img, 0, 0, img.width(), img.height()).astype(np.float64)
+    (x0, y0), (x1, y1) = np.round(layout["corners"] + layout["offset"]).astype(int)
+    pane = shot[y0:y1, x0:x1]
+    assert pane.shape[0] > 200 and pane.shape[1] > 300, pane.shape
+    # the overlay: the right hand's joints are drawn in its colour where they project
+    from app.widgets.colors import HAND_COLORS, confidence_color
+
+    want = confidence_color(HAND_COLORS[1], 0.9)
+    want = np.array([want.red(), want.green(), want.blue()], float)
+    joints = np.round(layout["joints"] + layout["offset"]).astype(int)
+    at_joints = shot[joints[:, 1], joints[:, 0]]
+    assert (np.abs(at_joints - want).max(1) < 40).mean() > 0.8, (want, at_joints)
+    # the picture: frame 42 scaled to the pane, far closer to it than to frames around it
+    # (the overlay's neighbourhood left out)
+    mask = np.ones(pane.shape[:2], bool)
+    for x, y in joints - [x0, y0]:
+        mask[max(0, y - 12) : y + 12, max(0, x - 12) : x + 12] = False
+
+    def scaled(frame: int) -> np.ndarray:
+        with open_video(demo3) as video:
+            rgb = video.frame(frame)
+        h, w = pane.shape[:2]
+        ys = ((np.arange(h) + 0.5) * rgb.shape[0] / h).astype(int)
+        xs = ((np.arange(w) + 0.5) * rgb.shape[1] / w).astype(int)
+        return rgb[ys][:, xs].astype(np.float64)
+
+    want42 = scaled(42)
+    shown = float(np.abs(want42 - pane)[mask].mean())
+    assert shown < 3, shown  # the whole picture is frame 42 (scaling differences only)
+    for f in (0, 30, 41, 43, 60):
+        # where frame f looks different from frame 42, the screenshot looks like frame 42
+        other = scaled(f)
+        moved = mask & (np.abs(other - want42).max(-1) > 30)
+        to42 = float(np.abs(pane - want42)[moved].mean())
+        to_f = float(np.abs(pane - other)[moved].mean())
+        print(f"frame {f}: {moved.sum()} px differ; screenshot to 42 {to42:.1f}, to {f} {to_f:.1f}")
+        assert moved.sum() > 100 and to42 < 0.4 * to_f, (f, to42, to_f)
