@@ -286,3 +286,53 @@ def test_screenshot_command(demo3, artifacts, tmp_path, qapp, monkeypatch):
         to_f = float(np.abs(pane - other)[moved].mean())
         print(f"frame {f}: {moved.sum()} px differ; screenshot to 42 {to42:.1f}, to {f} {to_f:.1f}")
         assert moved.sum() > 100 and to42 < 0.4 * to_f, (f, to42, to_f)
+
+
+def test_3d_presets_look_from_the_side_and_from_above(window, demo3, artifacts):
+    """Two hands apart on every camera axis (the right hand right of, above and nearer than the
+    left one): each preset puts them where its viewpoint says, in the real window's pixels
+    (the three presets give three different arrangements, so a swapped or unchanged view
+    fails)."""
+    from app.screenshot import grab_window, region_array, save_screenshot
+    from core.camera import project
+    from core.hands.skeleton import RELAXED_FINGERS, hand_joints
+
+    assert window.open_video(demo3)
+    doc = window.session.doc
+    frames = np.arange(100, 111)
+    wrist = {0: np.array([-0.12, 0.06, 0.65]), 1: np.array([0.10, -0.04, 0.40])}
+    rot = {0: np.array([np.pi, 0, 0.3]), 1: np.array([np.pi, 0, -0.3])}
+    for h in (0, 1):
+        j3 = hand_joints(rot[h], wrist[h], RELAXED_FINGERS, side=h)
+        doc.write(h, frames, {"present": True, "confidence": 1.0,
+                              "joints_3d": np.repeat(j3[None], len(frames), 0),
+                              "joints_2d": np.repeat(project(j3, doc.K)[None], len(frames), 0)})  # fmt: skip
+    window.goto(105)
+    d = wrist[1] - wrist[0]  # right minus left: +x (right), -y (up), -z (nearer)
+    # screen (x right, y down) direction of right minus left expected from each viewpoint:
+    # camera: (x, y); side, from +x looking at -x with -y up: (z, y); top, from -y with +z up:
+    # (x, -z)
+    expected = {"camera": (d[0], d[1]), "side": (d[2], d[1]), "top": (d[0], -d[2])}
+    canvas = window.view3d.canvas
+    seen = {}
+    for preset in ("camera", "side", "top"):
+        window.view3d.set_preset(preset)
+        save_screenshot(window, artifacts / f"view3d_preset_{preset}.png")
+        image = grab_window(window)
+        pos = canvas.mapTo(window, QPoint(0, 0))
+        px = region_array(image, pos.x(), pos.y(), canvas.width(), canvas.height()).astype(int)
+        px[-90:, :90] = 0  # the axes gizmo in the lower-left corner
+        r, g, b = px[..., 0], px[..., 1], px[..., 2]
+        masks = {1: (r > 120) & (r - b > 60) & (g > 0.35 * r), 0: (b > 120) & (b - r > 60)}
+        cy, cx = {}, {}
+        for h, m in masks.items():
+            ys, xs = np.nonzero(m)
+            assert len(xs) > 150, f"{preset}: hand {h} not drawn ({len(xs)} px)"
+            cy[h], cx[h] = ys.mean(), xs.mean()
+        seen[preset] = (cx[1] - cx[0], cy[1] - cy[0], int(masks[0].sum()), int(masks[1].sum()))
+    print(seen)  # camera (184, -65), side (-66, -26), top (67, 69) px when written
+    window.view3d.set_preset("camera")
+    for preset, (ex, ey) in expected.items():
+        dx, dy = seen[preset][:2]
+        assert np.sign(dx) == np.sign(ex) and abs(dx) > 10, (preset, seen[preset])
+        assert np.sign(dy) == np.sign(ey) and abs(dy) > 10, (preset, seen[preset])
