@@ -84,9 +84,3 @@ def _from_core_hands() -> HandModel | None:
         return ManoEditModel(edit_model())
     except ManoModelError:  # no MANO folder or files: edits use the documented fallbacks
         return None
-
-
-def reset_hand_model() -> None:
-    """Look the model up again on next use (after the MANO folder setting changed)."""
-    global _model
-    _model = _UNSET
