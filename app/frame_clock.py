@@ -10,7 +10,6 @@ draw synchronously on `frameChanged`, so the next tick waits for the draw to fin
 from __future__ import annotations
 
 import time
-
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
