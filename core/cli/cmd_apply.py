@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.cli.output import add_force, add_quiet, check_outputs
 from core.errors import EditError
 
 
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("labels", help="input label file (.h5, schema v1)")
     p.add_argument("edits", help='JSON file: a list of edits, e.g. [{"op": "swap_hands", ...}]')
     p.add_argument("-o", "--output", required=True, help="output label file (.h5)")
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    add_force(p)
+    add_quiet(p, help="print nothing on success")
     p.set_defaults(func=run)
 
 
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from core.edits import apply_edits
     from core.io.labels_h5 import load_labels, save_labels
 
+    check_outputs([args.output], args.force)
     edits = read_edits(args.edits)
     doc = load_labels(args.labels)
     apply_edits(doc, edits)

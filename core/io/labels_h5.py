@@ -23,6 +23,7 @@ from core.labels.document import (
     TRACK_FIELDS,
     HandTrack,
     LabelDocument,
+    Source,
     VideoMeta,
 )
 from core.labels.joints import HAND_NAMES, JOINT_NAMES, N_JOINTS
@@ -307,6 +308,32 @@ def _attr_str(value: Any) -> str:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
+
+
+def describe_existing(path: Path) -> str:
+    """What an existing output holds, in a few words, for "X exists: ...; use --force" messages
+    (label files: how many frames a person reviewed or edited, i.e. what replacing it loses)."""
+    if path.is_dir():
+        return f"is a folder holding {sum(1 for _ in path.iterdir())} item(s)"
+    if path.suffix.lower() not in (".h5", ".hdf5"):
+        try:
+            return f"exists ({path.stat().st_size:,d} bytes)"
+        except OSError:
+            return "exists"
+    try:
+        doc = load_labels(path)
+    except LabelFileError:
+        return "exists (not a readable label file)"
+    reviewed = np.zeros(doc.n_frames, bool)
+    edited = np.zeros(doc.n_frames, bool)
+    for t in doc.hands:
+        reviewed |= t.reviewed
+        edited |= np.isin(t.source, (int(Source.EDITED), int(Source.INTERPOLATED)))
+    notes = f", {len(doc.notes)} note(s)" if doc.notes else ""
+    return (
+        f"exists: {int(reviewed.sum())} reviewed, {int(edited.sum())} edited frames "
+        f"of {doc.n_frames}{notes}"
+    )
 
 
 def describe(doc: LabelDocument) -> dict[str, Any]:
