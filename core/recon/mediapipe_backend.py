@@ -39,7 +39,6 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
 
 
-
 @contextlib.contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
     """Send file descriptor 2 to /dev/null for a moment: MediaPipe's C++ side prints start-up
