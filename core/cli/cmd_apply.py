@@ -33,6 +33,17 @@ def read_edits(path: str | Path) -> list[dict[str, Any]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EditError(f"edit file not found: {path}", hint="Check the path.") from None
+    except IsADirectoryError:
+        raise EditError(
+            f"{path} is a folder, not an edit file.", hint="Give a .json file."
+        ) from None
+    except OSError as exc:
+        raise EditError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    except RecursionError:
+        raise EditError(
+            f"{path.name} is nested too deeply to be an edit list.",
+            hint="The file must hold a JSON list of edits (docs/edits-format.md).",
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EditError(
             f"{path.name} is not valid JSON: {exc}",
