@@ -65,14 +65,32 @@ REQUIRED_HAND_FIELDS = (
 
 
 # ---------------------------------------------------------------------------------------- write
-def save_labels(doc: LabelDocument, path: str | os.PathLike[str]) -> Path:
-    """Write `doc` to `path` (schema v1), atomically. Returns the path written."""
+def save_labels(
+    doc: LabelDocument, path: str | os.PathLike[str], *, save_id: str = ""
+) -> Path:
+    """Write `doc` to `path` (schema v1), atomically. Returns the path written.
+
+    `save_id`: a token stored as the `save_id` attribute, so that the autosave journal can tell
+    that this file holds every edit it recorded before the save (core/io/journal.py)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", libver="latest") as f:
             _write(f, doc)
+            if save_id:
+                f.attrs["save_id"] = save_id
     doc.dirty = False
     return path
+
+
+def read_save_id(path: Path) -> str:
+    """The `save_id` attribute of a label file; "" when it has none or cannot be read."""
+    try:
+        if not path.is_file():
+            return ""
+        with h5py.File(path, "r") as f:
+            return _attr_str(f.attrs.get("save_id", ""))
+    except Exception:  # noqa: BLE001 - any damage just means "not that save"
+        return ""
 
 
 def _write(f: h5py.File, doc: LabelDocument) -> None:
