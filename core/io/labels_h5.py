@@ -65,9 +65,7 @@ REQUIRED_HAND_FIELDS = (
 
 
 # ---------------------------------------------------------------------------------------- write
-def save_labels(
-    doc: LabelDocument, path: str | os.PathLike[str], *, save_id: str = ""
-) -> Path:
+def save_labels(doc: LabelDocument, path: str | os.PathLike[str], *, save_id: str = "") -> Path:
     """Write `doc` to `path` (schema v1), atomically. Returns the path written.
 
     `save_id`: a token stored as the `save_id` attribute, so that the autosave journal can tell
@@ -291,13 +289,22 @@ def _read(f: h5py.File, path: Path) -> LabelDocument:
             if field_name not in group:
                 arrays[field_name] = np.full((n, *shape), fill, dtype=dtype)
                 continue
-            arrays[field_name] = np.asarray(group[field_name][()]).astype(dtype, copy=False)
-            a = arrays[field_name]
+            raw = np.asarray(group[field_name][()])
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                a = raw.astype(dtype, copy=False)
             if a.dtype.kind == "f" and a.size and np.isinf(a).any():
                 raise LabelFileError(
-                    f"{path.name}: /{key}/{field_name} holds infinite values.",
+                    f"{path.name}: /{key}/{field_name} holds infinite values (or values too "
+                    f"large for {np.dtype(dtype).name}).",
                     hint="Unknown values are NaN in label files; re-export the labels.",
                 )
+            if a.dtype.kind != "f" and a.size and not np.array_equal(a, raw):
+                raise LabelFileError(
+                    f"{path.name}: /{key}/{field_name} holds values that are not "
+                    f"{np.dtype(dtype).name} (fractions, NaN or out of range).",
+                    hint="The file is damaged; re-export the labels.",
+                )
+            arrays[field_name] = a
         tracks.append(HandTrack(**arrays))
     doc = LabelDocument(meta, K, (tracks[0], tracks[1]))
     doc.backend = _attr_str(f.attrs.get("backend", ""))

@@ -113,6 +113,18 @@ def inf_hand_pose(f: h5py.File, tmp: Path) -> None:
     f["hands/left/hand_pose"][0, 0] = -np.inf
 
 
+def overflow_joints_3d(f: h5py.File, tmp: Path) -> None:
+    _replace(f, "hands/right/joints_3d", np.full((12, 21, 3), 1e300))  # float64: inf in float32
+
+
+def fractional_source(f: h5py.File, tmp: Path) -> None:
+    _replace(f, "hands/right/source", np.full(12, 1.5))
+
+
+def present_two(f: h5py.File, tmp: Path) -> None:
+    _replace(f, "hands/right/present", np.full(12, 2, np.int64))
+
+
 def nan_K(f: h5py.File, tmp: Path) -> None:
     f["camera/K"][0, 0] = np.nan
 
@@ -160,6 +172,9 @@ BAD_FILES: dict[str, tuple[Callable[[h5py.File, Path], None], str]] = {
     "inf_joints_2d": (inf_joints_2d, "joints_2d"),
     "inf_hand_pose": (inf_hand_pose, "hand_pose"),
     "nan_K": (nan_K, "camera/K"),
+    "overflow_joints_3d": (overflow_joints_3d, "joints_3d"),
+    "fractional_source": (fractional_source, "source"),
+    "present_two": (present_two, "present"),
     "string_dataset": (string_dataset, "confidence"),
     "external_link_fifo": (external_link_fifo, "external link"),
     "external_link_file": (external_link_file, "external link"),
