@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMenu, QMessageBox, QScrollArea
 
@@ -84,6 +84,8 @@ class EditController(QObject):
         self._unsub_history = None
         self._replacing = False
         self._tl_select_from: int | None = None
+        #: the autosave failure last shown to the user (None: autosave works)
+        self._autosave_reported: object = None
 
         self.mano = ManoUI(self)
         self.drag = JointDrag(self)
@@ -196,7 +198,19 @@ class EditController(QObject):
         self.act_redo.setEnabled(h is not None and h.can_redo)
         self.act_undo.setText(f"&Undo {h.undo_label}" if h is not None and h.can_undo else "&Undo")
         self.act_redo.setText(f"&Redo {h.redo_label}" if h is not None and h.can_redo else "&Redo")
+        self._check_autosave()
         self.historyChanged.emit()
+
+    def _check_autosave(self) -> None:
+        """Tell the user once when the crash journal cannot be written (disk full...), and
+        when it works again: edits stay in memory, but only a save protects them."""
+        error = self.edit.autosave_error if self.edit is not None else None
+        if error is not None and self._autosave_reported is None:
+            self.window.errors.report(error)
+        elif error is None and self._autosave_reported is not None:
+            bar = self.window.statusBar()  # after the edit's own status message
+            QTimer.singleShot(0, lambda: bar.showMessage("Autosave works again", 8000))
+        self._autosave_reported = error
 
     def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
         if self.preview is not None and change.hand is not None and not self.drag.active:

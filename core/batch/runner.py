@@ -60,6 +60,8 @@ class BatchOptions:
     #: intrinsics for every video (None: each video's default from its size)
     K: np.ndarray | None = None
     progress: bool = True
+    #: replace label files in out_dir that this batch did not finish with the same options
+    force: bool = False
 
 
 @dataclass
@@ -150,6 +152,13 @@ def run_batch(
         frames = range(0, stop)
         if finished_output(out_dir / item.output_name, probe, frames, options.backend):
             report(item, status="skipped", frames=len(frames))
+            continue
+        output = out_dir / item.output_name
+        if output.exists() and not options.force:
+            from core.io.labels_h5 import describe_existing
+
+            report(item, status="failed", error=f"{output.name} {describe_existing(output)}; "
+                   "use --force to replace it")  # fmt: skip
             continue
         chunks = plan_chunks(frames, options.chunk_frames, options.overlap)
         jobs.append(_Job(item, probe, frames, chunks))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli.output import add_force, add_quiet, check_outputs
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="import HOT3D or ARCTIC-style hand labels as a label file")
@@ -19,12 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="hot3d: put labels in this camera's frame (stream id of camera_models.json, e.g. "
         "1201-1; needs MANO files); default: HOT3D world coordinates",
     )
+    add_force(p)
+    add_quiet(p, help="print nothing on success")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from core.io.labels_h5 import describe, save_labels
 
+    check_outputs([args.output], args.force)
     if args.format == "hot3d":
         from core.io.hot3d import import_hot3d
 
@@ -35,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         doc = import_arctic(args.input, fps=args.fps)
     out = save_labels(doc, args.output)
     info = describe(doc)
+    if args.quiet:
+        return 0
     print(f"wrote {out}: {info['frames']} frames, present {info['present']}")
     if args.format == "hot3d" and not doc.extras["hot3d"]["pose_known"]:
         print("note: no MANO files configured, so hand_pose is unknown (PCA kept in extras)")

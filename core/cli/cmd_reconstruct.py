@@ -56,7 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model_complexity=0 for mediapipe",
     )
     p.add_argument("--npz", help="also write an .npz export here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from core.cli.output import add_force, add_quiet
+
+    add_force(p)
+    add_quiet(p, help="no progress bar, no summary (errors and warnings still go to stderr)")
     from core.remote.cli_options import add_remote_arguments  # --remote / --ssh (docs/remote.md)
 
     add_remote_arguments(p)
@@ -144,6 +147,7 @@ def create(name: str, options: dict[str, Any]):
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from core.cli.output import check_outputs, show_progress
     from core.io.labels_h5 import describe, save_labels
     from core.labels.document import LabelDocument
     from core.recon.base import CancelToken, meta_for, run_reconstruction
@@ -153,9 +157,16 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     K = parse_intrinsics(args.intrinsics) if args.intrinsics else None
     options = backend_options(args)
+    check_outputs([out, args.npz], args.force)  # before the work: never replace without --force
     t0 = time.perf_counter()
     with open_video(args.input) as video:
         frames = parse_frames(args.frames, video.info.n_frames)
+        if video.info.truncated:
+            print(
+                f"warning: {Path(args.input).name} is truncated: only its first "
+                f"{video.info.n_frames} frames can be read; re-export or re-download it for more",
+                file=sys.stderr,
+            )
         from core.remote.cli_options import remote_backend, wants_remote
 
         if wants_remote(args):  # same backend, computed by a `vidihand serve` server
@@ -166,7 +177,11 @@ def run(args: argparse.Namespace) -> int:
             K = backend.intrinsics()
         doc = LabelDocument(meta_for(video, video_sha256(args.input)), K)
         bar = tqdm(
-            total=len(frames), unit="frame", disable=args.quiet, file=sys.stderr, dynamic_ncols=True
+            total=len(frames),
+            unit="frame",
+            disable=not show_progress(args.quiet),
+            file=sys.stderr,
+            dynamic_ncols=True,
         )
         cancel = CancelToken()
 
@@ -195,12 +210,17 @@ def run(args: argparse.Namespace) -> int:
     summary = describe(doc)
     pres = summary["present"]
     n = max(len(frames), 1)
-    print(f"labels written to {out}" + (f" (and {args.npz})" if args.npz else ""))
-    print(
+
+    def say(line: str) -> None:  # prose to stderr, the JSON summary to stdout
+        if not args.quiet:
+            print(line, file=sys.stderr)
+
+    say(f"labels written to {out}" + (f" (and {args.npz})" if args.npz else ""))
+    say(
         f"{len(frames)} of {doc.n_frames} frames ({frames.start}:{frames.stop}) with {summary['backend']} "
         f"in {seconds:.1f} s ({len(frames) / max(seconds, 1e-9):.1f} frames/s)"
     )
-    print(
+    say(
         f"hands present: left {pres['left']} ({100 * pres['left'] / n:.1f}%), right {pres['right']} "
         f"({100 * pres['right'] / n:.1f}%), both {pres['both']} ({100 * pres['both'] / n:.1f}%), "
         f"any {pres['any']} ({100 * pres['any'] / n:.1f}%)"

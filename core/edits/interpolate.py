@@ -223,8 +223,13 @@ def preview_smooth(
     from core.labels.joints import hand_index
 
     h = hand_index(hand)
-    if sigma <= 0:
-        raise EditError(f"sigma must be positive, got {sigma}", hint="Sigma is in frames, e.g. 2.")
+    from core.edits.registry import MAX_SIGMA
+
+    if not 0 < sigma <= MAX_SIGMA:
+        raise EditError(
+            f"sigma must be in (0, {MAX_SIGMA:g}] frames, got {sigma:g}",
+            hint="Sigma is in frames, e.g. 2.",
+        )
     if not (0 <= start <= end < doc.n_frames):
         raise EditError(f"range {start}..{end} is outside the video's frames 0..{doc.n_frames - 1}")
     track = doc.hands[h]

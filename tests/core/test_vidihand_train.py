@@ -281,11 +281,15 @@ def test_resume_starts_from_the_saved_weights_and_optimizer_state(sample, tmp_pa
 
 def test_train_cli(sample, tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = cli(["train", "--config", "tiny", "--stage", "2", "--out", str(out), "--steps", "4",
+    rc = cli(["train", "--config", "tiny", "--stage", "2", "-o", str(out), "--steps", "4",
               "--labels", str(sample[1]), "--video", str(sample[0]), "--frames", "0:12", "--quiet"])  # fmt: skip
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["out"] == str(out) and summary["last_loss"] is not None
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    # --out still works (hidden, deprecated); a finished run is not replaced without --force
     assert cli(["train", "--config", "tiny", "--out", str(out), "--labels", str(sample[1])]) == 2
+    assert "holds a training run already" in capsys.readouterr().err
+    assert cli(["train", "--config", "tiny", "-o", str(tmp_path / "new"), "--labels",
+                str(sample[1])]) == 2  # fmt: skip
     assert "error:" in capsys.readouterr().err
