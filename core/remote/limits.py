@@ -1,0 +1,146 @@
+"""What a connection may cost the server before it has shown the token, and how the accept
+loop keeps going when the process runs out of something.
+
+Anyone who can reach the port can open connections; only token holders should be able to make
+the server do work or hold memory. So, before `hello` is accepted:
+
+- the whole handshake has one deadline (`handshake_timeout_s`), however slowly bytes trickle in;
+- the hello frame is small (`MAX_HELLO_BYTES` of header, no payload): a larger declared size is
+  refused from the 16-byte prefix, before anything is allocated for it;
+- connections still in their handshake ("pending") are counted per server and per peer address;
+  a new one over either limit sheds the OLDEST pending one (a real client finishes its hello in
+  milliseconds, so the oldest pending connections are the idle or slow ones);
+- the accept loop survives every error (out of file descriptors, a thread that cannot start):
+  it sheds the oldest pending connection, waits a little (doubling, capped) and accepts again.
+
+See docs/remote.md, "Limits and refusals".
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+log = logging.getLogger("vidihand.remote")
+
+#: the largest hello header accepted (a real one is about 100 bytes: token and client name)
+MAX_HELLO_BYTES = 4096
+
+#: accept() errors that mean "out of a resource for now" (shedding a pending connection helps)
+RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+@dataclass
+class Limits:
+    """The server's limits on connections and partial uploads (`ServerConfig.limits`)."""
+
+    #: seconds from accept to a complete hello; slower connections are dropped
+    handshake_timeout_s: float = 10.0
+    #: connections that have not yet authenticated, in all and from one peer address
+    max_pending: int = 64
+    max_pending_per_address: int = 32
+    #: an upload with no chunk for this long may be taken over by another connection
+    upload_stall_s: float = 15.0
+    #: unfinished uploads (`<sha>.part`) untouched for this long are deleted
+    partial_ttl_s: float = 24 * 3600.0
+    #: total bytes of unfinished uploads; None: twice the largest upload
+    max_partial_bytes: int | None = None
+
+
+class PendingConnections:
+    """Connections accepted but not yet authenticated, oldest first. Thread-safe."""
+
+    def __init__(self, max_total: int, max_per_address: int) -> None:
+        self.max_total = max(1, max_total)
+        self.max_per_address = max(1, max_per_address)
+        self._pending: OrderedDict[socket.socket, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self.shed = 0  #: connections dropped to make room, since start
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def admit(self, conn: socket.socket, address: str) -> None:
+        """Count `conn` as pending; over a limit, the oldest pending connection (from the same
+        address when that limit is the one reached) is shut down to make room."""
+        victims = []
+        with self._lock:
+            same = [c for c, a in self._pending.items() if a == address]
+            if len(same) >= self.max_per_address:
+                victims.append(same[0])
+                del self._pending[same[0]]
+            while len(self._pending) >= self.max_total:
+                victims.append(self._pending.popitem(last=False)[0])
+            self._pending[conn] = address
+        for victim in victims:
+            self._drop(victim, "too many connections waiting for their handshake")
+
+    def shed_oldest(self, why: str) -> bool:
+        """Drop the oldest pending connection (to free a file descriptor); False if none."""
+        with self._lock:
+            if not self._pending:
+                return False
+            victim = self._pending.popitem(last=False)[0]
+        self._drop(victim, why)
+        return True
+
+    def done(self, conn: socket.socket) -> None:
+        """`conn` authenticated or closed: it no longer counts."""
+        with self._lock:
+            self._pending.pop(conn, None)
+
+    def _drop(self, conn: socket.socket, why: str) -> None:
+        # shutdown, not close: the connection's thread is blocked reading it; shutdown wakes it
+        # (the read sees end-of-file) and that thread closes the socket as usual
+        self.shed += 1
+        try:
+            peer = "{}:{}".format(*conn.getpeername()[:2])
+        except OSError:
+            peer = "?"
+        log.debug("%s: dropped before authentication: %s", peer, why)
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class AcceptBackoff:
+    """How long the accept loop waits after a failure: 10 ms doubling to 1 s, reset on success.
+    Logs the first failure of a run and, on recovery, how many there were (no log flood)."""
+
+    def __init__(self, first: float = 0.01, cap: float = 1.0) -> None:
+        self.first, self.cap = first, cap
+        self._delay = 0.0
+        self._failures = 0
+        self._since = 0.0
+
+    def failed(self, what: str, exc: BaseException) -> float:
+        """Record a failure; returns the seconds to wait before the next accept."""
+        if self._failures == 0:
+            self._since = time.monotonic()
+            log.warning("%s failed (%s); shedding waiting connections and retrying", what, exc)
+        self._failures += 1
+        self._delay = min(self.cap, self._delay * 2 if self._delay else self.first)
+        return self._delay
+
+    def succeeded(self) -> None:
+        if self._failures:
+            log.warning(
+                "accepting connections again after %d failure(s) over %.1f s",
+                self._failures,
+                time.monotonic() - self._since,
+            )
+        self._failures, self._delay = 0, 0.0
+
+
+def is_resource_error(exc: BaseException) -> bool:
+    """True for errors a dropped connection can cure (file descriptors, buffers, threads)."""
+    if isinstance(exc, OSError):
+        return exc.errno in RESOURCE_ERRNOS
+    return isinstance(exc, RuntimeError)  # "can't start new thread"
