@@ -18,6 +18,7 @@ See docs/remote.md, "Limits and refusals".
 
 from __future__ import annotations
 
+import argparse
 import errno
 import logging
 import socket
@@ -25,6 +26,8 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from core.errors import VidihandError
 
 log = logging.getLogger("vidihand.remote")
 
@@ -73,21 +76,20 @@ class PendingConnections:
         with self._lock:
             same = [c for c, a in self._pending.items() if a == address]
             if len(same) >= self.max_per_address:
-                victims.append(same[0])
-                del self._pending[same[0]]
+                victims.append((same[0], self._pending.pop(same[0])))
             while len(self._pending) >= self.max_total:
-                victims.append(self._pending.popitem(last=False)[0])
+                victims.append(self._pending.popitem(last=False))
             self._pending[conn] = address
-        for victim in victims:
-            self._drop(victim, "too many connections waiting for their handshake")
+        for victim, where in victims:
+            self._drop(victim, where, "too many connections waiting for their handshake")
 
     def shed_oldest(self, why: str) -> bool:
         """Drop the oldest pending connection (to free a file descriptor); False if none."""
         with self._lock:
             if not self._pending:
                 return False
-            victim = self._pending.popitem(last=False)[0]
-        self._drop(victim, why)
+            victim, where = self._pending.popitem(last=False)
+        self._drop(victim, where, why)
         return True
 
     def done(self, conn: socket.socket) -> None:
@@ -95,15 +97,11 @@ class PendingConnections:
         with self._lock:
             self._pending.pop(conn, None)
 
-    def _drop(self, conn: socket.socket, why: str) -> None:
+    def _drop(self, conn: socket.socket, where: str, why: str) -> None:
         # shutdown, not close: the connection's thread is blocked reading it; shutdown wakes it
         # (the read sees end-of-file) and that thread closes the socket as usual
         self.shed += 1
-        try:
-            peer = "{}:{}".format(*conn.getpeername()[:2])
-        except OSError:
-            peer = "?"
-        log.debug("%s: dropped before authentication: %s", peer, why)
+        log.debug("%s: dropped before authentication: %s", where, why)
         try:
             conn.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -144,3 +142,69 @@ def is_resource_error(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in RESOURCE_ERRNOS
     return isinstance(exc, RuntimeError)  # "can't start new thread"
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `vidihand serve` options that set `Limits` (defaults from the dataclass)."""
+    d = Limits()
+    g = parser.add_argument_group("limits (see docs/remote.md, 'Limits and refusals')")
+    g.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=d.handshake_timeout_s,
+        metavar="S",
+        help=f"seconds a new connection has to send its hello (default {d.handshake_timeout_s:g})",
+    )
+    g.add_argument(
+        "--max-pending",
+        type=int,
+        default=d.max_pending,
+        metavar="N",
+        help="connections still in their handshake, in all; over it the oldest is dropped "
+        f"(default {d.max_pending})",
+    )
+    g.add_argument(
+        "--max-pending-per-address",
+        type=int,
+        default=d.max_pending_per_address,
+        metavar="N",
+        help=f"the same, from one address (default {d.max_pending_per_address})",
+    )
+    g.add_argument(
+        "--upload-stall",
+        type=float,
+        default=d.upload_stall_s,
+        metavar="S",
+        help="an upload idle this long may be taken over by another connection "
+        f"(default {d.upload_stall_s:g})",
+    )
+    g.add_argument(
+        "--partial-upload-hours",
+        type=float,
+        default=d.partial_ttl_s / 3600,
+        metavar="H",
+        help=f"unfinished uploads are deleted after H idle hours (default {d.partial_ttl_s / 3600:g})",
+    )
+    g.add_argument(
+        "--max-partial-mb",
+        type=float,
+        metavar="MB",
+        help="space for unfinished uploads, all together (default: twice --max-upload-mb)",
+    )
+
+
+def limits_from_args(args: argparse.Namespace) -> Limits:
+    for name in ("handshake_timeout", "upload_stall", "partial_upload_hours"):
+        if not getattr(args, name) > 0:
+            flag = "--" + name.replace("_", "-")
+            raise VidihandError(f"{flag} must be a positive number of seconds/hours.")
+    return Limits(
+        handshake_timeout_s=args.handshake_timeout,
+        max_pending=max(1, args.max_pending),
+        max_pending_per_address=max(1, args.max_pending_per_address),
+        upload_stall_s=args.upload_stall,
+        partial_ttl_s=args.partial_upload_hours * 3600,
+        max_partial_bytes=None
+        if args.max_partial_mb is None
+        else int(args.max_partial_mb * (1 << 20)),
+    )

@@ -110,12 +110,13 @@ class Session:
             log.debug("%s: no complete hello: %s", self.peer, exc)
             return False
         except ProtocolError as exc:
-            self._refuse(exc, close=True)
+            self._refuse(exc, close=True, before_auth=True)
             return False
         if hello.type != "hello":
             self._refuse(
                 ProtocolError("the first message must be 'hello' with the token.", code="auth"),
                 close=True,
+                before_auth=True,
             )
             return False
         if hello.version != PROTOCOL_VERSION:
@@ -126,6 +127,7 @@ class Session:
                     hint="Install the same vidihand release on both machines.",
                 ),
                 close=True,
+                before_auth=True,
             )
             return False
         token = hello.fields.get("token")
@@ -139,6 +141,7 @@ class Session:
                     hint="Use --token-file with the file the server was started with.",
                 ),
                 close=True,
+                before_auth=True,
             )
             return False
         self.server.authenticated(self.conn)
@@ -158,8 +161,11 @@ class Session:
         log.debug("%s: authenticated (%s)", self.peer, hello.fields.get("client", "?"))
         return True
 
-    def _refuse(self, exc: ProtocolError, close: bool) -> None:
-        log.warning("%s: refused (%s): %s", self.peer, exc.code, exc.message)
+    def _refuse(self, exc: ProtocolError, close: bool, before_auth: bool = False) -> None:
+        # before the token, only wrong tokens are worth a warning: anyone can send garbage,
+        # and a flood of it must not flood the log (-v shows it)
+        level = logging.DEBUG if before_auth and exc.code != "auth" else logging.WARNING
+        log.log(level, "%s: refused (%s): %s", self.peer, exc.code, exc.message)
         self._send_quiet(error_packet(exc.code, exc.message, exc.hint))
         if close:
             _close_gracefully(self.conn)

@@ -1,0 +1,545 @@
+"""`vidihand serve` against a peer without the token: floods, slow and oversized handshakes,
+malformed shapes, client-named files, abandoned uploads, and the start-up refusals.
+
+Real parts only: real `vidihand serve` processes (under a lowered file limit where that is the
+point), real sockets on 127.0.0.1, the real client. Every wait is on a socket or a pipe with a
+bound; nothing sleeps to let time pass.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import queue
+import re
+import resource
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+
+from core.cli.main import main
+from core.remote.blobs import BlobStore
+from core.remote.client import RemoteClient
+from core.remote.exposure import check_bind_host, is_loopback
+from core.remote.limits import MAX_HELLO_BYTES, Limits, PendingConnections
+from core.remote.options import CLIENT_OPTIONS, SERVER_ONLY
+from core.remote.protocol import (
+    MAGIC,
+    Packet,
+    ProtocolError,
+    ServerError,
+    decode,
+    encode,
+    recv_packet,
+    send_packet,
+)
+from core.remote.server import Server, ServerConfig
+from core.video.hashing import video_sha256
+
+TOKEN = "limits-test-token-0123456789"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# ----------------------------------------------------------------------------- helpers
+def start_server(tmp_path: Path, **limits: float) -> Server:
+    cfg = ServerConfig(
+        token=TOKEN.encode(),
+        jobs_dir=tmp_path / "jobs",
+        isolation="thread",
+        max_upload_bytes=8 << 20,
+        limits=Limits(**limits),
+    )
+    return Server(cfg).start()
+
+
+def hello_frame(token: str = TOKEN) -> bytes:
+    return b"".join(bytes(b) for b in encode(Packet("hello", {"token": token, "client": "test"})))
+
+
+def prefix(header_len: int, payload_len: int = 0) -> bytes:
+    return struct.pack(">4sIQ", MAGIC, header_len, payload_len)
+
+
+def closed_by_server(sock: socket.socket, timeout: float = 10.0) -> bool:
+    """Wait (at most `timeout`) until the server closes `sock`; replies before that are read."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(1 << 16):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def still_open(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""  # data would be a surprise, but the link is up
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.setblocking(True)
+
+
+class Serve:
+    """A real `vidihand serve` process on a free port, its stderr collected line by line."""
+
+    def __init__(self, tmp_path: Path, *args: str, nofile: int | None = None) -> None:
+        token = tmp_path / "token"
+        token.write_text(TOKEN + "\n")
+        token.chmod(0o600)
+
+        def limit_files() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "core.cli.main",
+                "serve",
+                "--port",
+                "0",
+                "--token-file",
+                str(token),
+                "--jobs-dir",
+                str(tmp_path / "jobs"),
+                "--isolation",
+                "thread",
+                *args,
+            ],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=limit_files if nofile else None,  # noqa: PLW1509 (no threads yet in the child)
+        )
+        self.lines: list[str] = []
+        listening: queue.Queue[str] = queue.Queue()
+
+        def read() -> None:
+            assert self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self.lines.append(line)
+                if "listening on" in line:
+                    listening.put(line)
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            line = listening.get(timeout=60)
+        except queue.Empty:
+            self.close()
+            raise AssertionError("vidihand serve did not start:\n" + "".join(self.lines)) from None
+        host, port = re.search(r"listening on ([\d.]+):(\d+)", line).groups()
+        self.address = (host, int(port))
+
+    def client(self) -> RemoteClient:
+        return RemoteClient(*self.address, TOKEN, connect_timeout=5, read_timeout=10)
+
+    def vm(self, field: str) -> int:
+        """A /proc/PID/status size in bytes (VmRSS, VmHWM)."""
+        text = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(rf"{field}:\s+(\d+) kB", text).group(1)) << 10
+
+    def close(self) -> str:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(15)
+        return "".join(self.lines)
+
+
+@pytest.fixture
+def serve_factory(tmp_path: Path) -> Iterator:
+    started: list[Serve] = []
+
+    def make(*args: str, nofile: int | None = None) -> Serve:
+        s = Serve(tmp_path, *args, nofile=nofile)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.close()
+
+
+def flood(address: tuple[str, int], n: int, first_bytes: bytes = b"") -> list[socket.socket]:
+    """`n` connections that never finish a handshake; stops at the first that cannot connect."""
+    socks = []
+    for _ in range(n):
+        try:
+            s = socket.create_connection(address, timeout=3)
+        except OSError:
+            break
+        if first_bytes:
+            s.sendall(first_bytes)
+        socks.append(s)
+    return socks
+
+
+# ----------------------------------------------------------------------------- floods
+@pytest.mark.parametrize(
+    "extra, exhausts_files",
+    [
+        ((), False),  # default limits: the oldest pending connections are shed
+        (("--max-pending", "1000", "--max-pending-per-address", "1000"), True),  # EMFILE
+    ],
+    ids=["shed", "out-of-files"],
+)
+def test_flood_past_the_file_limit_then_a_real_client_is_served(
+    serve_factory, extra: tuple[str, ...], exhausts_files: bool
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 512:  # this process holds the 200 client ends
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1024), hard))
+    server = serve_factory(*extra, nofile=128)
+    socks = flood(server.address, 200)
+    try:
+        assert len(socks) == 200, f"only {len(socks)} of 200 connections got through"
+        with server.client() as c:  # served while the flood is still open
+            assert c.list_jobs() == []
+    finally:
+        for s in socks:
+            s.close()
+    with server.client() as c:  # and after it
+        assert c.list_jobs() == []
+    log = server.close()
+    assert "Traceback" not in log
+    # the second case really ran out of file descriptors, and the loop went on
+    assert ("accept() failed ([Errno 24] Too many open files)" in log) == exhausts_files, log
+
+
+def test_pending_connections_shed_oldest_per_address_and_in_all() -> None:
+    pending = PendingConnections(max_total=4, max_per_address=3)
+    pairs = [socket.socketpair() for _ in range(6)]
+    try:
+        for a, _ in pairs[:3]:
+            pending.admit(a, "10.0.0.1")
+        pending.admit(pairs[3][0], "10.0.0.1")  # 4th from one address: its oldest goes
+        assert closed_by_server(pairs[0][1], 1) and still_open(pairs[1][1])
+        pending.admit(pairs[4][0], "10.0.0.2")
+        pending.done(pairs[4][0])  # authenticated: no longer counts
+        assert len(pending) == 3
+        pending.admit(pairs[4][0], "10.0.0.2")
+        pending.admit(pairs[5][0], "10.0.0.3")  # 5th in all: the oldest of any address goes
+        assert closed_by_server(pairs[1][1], 1)
+        assert all(still_open(b) for _, b in pairs[2:])
+        assert len(pending) == 4 and pending.shed == 2
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+def test_idle_connections_cannot_keep_a_client_out(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, max_pending=8, max_pending_per_address=4)
+    socks = flood(srv.address, 6)
+    try:
+        # the 5th and 6th shed the two oldest; the newest four wait for their deadline
+        assert closed_by_server(socks[0]) and closed_by_server(socks[1])
+        assert all(still_open(s) for s in socks[2:])
+        with RemoteClient(*srv.address, TOKEN) as c:
+            assert c.list_jobs() == []
+        assert closed_by_server(socks[2])  # the client made room by shedding the oldest
+        assert srv.pending.shed == 3
+    finally:
+        for s in socks:
+            s.close()
+        srv.close()
+
+
+def test_accept_loop_survives_any_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """accept() failing (out of files, aborted, out of buffers) and a connection thread that
+    cannot start: the server logs, backs off and serves the next client."""
+    import errno
+
+    import core.remote.server as server_module
+
+    srv = Server(ServerConfig(token=TOKEN.encode(), jobs_dir=tmp_path / "jobs", isolation="thread"))
+    real = srv._sock
+    failures = [errno.EMFILE, errno.ECONNABORTED, errno.ENOBUFS, errno.EPERM]
+
+    class FlakyListener:
+        def accept(self) -> tuple[socket.socket, tuple]:
+            conn, addr = real.accept()
+            if failures:
+                conn.close()
+                code = failures.pop(0)
+                raise OSError(code, os.strerror(code))
+            return conn, addr
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+    thread_failures = [RuntimeError("can't start new thread")]
+
+    class FlakyThread(threading.Thread):
+        def start(self) -> None:
+            if getattr(self, "_target", None) == srv._serve_conn and thread_failures:
+                raise thread_failures.pop()
+            super().start()
+
+    srv._sock = FlakyListener()  # type: ignore[assignment]
+    monkeypatch.setattr(server_module.threading, "Thread", FlakyThread)
+    srv.start()
+    try:
+        for _ in range(5):  # each of these is dropped by one injected failure
+            s = socket.create_connection(srv.address, timeout=5)
+            assert closed_by_server(s)
+            s.close()
+        assert not failures and not thread_failures
+        with RemoteClient(*srv.address, TOKEN) as c:
+            assert c.list_jobs() == []
+    finally:
+        srv.close()
+
+
+# ----------------------------------------------------------------------------- handshake
+def test_slow_handshake_is_dropped_at_its_deadline(tmp_path: Path) -> None:
+    """One byte of a valid hello every 50 ms: each read is quick, the whole is too slow."""
+    srv = start_server(tmp_path, handshake_timeout_s=0.5)
+    frame = hello_frame()
+    s = socket.create_connection(srv.address, timeout=5)
+    sent = 0
+    try:
+        s.settimeout(0.05)
+        for byte in frame:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            sent += 1
+            try:
+                if s.recv(1 << 16) == b"":  # waits 50 ms for the server to close
+                    break
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                break
+        assert sent < len(frame), "the server waited for a hello sent over seconds"
+        with RemoteClient(*srv.address, TOKEN) as c:  # a prompt client still gets in
+            assert c.list_jobs() == []
+    finally:
+        s.close()
+        srv.close()
+
+
+def test_large_declared_hello_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    srv = start_server(tmp_path)
+    try:
+        for hlen, plen in ((1 << 20, 0), (MAX_HELLO_BYTES + 1, 0), (100, 16)):
+            s = socket.create_connection(srv.address, timeout=5)
+            s.sendall(prefix(hlen, plen))  # and nothing more: the reply must not wait for it
+            reply = recv_packet(s)
+            assert reply.type == "error" and reply.fields["code"] == "too_large", reply.fields
+            assert closed_by_server(s)
+            s.close()
+    finally:
+        srv.close()
+
+
+def test_memory_bound_for_200_pending_unauthenticated_connections(serve_factory) -> None:
+    """Half declare a 1 MiB hello header (refused from the prefix), half a small one they never
+    finish (pending until shed). The server's peak memory grows by far less than 200 MiB."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 512:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1024), hard))
+    server = serve_factory()
+    with server.client() as c:  # warm: the first client's imports are not the flood's cost
+        c.list_jobs()
+    base = server.vm("VmRSS")
+    big = prefix(1 << 20) + b"\x80" * 1024
+    small = prefix(MAX_HELLO_BYTES) + b"\x80" * 100
+    socks = []
+    try:
+        for i in range(200):
+            s = socket.create_connection(server.address, timeout=5)
+            s.sendall(big if i % 2 == 0 else small)
+            socks.append(s)
+        # every 1-MiB one is closed by the server: all 200 have been accepted and looked at
+        assert all(closed_by_server(s) for s in socks[::2])
+        grown = server.vm("VmHWM") - base
+        print(f"peak memory growth for 200 pending connections: {grown / (1 << 20):.1f} MiB")
+        assert grown < 32 << 20, f"{grown >> 20} MiB"
+        with server.client() as c:
+            assert c.list_jobs() == []
+    finally:
+        for s in socks:
+            s.close()
+    assert "Traceback" not in server.close()
+
+
+def test_overflowing_array_shape_in_hello_is_malformed_not_internal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    header = msgpack.packb(
+        {
+            "type": "hello",
+            "v": 1,
+            "fields": {"token": TOKEN},
+            "arrays": [["a", "<f8", [2**32, 2**32]]],
+        }
+    )
+    with pytest.raises(ProtocolError, match="do not fit"):
+        decode(header, b"")
+    srv = start_server(tmp_path)
+    caplog.set_level(logging.DEBUG, "vidihand.remote")
+    try:
+        for _ in range(3):
+            s = socket.create_connection(srv.address, timeout=5)
+            s.sendall(prefix(len(header)) + header)
+            reply = recv_packet(s)
+            assert reply.fields["code"] == "malformed" and "do not fit" in reply.fields["message"]
+            s.close()
+        with RemoteClient(*srv.address, TOKEN) as c:
+            assert c.list_jobs() == []
+    finally:
+        srv.close()
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "internal" not in caplog.text
+
+
+# ----------------------------------------------------------------------------- options
+def test_server_never_opens_a_file_a_client_names(
+    tmp_path: Path, demo3: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`labels: "private_labels.h5"` would make a lax server open that file in its own working
+    folder; a missing name must get the same answer (no file-existence oracle)."""
+    cwd = tmp_path / "server-cwd"
+    cwd.mkdir()
+    (cwd / "private_labels.h5").write_bytes(b"secret")
+    monkeypatch.chdir(cwd)
+    srv = start_server(tmp_path)
+    try:
+        with RemoteClient(*srv.address, TOKEN) as c:
+            sha = video_sha256(demo3)
+            c.upload(demo3, sha)
+            answers = []
+            for name in ("private_labels.h5", "no_such_file.h5", "private_labels"):
+                with pytest.raises(ServerError) as info:
+                    c.start_job(sha, "groundtruth", range(0, 4), np.eye(3), {"labels": name})
+                assert info.value.code == "path" and "paths are not accepted" in str(info.value)
+                assert "upload" in info.value.hint
+                answers.append(str(info.value).replace(repr(name), "NAME"))
+            assert len(set(answers)) == 1  # the same words whether or not the file exists
+            refusals = {
+                "vidihand": [
+                    ({"checkpoint": "ckpt"}, "path", "--backend-option vidihand.checkpoint")
+                ],
+                "groundtruth": [
+                    ({"decode": "yes"}, "bad_request", "must be a finite bool"),
+                    ({"open": "x"}, "bad_request", "has no option 'open'"),
+                ],
+                "mediapipe": [({"batch_size": float("inf")}, "bad_request", "finite")],
+            }
+            for backend, cases in refusals.items():
+                for options, code, words in cases:
+                    with pytest.raises(ServerError) as info:
+                        c.start_job(sha, backend, range(0, 4), np.eye(3), options)
+                    assert info.value.code == code and words in str(info.value) + (
+                        info.value.hint or ""
+                    ), (options, str(info.value))
+            assert c.list_jobs() == []
+    finally:
+        srv.close()
+
+
+def test_client_options_are_parameters_of_their_backends() -> None:
+    """The allow-list may only name real parameters (a typo would refuse a real option)."""
+    from core.recon.registry import BACKENDS, CLIENT_ONLY
+
+    assert set(CLIENT_OPTIONS) == set(BACKENDS) - CLIENT_ONLY
+    for backend, options in CLIENT_OPTIONS.items():
+        module, _, attr = BACKENDS[backend][0].partition(":")
+        factory = getattr(__import__(module, fromlist=[attr]), attr)
+        params = set(inspect.signature(factory).parameters)
+        assert set(options) <= params, (backend, set(options) - params)
+        assert set(SERVER_ONLY.get(backend, ())) <= params
+
+
+# ----------------------------------------------------------------------------- uploads
+def test_abandoned_partial_uploads_expire_and_their_space_is_capped(tmp_path: Path) -> None:
+    root = tmp_path / "uploads"
+    root.mkdir()
+    old, fresh = root / ("a" * 64 + ".part"), root / ("b" * 64 + ".part")
+    old.write_bytes(b"\0" * 1000)
+    fresh.write_bytes(b"\0" * (2 << 20))
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    store = BlobStore(root, 4 << 20, Limits(max_partial_bytes=3 << 20))
+    assert not old.exists() and fresh.exists()  # expired at start, the recent one kept
+    upload = store.begin("c" * 64, 2 << 20)  # 2 + 2 MiB > 3: the idle older one makes room
+    assert upload is not None and not fresh.exists()
+    with pytest.raises(ProtocolError, match="unfinished uploads fill the 3 MiB") as info:
+        store.begin("d" * 64, 2 << 20)  # the room is held by an upload in progress
+    assert info.value.code == "busy" and "Retry" in (info.value.hint or "")
+    upload.abort()
+    store.release(upload)
+
+
+def test_second_upload_takes_over_a_stalled_first_one(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, upload_stall_s=0.3)
+    data = np.random.default_rng(3).integers(0, 255, 3 << 20, dtype=np.uint8)
+    path = tmp_path / "video.bin"
+    path.write_bytes(data.tobytes())
+    sha = video_sha256(path)
+    first = socket.create_connection(srv.address, timeout=10)
+    try:
+        send_packet(first, Packet("hello", {"token": TOKEN}))
+        assert recv_packet(first).type == "welcome"
+        send_packet(first, Packet("upload_begin", {"sha256": sha, "size": data.size}))
+        assert recv_packet(first).fields["offset"] == 0
+        send_packet(first, Packet("upload_chunk", {"offset": 0}, {"data": data[: 1 << 20]}))
+        # the first connection stays open and idle; a second one does not wait 600 s for it
+        seen: list[int] = []
+        with RemoteClient(*srv.address, TOKEN) as c:
+            assert c.upload(path, sha, on_progress=lambda done, total: seen.append(done))
+        assert seen == [data.size]  # resumed after the first MiB, in one chunk
+        assert (srv.config.jobs_dir / "uploads" / sha).read_bytes() == data.tobytes()
+        # the first connection learns it lost the upload at its next chunk
+        send_packet(first, Packet("upload_chunk", {"offset": 1 << 20}, {"data": data[:10]}))
+        reply = recv_packet(first)
+        assert reply.fields["code"] == "busy" and "took it over" in reply.fields["message"]
+    finally:
+        first.close()
+        srv.close()
+
+
+# ----------------------------------------------------------------------------- start-up
+def test_serve_refuses_a_non_loopback_bind_and_a_readable_token_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("t\n")
+    token.chmod(0o600)
+    jobs = str(tmp_path / "jobs")
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0", "--token-file", str(token),
+                 "--jobs-dir", jobs]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "refusing to listen on 0.0.0.0" in err and "SSH tunnel" in err
+    assert "--allow-remote-bind" in err and "Traceback" not in err
+    token.chmod(0o644)
+    assert main(["serve", "--port", "0", "--token-file", str(token), "--jobs-dir", jobs]) == 2
+    err = capsys.readouterr().err
+    assert "accessible by other users (mode 0644)" in err and f"chmod 600 {token}" in err
+    assert not (tmp_path / "jobs").exists()  # refused before anything was created
+    check_bind_host("0.0.0.0", allow_remote=True)  # the explicit flag allows it
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")
