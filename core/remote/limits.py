@@ -122,7 +122,7 @@ class AcceptBackoff:
         """Record a failure; returns the seconds to wait before the next accept."""
         if self._failures == 0:
             self._since = time.monotonic()
-            log.warning("%s failed (%s); shedding waiting connections and retrying", what, exc)
+            log.warning("%s failed (%s); retrying with backoff", what, exc)
         self._failures += 1
         self._delay = min(self.cap, self._delay * 2 if self._delay else self.first)
         return self._delay

@@ -165,7 +165,10 @@ class Server:
     def _start_conn(self, conn: socket.socket, addr: tuple) -> None:
         # replies are written as prefix + header (+ arrays): without NODELAY the second write
         # waits for the client's delayed ACK, about 40 ms per request
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP, or already reset by the peer: the session finds out
         self.pending.admit(conn, str(addr[0]))
         with self._conns_lock:
             self._conns.add(conn)

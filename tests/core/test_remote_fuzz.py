@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from core.remote.client import RemoteClient
 from core.remote.limits import Limits
+from core.remote.options import CLIENT_OPTIONS
 from core.remote.protocol import ALLOWED_DTYPES, MAGIC, PREFIX_SIZE, Packet, decode, encode
 from core.remote.server import Server, ServerConfig
 
@@ -90,10 +91,56 @@ real_arrays = st.dictionaries(
 )
 
 
+EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # of b""
+shas = st.sampled_from([EMPTY_SHA, "a" * 64, "A" * 64, "../" + "a" * 61]) | values
+jobs = st.sampled_from(["0123456789abcdef", "../../etc/passwd", ""]) | values
+options = st.dictionaries(
+    st.sampled_from(sorted({k for o in CLIENT_OPTIONS.values() for k in o} | {"checkpoint"})),
+    values | shas.map(lambda sha: {"blob": sha}),
+    max_size=3,
+)
+counts = st.integers(-2, 10) | st.sampled_from([2**31, 2**63 - 1, 2**64 - 1, -(2**63)]) | values
+#: the catalogue's messages with their fields present and plausibly typed (deeper paths)
+MESSAGES = {
+    "upload_begin": {"sha256": shas, "size": counts, "name": values},
+    "upload_chunk": {"offset": counts},
+    "upload_end": {},
+    "start_job": {
+        "video_sha256": shas,
+        "backend": st.sampled_from(["groundtruth", "mediapipe", "vidihand", "remote"]) | values,
+        "options": options | values,
+        "start": counts,
+        "stop": counts,
+        "reuse": st.booleans() | values,
+    },
+    "job_status": {"job": jobs},
+    "cancel": {"job": jobs},
+    "stream": {"job": jobs, "cursor": counts},
+    "list_jobs": {},
+}
+
+
 @st.composite
-def frames(draw: st.DrawFn) -> bytes:
+def message(draw: st.DrawFn) -> bytes:
+    mtype = draw(st.sampled_from(sorted(MESSAGES)))
+    fields_ = draw(st.fixed_dictionaries(MESSAGES[mtype]))
+    arrays = draw(real_arrays)
+    if mtype == "upload_chunk" and draw(st.booleans()):
+        arrays = {"data": np.frombuffer(draw(st.binary(max_size=64)), np.uint8)}
+    if mtype == "start_job" and draw(st.booleans()):
+        arrays = {"K": draw(st.sampled_from([np.eye(3), np.full((3, 3), np.nan), np.eye(2)]))}
+    try:
+        return b"".join(bytes(b) for b in encode(Packet(mtype, fields_, arrays)))
+    except Exception:
+        return b""
+
+
+@st.composite
+def frame(draw: st.DrawFn) -> bytes:
     mtype = draw(st.sampled_from(TYPES) | st.text(max_size=12))
-    how = draw(st.sampled_from(["encoded", "crafted", "mutated"]))
+    how = draw(st.sampled_from(["encoded", "crafted", "mutated", "message"]))
+    if how == "message":
+        return draw(message())
     if how in ("encoded", "mutated"):
         version = draw(st.sampled_from([1, 1, 1, 0, 2, -1]))
         packet = Packet(mtype, draw(fields), draw(real_arrays), version)
@@ -210,6 +257,10 @@ def exchange(address: tuple[str, int], frame: bytes, authenticated: bool) -> byt
         s.close()
 
 
+#: one to three frames on one connection (an upload_begin, upload_end, start_job can follow)
+frames = st.lists(frame(), min_size=1, max_size=3).map(b"".join)
+
+
 @settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -217,7 +268,7 @@ def exchange(address: tuple[str, int], frame: bytes, authenticated: bool) -> byt
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(frame=frames(), authenticated=st.booleans())
+@given(frame=frames, authenticated=st.booleans())
 def test_random_frames_never_crash_the_server(
     fuzz_server: dict, frame: bytes, authenticated: bool
 ) -> None:
