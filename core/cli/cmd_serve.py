@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     )
     # jobs and refusals always; every connection with -v
     logging.getLogger("vidihand.remote").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    limits = limits_from_args(args)
     check_bind_host(args.host, args.allow_remote_bind)
     check_token_file_private(args.token_file)
     token, created = ensure_token_file(args.token_file)
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         test_batch_delay=args.test_batch_delay,
         preload=tuple(args.preload),
         isolation=args.isolation,
-        limits=limits_from_args(args),
+        limits=limits,
     )
     try:
         server = Server(config)

@@ -194,10 +194,12 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
-    for name in ("handshake_timeout", "upload_stall", "partial_upload_hours"):
-        if not getattr(args, name) > 0:
+    """`Limits` from the options of `add_limit_arguments`; a bad value is a VidihandError."""
+    for name in ("handshake_timeout", "upload_stall", "partial_upload_hours", "max_partial_mb"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:  # (also refuses NaN)
             flag = "--" + name.replace("_", "-")
-            raise VidihandError(f"{flag} must be a positive number of seconds/hours.")
+            raise VidihandError(f"{flag} must be a positive number, got {value}.")
     return Limits(
         handshake_timeout_s=args.handshake_timeout,
         max_pending=max(1, args.max_pending),

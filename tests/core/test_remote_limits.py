@@ -127,7 +127,7 @@ class Serve:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=limit_files if nofile else None,  # noqa: PLW1509 (no threads yet in the child)
+            preexec_fn=limit_files if nofile else None,  # runs in the child before exec
         )
         self.lines: list[str] = []
         listening: queue.Queue[str] = queue.Queue()
@@ -540,6 +540,10 @@ def test_serve_refuses_a_non_loopback_bind_and_a_readable_token_file(
     err = capsys.readouterr().err
     assert "accessible by other users (mode 0644)" in err and f"chmod 600 {token}" in err
     assert not (tmp_path / "jobs").exists()  # refused before anything was created
+    missing = tmp_path / "new-token"
+    assert main(["serve", "--token-file", str(missing), "--handshake-timeout", "0"]) == 2
+    assert "--handshake-timeout must be a positive number" in capsys.readouterr().err
+    assert not missing.exists()
     check_bind_host("0.0.0.0", allow_remote=True)  # the explicit flag allows it
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
