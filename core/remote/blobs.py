@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,8 +32,12 @@ log = logging.getLogger("vidihand.remote")
 class Upload:
     """One upload in progress on one connection."""
 
-    def __init__(self, store: BlobStore, sha: str, size: int) -> None:
+    def __init__(
+        self, store: BlobStore, sha: str, size: int, heard: Callable[[], float] | None = None
+    ) -> None:
         self.store, self.sha, self.size = store, sha, size
+        #: when the uploading connection last received bytes (a chunk may take long to arrive)
+        self._heard = heard
         self.part = child(store.root, sha + ".part")
         self._hash = hashlib.sha256()
         self.offset = 0
@@ -58,8 +63,12 @@ class Upload:
             self.last_activity = time.monotonic()
 
     def idle_s(self) -> float:
-        """Seconds since this upload last did something (opened, or wrote a chunk)."""
-        return time.monotonic() - self.last_activity
+        """Seconds since this upload last did something (opened, wrote a chunk, or received
+        bytes of one)."""
+        last = self.last_activity
+        if self._heard is not None:
+            last = max(last, self._heard())
+        return time.monotonic() - last
 
     def take_over(self) -> None:
         """Another connection takes this stalled upload over: stop writing to the `.part`."""
@@ -166,10 +175,17 @@ class BlobStore:
         p = child(self.root, check_sha256(sha))
         return p if p.is_file() else None
 
-    def begin(self, sha: str, size: int, wait: float = 600.0) -> Upload | None:
+    def begin(
+        self,
+        sha: str,
+        size: int,
+        wait: float = 600.0,
+        heard: Callable[[], float] | None = None,
+    ) -> Upload | None:
         """Start (or resume) the upload of `sha`; None when the server has the file already.
         While another connection uploads the same file and makes progress, wait for it (at
-        most `wait` seconds); once it has stalled for `upload_stall_s`, take it over."""
+        most `wait` seconds); once it has stalled (received nothing) for `upload_stall_s`, take
+        it over. `heard()`: when this upload's connection last received bytes."""
         check_sha256(sha)
         if size < 0 or size > self.max_bytes:
             raise ProtocolError(
@@ -201,7 +217,7 @@ class BlobStore:
                     )
                 self._cond.wait(min(left, stall - idle + 0.01))
             self._make_room(sha, size)
-            upload = Upload(self, sha, size)
+            upload = Upload(self, sha, size, heard)
             self._active[sha] = upload
         try:
             upload.open()

@@ -19,7 +19,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 import numpy as np
@@ -147,7 +147,15 @@ def send_packet(sock: socket.socket, packet: Packet) -> None:
         raise ConnectionLost(f"connection lost while sending '{packet.type}': {exc}") from exc
 
 
-def recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytearray:
+class Readable(Protocol):
+    """What reading frames needs of a connection (a socket, or a wrapper that watches it)."""
+
+    def recv_into(self, buffer: memoryview, nbytes: int) -> int: ...
+
+    def settimeout(self, value: float | None) -> None: ...
+
+
+def recv_exact(sock: Readable, n: int, deadline: float | None = None) -> bytearray:
     """`n` bytes from `sock`. With `deadline` (a `time.monotonic()` value) the whole read must
     end by then, however the bytes trickle in; without it the socket's timeout applies per read.
     """
@@ -177,7 +185,7 @@ def recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> by
 
 
 def recv_packet(
-    sock: socket.socket,
+    sock: Readable,
     max_payload: int = MAX_PAYLOAD_BYTES,
     *,
     max_header: int = MAX_HEADER_BYTES,

@@ -43,11 +43,29 @@ HEARTBEAT_S = 2.0  #: a streaming client hears from the server at least this oft
 IDLE_TIMEOUT_S = 600.0  #: a connection that sends nothing for this long is closed
 
 
+class _Heard:
+    """The connection as frames are read from it, noting when bytes last arrived: an upload
+    whose chunks arrive slowly is alive, not stalled (see BlobStore.begin)."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.last = time.monotonic()
+
+    def recv_into(self, buffer: memoryview, nbytes: int) -> int:
+        k = self.conn.recv_into(buffer, nbytes)
+        self.last = time.monotonic()
+        return k
+
+    def settimeout(self, value: float | None) -> None:
+        self.conn.settimeout(value)
+
+
 class Session:
     """The state of one authenticated connection."""
 
     def __init__(self, server: Server, conn: socket.socket, peer: str) -> None:
         self.server, self.conn, self.peer = server, conn, peer
+        self.heard = _Heard(conn)
         self.upload: Upload | None = None
 
     def run(self) -> None:
@@ -58,7 +76,7 @@ class Session:
             conn.settimeout(IDLE_TIMEOUT_S)
             while not self.server.closing.is_set():
                 try:
-                    packet = recv_packet(conn, MAX_PAYLOAD_BYTES)
+                    packet = recv_packet(self.heard, MAX_PAYLOAD_BYTES)
                 except ProtocolError as exc:
                     self._refuse(exc, close=True)
                     return
@@ -190,7 +208,7 @@ class Session:
                 "an upload is already in progress on this connection.", code="bad_request"
             )
         self.server.blobs.remember_name(sha, p.fields.get("name"))
-        self.upload = self.server.blobs.begin(sha, size)
+        self.upload = self.server.blobs.begin(sha, size, heard=lambda: self.heard.last)
         if self.upload is None:
             send_packet(self.conn, Packet("upload_ready", {"offset": size, "have": True}))
             return

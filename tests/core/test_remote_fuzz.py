@@ -184,7 +184,7 @@ class Collect(logging.Handler):
         self.bad: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info or record.levelno >= logging.ERROR or "internal" in record.getMessage():
+        if record.exc_info or record.levelno >= logging.ERROR:  # internal errors log both
             self.bad.append(record)
 
 
