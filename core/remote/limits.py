@@ -47,7 +47,7 @@ class Limits:
     #: connections that have not yet authenticated, in all and from one peer address
     max_pending: int = 64
     max_pending_per_address: int = 32
-    #: an upload with no chunk for this long may be taken over by another connection
+    #: an upload whose connection received nothing for this long may be taken over
     upload_stall_s: float = 15.0
     #: unfinished uploads (`<sha>.part`) untouched for this long are deleted
     partial_ttl_s: float = 24 * 3600.0
@@ -175,7 +175,7 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=d.upload_stall_s,
         metavar="S",
-        help="an upload idle this long may be taken over by another connection "
+        help="an upload whose connection received nothing for S seconds may be taken over "
         f"(default {d.upload_stall_s:g})",
     )
     g.add_argument(
