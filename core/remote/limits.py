@@ -110,31 +110,32 @@ class PendingConnections:
 
 class AcceptBackoff:
     """How long the accept loop waits after a failure: 10 ms doubling to 1 s, reset on success.
-    Logs the first failure of a run and, on recovery, how many there were (no log flood)."""
+    Logs a warning at most every `log_every` seconds, with the failures since the last one: a
+    flood that keeps the process at its file limit must not flood the log as well."""
 
-    def __init__(self, first: float = 0.01, cap: float = 1.0) -> None:
-        self.first, self.cap = first, cap
+    def __init__(self, first: float = 0.01, cap: float = 1.0, log_every: float = 10.0) -> None:
+        self.first, self.cap, self.log_every = first, cap, log_every
         self._delay = 0.0
-        self._failures = 0
-        self._since = 0.0
+        self._unlogged = 0  #: failures not yet reported
+        self._logged_at = -float("inf")
 
     def failed(self, what: str, exc: BaseException) -> float:
         """Record a failure; returns the seconds to wait before the next accept."""
-        if self._failures == 0:
-            self._since = time.monotonic()
-            log.warning("%s failed (%s); retrying with backoff", what, exc)
-        self._failures += 1
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at >= self.log_every:
+            more = (
+                f" ({self._unlogged - 1} more since the last report)" if self._unlogged > 1 else ""
+            )
+            log.warning("%s failed (%s); retrying with backoff%s", what, exc, more)
+            self._logged_at, self._unlogged = now, 0
         self._delay = min(self.cap, self._delay * 2 if self._delay else self.first)
         return self._delay
 
     def succeeded(self) -> None:
-        if self._failures:
-            log.warning(
-                "accepting connections again after %d failure(s) over %.1f s",
-                self._failures,
-                time.monotonic() - self._since,
-            )
-        self._failures, self._delay = 0, 0.0
+        if self._delay:
+            log.debug("accepting connections again")
+        self._delay = 0.0
 
 
 def is_resource_error(exc: BaseException) -> bool:

@@ -26,7 +26,7 @@ import msgpack
 import pytest
 
 from core.remote.client import RemoteClient
-from core.remote.limits import MAX_HELLO_BYTES, Limits, PendingConnections
+from core.remote.limits import MAX_HELLO_BYTES, AcceptBackoff, Limits, PendingConnections
 from core.remote.protocol import (
     MAGIC,
     Packet,
@@ -254,6 +254,20 @@ def test_idle_connections_cannot_keep_a_client_out(tmp_path: Path) -> None:
         for s in socks:
             s.close()
         srv.close()
+
+
+def test_accept_backoff_doubles_to_a_cap_and_does_not_flood_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backoff = AcceptBackoff(first=0.01, cap=0.08, log_every=3600)
+    exc = OSError(24, "Too many open files")
+    with caplog.at_level(logging.DEBUG, "vidihand.remote"):
+        delays = [backoff.failed("accept()", exc) for _ in range(6)]
+        backoff.succeeded()
+        again = backoff.failed("accept()", exc)
+    assert delays == [0.01, 0.02, 0.04, 0.08, 0.08, 0.08] and again == 0.01
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "Too many open files" in warnings[0].getMessage()
 
 
 def test_accept_loop_survives_any_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
