@@ -21,6 +21,7 @@ from core.cli.main import main
 from core.remote.blobs import BlobStore
 from core.remote.client import RemoteClient
 from core.remote.exposure import check_bind_host, is_loopback
+from core.remote.jobs import JobSpec, JobStore
 from core.remote.limits import Limits
 from core.remote.options import CLIENT_OPTIONS, SERVER_ONLY
 from core.remote.protocol import (
@@ -89,6 +90,32 @@ def test_server_never_opens_a_file_a_client_names(
                         info.value.hint or ""
                     ), (options, str(info.value))
             assert c.list_jobs() == []
+    finally:
+        srv.close()
+
+
+def test_a_job_on_disk_naming_a_file_fails_instead_of_opening_it(
+    tmp_path: Path, demo3: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job spec written by an older, laxer server is checked again when the job runs."""
+    cwd = tmp_path / "server-cwd"
+    cwd.mkdir()
+    (cwd / "private_labels.h5").write_bytes(b"secret")
+    monkeypatch.chdir(cwd)
+    sha = video_sha256(demo3)
+    srv = start_server(tmp_path)
+    with RemoteClient(*srv.address, TOKEN) as c:
+        c.upload(demo3, sha)
+    srv.close()
+    spec = JobSpec(sha, "groundtruth", {"labels": "private_labels.h5"}, 0, 8, np.eye(3).tolist())
+    job = JobStore(tmp_path / "jobs" / "jobs").create(spec)  # queued: resumed at the next start
+    srv = start_server(tmp_path)
+    try:
+        assert srv.runner.wait_idle(30)
+        with RemoteClient(*srv.address, TOKEN) as c:
+            status = c.status(job.id)
+        assert status["state"] == "failed" and status["done"] == 0
+        assert "paths are not accepted" in status["error"]["message"]
     finally:
         srv.close()
 
