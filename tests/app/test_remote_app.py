@@ -50,6 +50,7 @@ def remote(sshd: LocalSshd, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("remote")
     token_file = folder / "token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)  # vidihand serve refuses a token file others can read
     port = free_port()
     pids = folder / "serve.pids"
     serve = (

@@ -118,6 +118,7 @@ def test_cli_over_ssh_starts_the_server_and_matches_local(
 
     token_file = tmp_path / "token"
     token_file.write_text("cli-token\n")
+    token_file.chmod(0o600)  # vidihand serve refuses a token file others can read
     port = free_port()
     pid_file = tmp_path / "serve.pid"
     serve = (
