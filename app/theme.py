@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -29,10 +30,11 @@ def palette() -> QPalette:
 
 @cache
 def app_icon() -> QIcon:
-    """The application icon: the SVG, plus the PNG sizes for styles that want bitmaps."""
-    icon = QIcon(str(resource("icons/vidihand.svg")))
+    """The application icon: the PNG sizes rendered from the SVG (crisp at each size the
+    window manager asks for; resources/README.md)."""
+    icon = QIcon()
     for size in ICON_SIZES:
-        icon.addFile(str(resource(f"icons/vidihand-{size}.png")))
+        icon.addFile(str(resource(f"icons/vidihand-{size}.png")), QSize(size, size))
     return icon
 
 
