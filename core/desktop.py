@@ -11,20 +11,19 @@ when they are installed. `uninstall_desktop()` removes exactly those files.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from core.io.atomic import atomic_write_bytes
+from core.paths import user_data_home
 from core.resources import DESKTOP_FILE, ICON_NAME, ICON_SIZES, resource
 
 
 def data_home() -> Path:
-    """$XDG_DATA_HOME, or ~/.local/share (the XDG Base Directory default)."""
-    value = os.environ.get("XDG_DATA_HOME", "")
-    return Path(value) if os.path.isabs(value) else Path.home() / ".local" / "share"
+    """$XDG_DATA_HOME, or ~/.local/share (the XDG Base Directory default; platformdirs)."""
+    return user_data_home()
 
 
 def vidihand_command() -> str:

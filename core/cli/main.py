@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_serve",
     "core.cli.cmd_batch",
     "core.cli.cmd_install_desktop",
+    "core.cli.cmd_completion",
 )
 
 
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None:
+        _complete(parser)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -65,6 +68,18 @@ def main(argv: list[str] | None = None) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return 2
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """When the shell asks for completions (`vidihand completion bash` installed), print them
+    and exit; otherwise return at once (argcomplete checks one environment variable)."""
+    import os
+
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    import argcomplete
+
+    argcomplete.autocomplete(parser)
 
 
 if __name__ == "__main__":

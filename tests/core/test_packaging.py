@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import configparser
 import importlib.metadata as md
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -93,13 +94,20 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch):
 
 @pytest.mark.slow
 def test_the_wheel_ships_resources_and_declares_extras(tmp_path):
+    # build from a copy: setuptools leaves build/ and *.egg-info in the tree it builds
+    src = tmp_path / "src"
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("core", "app", "resources"):
+        shutil.copytree(ROOT / name, src / name, ignore=skip)
+    for name in ("pyproject.toml", "setup.py", "LICENSE", "README.md"):
+        shutil.copy(ROOT / name, src / name)
     out = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+         "-w", str(tmp_path / "dist"), str(src)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
-    (wheel,) = tmp_path.glob("*.whl")
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         meta = z.read(next(n for n in names if n.endswith("METADATA"))).decode()
