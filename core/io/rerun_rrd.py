@@ -117,9 +117,9 @@ def export_rrd(
         vpath = _video_path(doc, video)
         kinds["video"] = _log_video(rr, rec, vpath, doc.n_frames, fps) if vpath else "none"
         for hand, name in enumerate(HAND_NAMES):
-            geo = hand_geometry(doc, hand, "simple" if mesh == "skeleton" else mesh, model)
-            kinds[name] = "skeleton" if mesh == "skeleton" else geo.kind
-            _log_hand(rr, rec, doc, hand, geo if mesh != "skeleton" else None, fps)
+            geo = None if mesh == "skeleton" else hand_geometry(doc, hand, mesh, model)
+            kinds[name] = "skeleton" if geo is None else geo.kind
+            _log_hand(rr, rec, doc, hand, geo, fps)
         rec.flush()
         rec.disconnect()
     return kinds
