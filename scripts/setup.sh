@@ -18,6 +18,8 @@ APT_PACKAGES=(
   openssh-client openssh-server
   # headless rendering of the failure-analysis HTML report in tests
   chromium
+  # checks the desktop entry `vidihand install-desktop` writes (tests)
+  desktop-file-utils
 )
 
 missing=()

@@ -31,13 +31,15 @@ import numpy as np
 
 from core.errors import LabelFileError
 from core.io.atomic import atomic_write_bytes
-from core.labels.document import Flag, LabelDocument, Source, VideoMeta
+from core.labels.document import Flag, HandTrack, LabelDocument, Source, VideoMeta
 from core.labels.joints import BONES, HAND_COLORS_HEX, HAND_NAMES, JOINT_NAMES, N_JOINTS
 
 #: the CVAT label of each hand (left = 0, right = 1)
 CVAT_LABELS: tuple[str, str] = ("left_hand", "right_hand")
 #: labels -> pixel-centre coordinates
 _CVAT_OFFSET = 0.5
+#: one shape of a track: (frame, keyframe, outside, occluded, (21, 2) xy with NaN unknown)
+Shape = tuple[int, bool, bool, bool, np.ndarray]
 
 
 def _skeleton_svg() -> str:
@@ -128,7 +130,7 @@ def cvat_tree(doc: LabelDocument, name: str = "video", shape: str = "skeleton") 
     return root
 
 
-def _add_shape(track_el: ET.Element, track, f: int, shape: str) -> None:  # type: ignore[no-untyped-def]
+def _add_shape(track_el: ET.Element, track: HandTrack, f: int, shape: str) -> None:
     outside = not track.present[f]
     key = bool(track.keyframe[f]) or int(track.source[f]) != Source.INTERPOLATED or outside
     occluded = bool(int(track.flags[f]) & Flag.OCCLUDED)
@@ -195,7 +197,7 @@ def _hand_of(label: str) -> int | None:
     return None
 
 
-def _track_shapes(track: ET.Element, label: str) -> list[tuple[int, bool, bool, bool, np.ndarray]]:
+def _track_shapes(track: ET.Element, label: str) -> list[Shape]:
     """(frame, keyframe, outside, occluded, (21, 2) xy with NaN unknown) per shape of a track."""
     out = []
     for el in track:
@@ -285,7 +287,7 @@ def import_cvat(
     return doc
 
 
-def _write_track(doc: LabelDocument, hand: int, shapes: list, n: int, name: str) -> None:  # type: ignore[type-arg]
+def _write_track(doc: LabelDocument, hand: int, shapes: list[Shape], n: int, name: str) -> None:
     if shapes and shapes[-1][0] >= n:
         raise LabelFileError(
             f"{name}: a {CVAT_LABELS[hand]} shape is on frame {shapes[-1][0]}, but the video has "
