@@ -145,9 +145,9 @@ def _add_shape(track_el: ET.Element, track: HandTrack, f: int, shape: str) -> No
     }
     if shape == "points" and (outside or known.all()):
         pts = ";".join(_xy(p) for p in (xy if not outside else np.zeros((N_JOINTS, 2))))
-        ET.SubElement(track_el, "points", points=pts, **attrs)
+        ET.SubElement(track_el, "points", {**attrs, "points": pts})
         return
-    sk = ET.SubElement(track_el, "skeleton", **attrs)
+    sk = ET.SubElement(track_el, "skeleton", attrs)
     for j, joint in enumerate(JOINT_NAMES):
         gone = outside or not known[j]
         ET.SubElement(

@@ -28,7 +28,7 @@ import numpy as np
 from core.errors import ExportError
 from core.extras import require
 from core.io.atomic import atomic_path
-from core.io.hand_geometry import hand_geometry
+from core.io.hand_geometry import HandGeometry, hand_geometry
 from core.labels.document import LabelDocument
 from core.labels.joints import BONES, HAND_COLORS_RGB, HAND_NAMES
 
@@ -125,11 +125,13 @@ def export_rrd(
     return kinds
 
 
-def _log_hand(rr: Any, rec: Any, doc: LabelDocument, hand: int, geo: Any, fps: float) -> None:
+def _log_hand(
+    rr: Any, rec: Any, doc: LabelDocument, hand: int, geo: HandGeometry | None, fps: float
+) -> None:
     name, color = HAND_NAMES[hand], HAND_COLORS_RGB[hand]
     t = doc.hands[hand]
     faces = None if geo is None else geo.faces
-    valid = None if geo is None else geo.valid
+    valid = np.zeros(doc.n_frames, bool) if geo is None else geo.valid
     shown = False
     for start in range(0, doc.n_frames, _BLOCK):
         frames = np.arange(start, min(start + _BLOCK, doc.n_frames))
