@@ -26,7 +26,7 @@ def _rows(
     a = np.asarray(x, np.float64)
     lead = a.shape[: a.ndim - len(width)]
     flat = a.reshape(-1, *width)
-    ok = np.isfinite(flat).reshape(len(flat), -1).all(1)
+    ok = np.isfinite(flat).reshape(len(flat), int(np.prod(width))).all(1)  # 0 rows too
     res = np.full((len(flat), *out), np.nan)
     if ok.any():
         res[ok] = fn(flat[ok])
