@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.analysis_ui import install_analysis
+from app.drop import install_drops
 from app.editing import install_editing
 from app.errors import ErrorInfo, ErrorPresenter
 from app.long_video import install_long_video
@@ -35,6 +36,7 @@ from app.recon import ReconController
 from app.remote_ui import install_remote
 from app.session import Session
 from app.widgets.colors import HAND_LABELS
+from app.widgets.empty_state import install_empty_state
 from app.widgets.recon_panel import ReconPanel
 from app.widgets.timeline import Timeline
 from app.widgets.video_view import VideoView, format_time
@@ -102,6 +104,8 @@ class MainWindow(QMainWindow):
         self.remote = install_remote(self)  # Settings > Remote Hosts, run on, link state
         self.editing = install_editing(self)  # undo/journal, drag, inspector, range ops, MANO
         self.long_video = install_long_video(self)  # proxy while scrubbing, thumbnails lane
+        self.empty_state = install_empty_state(self)  # what to do next, over the video pane
+        self.drops = install_drops(self)  # videos and label files dropped on the window
         self._make_panels_scrollable()
         self.resize(1440, 900)
         self.resizeDocks([self.dock3d], [520], Qt.Orientation.Horizontal)

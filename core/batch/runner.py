@@ -27,6 +27,7 @@ from core.batch.inputs import BatchInput, expand_inputs
 from core.batch.plan import Chunk, plan_chunks, stitch
 from core.batch.tasks import VideoProbe, describe_error, probe_video, run_chunk
 from core.errors import VidihandError
+from core.extras import require
 from core.io.atomic import atomic_write_bytes
 from core.labels.document import FrameBatch, LabelDocument, Source, VideoMeta, apply_batch
 
@@ -175,7 +176,7 @@ def _write_summary(out_dir: Path, entries: list[dict[str, Any]]) -> None:
 
 def _start_ray(options: BatchOptions) -> bool:
     """Connect to or start Ray; returns True when this call started it (and must stop it)."""
-    import ray
+    ray = require("ray", "batch")
 
     if ray.is_initialized():
         return False
@@ -268,7 +269,7 @@ def _run_jobs(
         # clusters started with `ray start` use token authentication, and a client only sends
         # its token in token mode, which Ray reads when it is imported
         os.environ["RAY_AUTH_MODE"] = "token"
-    import ray
+    ray = require("ray", "batch")
     from tqdm import tqdm
 
     started = _start_ray(options)

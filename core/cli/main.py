@@ -31,6 +31,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_report",
     "core.cli.cmd_serve",
     "core.cli.cmd_batch",
+    "core.cli.cmd_install_desktop",
+    "core.cli.cmd_completion",
 )
 
 
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None:
+        _complete(parser)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -80,6 +84,16 @@ def _closed_pipe() -> int:
     except (OSError, ValueError):
         pass
     return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """When the shell asks for completions (`vidihand completion bash` installed), print them
+    and exit; otherwise return at once (argcomplete checks one environment variable)."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    import argcomplete
+
+    argcomplete.autocomplete(parser)
 
 
 if __name__ == "__main__":

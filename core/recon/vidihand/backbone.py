@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from core.errors import CheckpointError
+from core.extras import require
 from core.recon.vidihand.config import ViDiHandConfig
 
 #: Wan's timestep scale: sigma in [0, 1] is fed as timestep 1000 sigma.
@@ -226,11 +227,13 @@ def build_backbone(
 ) -> Backbone:
     """Build the backbone from the configuration: random weights, the meta device, or real Wan
     weights from a local diffusers-layout folder (`transformer/` and `vae/` subfolders)."""
+    require("diffusers", "model")
     from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
 
     if base_weights is not None:
         vae, transformer = _load_pretrained(cfg, Path(base_weights), dtype)
     elif meta:
+        require("accelerate", "model")
         from accelerate import init_empty_weights
 
         with init_empty_weights():
@@ -247,6 +250,7 @@ def build_backbone(
 
 
 def _load_pretrained(cfg: ViDiHandConfig, root: Path, dtype: torch.dtype):
+    require("diffusers", "model")
     from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
 
     hint = (

@@ -1,0 +1,90 @@
+"""Drag and drop of videos and label files onto the window.
+
+Dropped files are sorted by what they are: a video file (by extension) or a folder (an image
+sequence) opens as the video; a label file (.h5/.hdf5) opens as labels over it. Dropping a
+video and its labels together opens both, the video first. Anything else is refused while
+dragging (the cursor says no) and, if dropped anyway, reported in the status bar. Opening goes
+through the window's own `open_video` / `open_labels`, so errors, unsaved-changes questions
+and recent-file lists work exactly as from the menus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QMimeData, QObject
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".3gp", ".ogv"}
+)
+LABEL_SUFFIXES = frozenset({".h5", ".hdf5"})
+
+
+def classify(paths: list[Path]) -> tuple[Path | None, Path | None, list[Path]]:
+    """(video, labels, ignored): the first video (file or image folder), the first label file,
+    and what is neither."""
+    video = labels = None
+    ignored = []
+    for p in paths:
+        suffix = p.suffix.lower()
+        if video is None and (p.is_dir() or suffix in VIDEO_SUFFIXES):
+            video = p
+        elif labels is None and suffix in LABEL_SUFFIXES:
+            labels = p
+        else:
+            ignored.append(p)
+    return video, labels, ignored
+
+
+def dropped_paths(mime: QMimeData) -> list[Path]:
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+
+class FileDrops(QObject):
+    """Accepts video and label drops on `window` (an event filter on it)."""
+
+    def __init__(self, window) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(window)
+        self.window = window
+        window.setAcceptDrops(True)
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            assert isinstance(event, QDragEnterEvent | QDropEvent)
+            video, labels, _ = classify(dropped_paths(event.mimeData()))
+            if video is not None or labels is not None:
+                event.acceptProposedAction()
+            else:
+                event.ignore()
+            return True
+        if kind == QEvent.Type.Drop:
+            assert isinstance(event, QDropEvent)
+            event.acceptProposedAction()
+            self.open(dropped_paths(event.mimeData()))
+            return True
+        return False
+
+    def open(self, paths: list[Path]) -> bool:
+        """Open what `paths` hold; returns True when everything recognised opened."""
+        video, labels, ignored = classify(paths)
+        w = self.window
+        if video is None and labels is None:
+            names = ", ".join(p.name for p in ignored[:3]) or "nothing"
+            w.statusBar().showMessage(
+                f"Cannot open {names}: drop a video (or image folder) or a label file (.h5).",
+                8000,
+            )
+            return False
+        ok = True
+        if video is not None:
+            ok = w.open_video(video)
+        if ok and labels is not None:
+            ok = w.open_labels(labels)
+        return ok
+
+
+def install_drops(window) -> FileDrops:  # type: ignore[no-untyped-def]
+    return FileDrops(window)
