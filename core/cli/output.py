@@ -15,10 +15,8 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
 
 from core.errors import VidihandError
-from core.io.labels_h5 import describe_existing
 
 STDOUT = "-"
 
@@ -83,6 +81,8 @@ def check_outputs(
         if folder_ok and path.is_dir():
             continue
         if path.exists() and not force:
+            from core.io.labels_h5 import describe_existing
+
             raise OutputExistsError(
                 f"{path.name} {describe_existing(path)}; use --force to replace it.",
                 hint=f"Nothing was written; {path} is unchanged.",
@@ -100,11 +100,6 @@ def write_text(out: str | os.PathLike[str], text: str) -> str:
     with atomic_path(Path(out)) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return str(out)
-
-
-def prose_stream(args: argparse.Namespace) -> TextIO:
-    """Where human-readable lines go: stderr when stdout carries data (--json)."""
-    return sys.stderr if getattr(args, "json", False) is True else sys.stdout
 
 
 def show_progress(quiet: bool) -> bool:
