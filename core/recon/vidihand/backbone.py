@@ -150,7 +150,7 @@ class Backbone(nn.Module):
         """
         tr = self.transformer
         cfg = tr.config
-        dtype = next(tr.blocks.parameters()).dtype
+        dtype = tr.patch_embedding.weight.dtype  # norms and time embedder may be float32
         b, _, f, h, w = x.shape
         p_t, p_h, p_w = cfg.patch_size
         last = cfg.num_layers - 1 if stop_after is None else int(stop_after)
@@ -243,7 +243,11 @@ def build_backbone(
         with init_empty_weights():
             return Backbone(cfg, vae, transformer)
     backbone = Backbone(cfg, vae, transformer)
-    return backbone.to(dtype) if dtype != torch.float32 else backbone
+    if dtype != torch.float32:
+        from core.recon.vidihand.precision import cast_backbone
+
+        cast_backbone(backbone, dtype)
+    return backbone
 
 
 def _load_pretrained(cfg: ViDiHandConfig, root: Path, dtype: torch.dtype):
