@@ -55,7 +55,9 @@ def cast_backbone(backbone: nn.Module, dtype: torch.dtype, *, keep_trainable: bo
         for bname, b in module.named_buffers(recurse=False):
             if b.is_floating_point() and b.dtype != dtype:
                 module._buffers[bname] = b.to(dtype)
-    backbone.vae.to(torch.float32)
+    for p in backbone.vae.parameters():  # (the VAE's own .to() logs a dtype warning)
+        if p.is_floating_point() and p.dtype != torch.float32:
+            p.data = p.data.float()
     backbone._zero_latents.clear()  # type: ignore[operator]
 
 
