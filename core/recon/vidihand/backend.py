@@ -53,6 +53,9 @@ class ViDiHandReconstructor(Reconstructor):
 
     name = "vidihand"
     version = VERSION
+    #: `reconstruct` keeps no state between calls: a server may keep the loaded model for the
+    #: next job (core/remote/warm.py)
+    reusable = True
 
     def __init__(
         self,
@@ -93,6 +96,11 @@ class ViDiHandReconstructor(Reconstructor):
             raise CheckpointError(f"overlap must be in [0, {self.window}), got {self.overlap}.")
         self.batch_windows = max(1, int(batch_windows))
         self.batch_size = self.window
+
+    def memory_bytes(self) -> int:
+        """Bytes the model's parameters and buffers hold (what keeping it loaded costs)."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return int(sum(t.numel() * t.element_size() for t in tensors))
 
     def describe(self) -> dict[str, Any]:
         cfg = self.model.cfg
