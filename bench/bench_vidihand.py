@@ -45,6 +45,7 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="2 repeats")
     p.add_argument("--video", help="video for the end-to-end run (default: the project's sample)")
+    p.add_argument("--frames", type=int, help="end-to-end run on the first N frames (default all)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args()
 
@@ -112,7 +113,8 @@ def main() -> int:
     total = t_vae + t_tr + t_dec
     frames = B * (T - cfg.overlap)  # new frames: the overlap is computed twice
     peak_window = torch.cuda.max_memory_allocated(device) if cuda else 0
-    e2e = end_to_end(model, args.video, device, dtype, repeats=1 if args.quick else 2)
+    print(f"window timed ({time.perf_counter() - t0:.0f} s); end to end...", file=sys.stderr)
+    e2e = end_to_end(model, args.video, device, dtype, 1 if args.quick else 2, args.frames)
     res = {
         "device": torch.cuda.get_device_name(device) if cuda else "cpu",
         "config": cfg.name,
@@ -161,7 +163,7 @@ def main() -> int:
     return 0
 
 
-def end_to_end(model, video: str | None, device, dtype, repeats: int) -> dict:  # noqa: ANN001
+def end_to_end(model, video: str | None, device, dtype, repeats: int, n_frames: int | None) -> dict:  # noqa: ANN001
     """The real backend over a whole video, best of `repeats` (the first also warms up)."""
     import torch
 
@@ -181,7 +183,7 @@ def end_to_end(model, video: str | None, device, dtype, repeats: int) -> dict:  
     for _ in range(repeats + 1):
         with open_video(video) as v:
             K = default_intrinsics(v.info.width, v.info.height)
-            frames = range(0, v.info.n_frames)
+            frames = range(0, min(v.info.n_frames, n_frames or v.info.n_frames))
             if cuda:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats(device)

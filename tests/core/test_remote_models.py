@@ -41,17 +41,18 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def checkpoints(sample, tmp_path_factory) -> dict[str, Path]:
-    """Two tiny stage-2 checkpoints (a few steps, other seeds: other weights)."""
+    """Two tiny stage-2 checkpoints: alpha from scratch, beta a few more steps from alpha with
+    another seed (other weights, no second latent calibration)."""
     video, gt = sample
     data = [{"kind": "labels", "labels": str(gt), "video": str(video), "frames": [0, 30]}]
     root = tmp_path_factory.mktemp("trained")
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     out = {}
-    for name, seed in (("alpha", 0), ("beta", 1)):
+    for name, seed, init in (("alpha", 0, None), ("beta", 1, root / "alpha")):
         cfg = load_config("tiny")
         cfg.raw["train"]["seed"] = seed
-        run_training(cfg, root / name, stage="2", data=data, steps=4, progress=False)
+        run_training(cfg, root / name, stage="2", data=data, steps=3, init=init, progress=False)
         out[name] = root / name
     torch.set_num_threads(n)
     return out
@@ -243,14 +244,14 @@ def test_resumed_job_whose_model_changed_is_refused(checkpoints, sample, tmp_pat
     K = load_labels(gt).K
     models = tmp_path / "models"
     shutil.copytree(checkpoints["alpha"], models / "delta")
-    srv = ServeProcess(tmp_path, models, "--test-batch-delay", "0.5")
+    srv = ServeProcess(tmp_path, models, "--test-batch-delay", "0.3")
     try:
         from core.video.hashing import video_sha256
 
         sha = video_sha256(video)
         with srv.client() as c:
             c.upload(video, sha)
-            job = c.start_job(sha, "vidihand", range(0, 40), K, {"checkpoint": "delta"})["job"]
+            job = c.start_job(sha, "vidihand", range(0, 30), K, {"checkpoint": "delta"})["job"]
             stream = c.stream(job, 0)
             first = next(item for item in stream if item.kind == "batch")
         assert first.status["state"] == "running"
@@ -269,3 +270,29 @@ def test_resumed_job_whose_model_changed_is_refused(checkpoints, sample, tmp_pat
         assert end["done"] < end["total"]
     finally:
         srv.stop()
+
+
+def test_loaded_models_are_bounded_by_memory_least_recently_used_first(checkpoints):
+    """The warm cache with room for one tiny model: loading another evicts the least recently
+    used; a model still held is reused without loading."""
+    from core.remote.warm import BackendCache
+
+    events: list = []
+    probe = BackendCache(budget=1 << 40, emit=events.append)
+    probe.get("vidihand", {"checkpoint": str(checkpoints["alpha"]), "device": "cpu"}).close()
+    one = events[-1].nbytes
+    assert events[-1].event == "loaded" and one > 0
+    probe.close()
+    events.clear()
+    cache = BackendCache(budget=int(1.5 * one), emit=events.append)
+    use = {n: {"checkpoint": str(checkpoints[n]), "device": "cpu"} for n in ("alpha", "beta")}
+    for name in ("alpha", "alpha", "beta", "beta", "alpha"):
+        cache.get("vidihand", use[name]).close()
+    got = [(e.event, Path(e.checkpoint).name) for e in events]
+    assert got == [
+        ("loaded", "alpha"), ("reused", "alpha"),
+        ("evicted", "alpha"), ("loaded", "beta"), ("reused", "beta"),
+        ("evicted", "beta"), ("loaded", "alpha"),
+    ]  # fmt: skip
+    cache.close()
+    assert [e.event for e in events[-1:]] == ["evicted"] and not cache.items
