@@ -30,8 +30,11 @@ def run(args: argparse.Namespace) -> int:
             "vidihand models asks a server: give --remote HOST:PORT or --ssh [USER@]HOST.",
             hint="e.g. vidihand models --ssh alice@gpu-box --token-file ~/.vidihand/token",
         )
+    from core.remote.backend import RemoteReconstructor
+
     args.quiet = True
     backend = remote_backend(args, "vidihand")
+    assert isinstance(backend, RemoteReconstructor)
     try:
         client = backend.connect(report=False)
         try:

@@ -26,6 +26,7 @@ workspace. The latents are cached (the VAE runs without gradients, in chunks of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -127,7 +128,7 @@ def estimate_training_memory(cfg: ViDiHandConfig, batch: int = 1) -> TrainingMem
 
 
 def _block_activations(
-    cfg: ViDiHandConfig, tr: torch.nn.Module, tokens: int, bf16: bool
+    cfg: ViDiHandConfig, tr: Any, tokens: int, bf16: bool
 ) -> tuple[int, int, int, str]:
     """Saved bytes of one base block and one VACE block at `tokens`, from two measurements on
     the CPU (a line through them: a constant part and a part per token)."""
@@ -150,9 +151,9 @@ def _block_activations(
     g = torch.Generator().manual_seed(0)
     base = WanTransformerBlock(**common)
     vace = WanVACETransformerBlock(**common, apply_output_projection=True)
-    for n, p in base.named_parameters():
+    for pname, p in base.named_parameters():
         p.requires_grad_(False)  # frozen in stage 1
-        if bf16 and not kept_in_fp32(n, keep):
+        if bf16 and not kept_in_fp32(pname, keep):
             p.data = p.data.to(torch.bfloat16)
     dtype = torch.bfloat16 if bf16 else torch.float32
     h_p = int(t["patch_size"][1])
@@ -161,8 +162,7 @@ def _block_activations(
     for frames in (1, 2):
         lat = torch.zeros(1, 16, frames, 8 * h_p, 12 * h_p)
         n = frames * 8 * 12
-        rotary = tuple(r.detach() for r in tr.rope.to("cpu")(lat)) if not tr.rope.freqs_cos.is_meta \
-            else _rope(cfg, lat)  # fmt: skip
+        rotary = _rope(cfg, lat)
         hidden = torch.randn(1, n, d, generator=g).to(dtype).requires_grad_(True)
         ctrl = torch.randn(1, n, d, generator=g).to(dtype)
         enc = torch.randn(1, cfg.text_tokens, d, generator=g).to(dtype)

@@ -18,8 +18,13 @@ sees at training time the same numbers it sees at inference.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from core.recon.vidihand.backbone import Backbone
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -34,15 +39,13 @@ def kept_in_fp32(name: str, keep: tuple[str, ...]) -> bool:
     return any(part in keep for part in name.split("."))
 
 
-def cast_backbone(backbone: nn.Module, dtype: torch.dtype, *, keep_trainable: bool = False) -> None:
+def cast_backbone(backbone: Backbone, dtype: torch.dtype, *, keep_trainable: bool = False) -> None:
     """Cast the transformer to `dtype` in place, except diffusers' float32 modules (parameters
     float32, buffers untouched). `keep_trainable`: the VACE branch and the text embedding stay
     float32 too (master weights for training under autocast). The VAE stays float32."""
     tr = backbone.transformer
     keep = keep_fp32_modules(tr)
-    trainable = (
-        {id(p) for p in backbone.trainable_parameters()} if keep_trainable else set()  # type: ignore[operator]
-    )
+    trainable = {id(p) for p in backbone.trainable_parameters()} if keep_trainable else set()
     for name, module in tr.named_modules():
         exempt = kept_in_fp32(name, keep)
         for pname, p in module.named_parameters(recurse=False):
@@ -58,7 +61,7 @@ def cast_backbone(backbone: nn.Module, dtype: torch.dtype, *, keep_trainable: bo
     for p in backbone.vae.parameters():  # (the VAE's own .to() logs a dtype warning)
         if p.is_floating_point() and p.dtype != torch.float32:
             p.data = p.data.float()
-    backbone._zero_latents.clear()  # type: ignore[operator]
+    backbone._zero_latents.clear()
 
 
 def precision_of(name: str) -> torch.dtype:
