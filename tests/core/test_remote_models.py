@@ -184,7 +184,8 @@ def test_remote_run_by_name_equals_local_and_the_model_stays_loaded(
     assert cli(["reconstruct", str(video), "-o", str(out_remote), "--backend", "vidihand",
                 "--checkpoint", "beta", "--frames", "0:20", "--quiet", "--remote", server.address,
                 "--token-file", str(server.token_file)]) == 0  # fmt: skip
-    assert "server: first frame after" in capsys.readouterr().err
+    cold = capsys.readouterr().err
+    assert "server: first frame after" in cold and "(model loaded in" in cold
     assert cli(["reconstruct", str(video), "-o", str(out_local), "--backend", "vidihand",
                 "--checkpoint", str(checkpoints["beta"]), "--frames", "0:20", "--quiet"]) == 0  # fmt: skip
     a, b = load_labels(out_remote), load_labels(out_local)
@@ -197,6 +198,7 @@ def test_remote_run_by_name_equals_local_and_the_model_stays_loaded(
     assert_same(got, local(checkpoints["beta"], video, range(20, 34), K))
     assert status["model"] == "beta" and status["timing"]["warm"] is True
     assert status["timing"]["model_load_s"] == 0 and status["timing"]["first_frame_s"] > 0
+    print(cold.strip().splitlines()[-1], f"| warm: first frame after {status['timing']}")
     assert server.models()["beta"] == {**server.models()["beta"], "loaded": True, "loads": 1}
     # --preload alpha loaded it at start: its first job is already warm
     wait_for(lambda: server.models()["alpha"]["loaded"], "the preloaded model")
