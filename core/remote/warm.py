@@ -94,12 +94,19 @@ class BackendCache:
         factory: Factory = _default_factory,
         emit: Callable[[Message], None] | None = None,
     ) -> None:
-        self.budget = default_budget() if budget is None else int(budget)
+        self._budget = budget  #: None: default_budget(), asked when first needed (it may
+        #: initialise CUDA, which the server process itself should not do for nothing)
         self.factory = factory
         self.emit = emit or (lambda m: None)
         self.items: OrderedDict[str, tuple[Any, int, str]] = (
             OrderedDict()
         )  # key -> (b, bytes, ckpt)
+
+    @property
+    def budget(self) -> int:
+        if self._budget is None:
+            self._budget = default_budget()
+        return int(self._budget)
 
     def get(self, name: str, options: dict[str, Any], expect: str | None = None) -> Any:
         """A backend for `name` with `options`; `expect`: the model's content hash the job was

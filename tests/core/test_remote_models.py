@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -81,8 +82,16 @@ class ServeProcess:
                 break
         else:
             raise AssertionError(f"serve did not start: {self.read_log()}")
+        # keep reading its log: a full pipe would block the server
+        self._drain = threading.Thread(target=self._copy_log, daemon=True)
+        self._drain.start()
         self.host, port = self.address.rsplit(":", 1)
         self.port = int(port)
+
+    def _copy_log(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.write(line)
 
     def read_log(self) -> str:
         self.log.flush()
@@ -102,6 +111,7 @@ class ServeProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+        self._drain.join(5)
         self.log.close()
 
 
