@@ -115,13 +115,6 @@ class ModelRegistry:
         self.hasher = hasher
         self._params: dict[str, tuple[str, int]] = {}  #: config.json text -> (name, count)
         self._lock = threading.Lock()
-        if self.root is not None:
-            # import now, on one thread: diffusers' lazy imports are not safe when two
-            # connection threads trigger them at once
-            from diffusers import AutoencoderKLWan, WanVACETransformer3DModel  # noqa: F401
-
-            import core.recon.vidihand.backend  # noqa: F401
-            import core.recon.vidihand.model  # noqa: F401
 
     def folders(self) -> dict[str, Path]:
         """Name -> folder of every checkpoint folder in the models folder."""
@@ -174,11 +167,14 @@ class ModelRegistry:
         with self._lock:
             hit = self._params.get(text)
         if hit is None:
-            from core.recon.vidihand.checkpoint import read_checkpoint_config
-            from core.recon.vidihand.model import ViDiHandModel
+            from core.remote.warm import BUILD_LOCK
 
-            cfg, _ = read_checkpoint_config(folder)
-            hit = (cfg.name, ViDiHandModel(cfg, meta=True).parameter_counts()["total"])
+            with BUILD_LOCK:  # diffusers' lazy imports are not safe from two threads at once
+                from core.recon.vidihand.checkpoint import read_checkpoint_config
+                from core.recon.vidihand.model import ViDiHandModel
+
+                cfg, _ = read_checkpoint_config(folder)
+                hit = (cfg.name, ViDiHandModel(cfg, meta=True).parameter_counts()["total"])
             with self._lock:
                 self._params[text] = hit
         return hit

@@ -38,6 +38,10 @@ log = logging.getLogger("vidihand.remote")
 
 Factory = Callable[[str, dict[str, Any]], Any]
 
+#: held while a backend is built or a model described in this process: diffusers' lazy imports
+#: fail when two threads trigger them at once ("cannot import name ...")
+BUILD_LOCK = threading.Lock()
+
 
 @dataclass
 class WarmEvent(Message):
@@ -123,7 +127,8 @@ class BackendCache:
             self._evict(k)
         self._make_room(_estimate(options))
         t0 = time.perf_counter()
-        backend = self.factory(name, options)
+        with BUILD_LOCK:
+            backend = self.factory(name, options)
         seconds = time.perf_counter() - t0
         if expect is not None and ckpt:
             from core.remote.models import HASHER
