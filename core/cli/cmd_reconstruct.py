@@ -130,6 +130,16 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def check_remote_checkpoint(name: str | None) -> None:
+    """Remotely, --checkpoint names one of the server's models, never a path."""
+    if name and any(c in name for c in "/\\") or (name or "").startswith(("~", ".")):
+        raise UsageError(
+            f"with --remote/--ssh, --checkpoint names a model on the server, not a path: {name!r}.",
+            hint="List the server's models with `vidihand models --remote HOST:PORT --token-file F` "
+            "(or --ssh); the server is started with `vidihand serve --models DIR`.",
+        )
+
+
 def create(name: str, options: dict[str, Any]):
     """create_backend, turning unknown options into a clear error."""
     from core.errors import ReconstructorError
@@ -170,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         from core.remote.cli_options import remote_backend, wants_remote
 
         if wants_remote(args):  # same backend, computed by a `vidihand serve` server
+            check_remote_checkpoint(args.checkpoint)
             backend = remote_backend(args, args.backend, options)
         else:
             backend = create(args.backend, options)
@@ -225,5 +236,13 @@ def run(args: argparse.Namespace) -> int:
         f"({100 * pres['right'] / n:.1f}%), both {pres['both']} ({100 * pres['both'] / n:.1f}%), "
         f"any {pres['any']} ({100 * pres['any'] / n:.1f}%)"
     )
+    timing = getattr(backend, "last_status", {}).get("timing") or {}
+    if "first_frame_s" in timing:  # a remote run: how long the server took to the first frame
+        model = "already loaded" if timing.get("warm") else "loaded"
+        print(
+            f"server: first frame after {timing['first_frame_s']:.2f} s (model {model}"
+            + (f" in {timing['model_load_s']:.2f} s)" if not timing.get("warm") else ")"),
+            file=sys.stderr,
+        )
     print(json.dumps({k: summary[k] for k in ("frames", "backend", "present")}))
     return 0

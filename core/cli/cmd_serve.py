@@ -43,11 +43,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="server-side backend option, e.g. vidihand.checkpoint=/models/ckpt (repeatable)",
     )
     p.add_argument(
+        "--models",
+        metavar="DIR",
+        help="folder of ViDiHand checkpoints, one sub-folder per model; clients pick one by its "
+        "folder name (vidihand reconstruct --checkpoint NAME --remote ...)",
+    )
+    p.add_argument(
+        "--model-memory-gb",
+        type=float,
+        metavar="GB",
+        help="loaded models each worker keeps between jobs, least recently used dropped first "
+        "(default: 80%% of the GPU's memory, or half the RAM)",
+    )
+    p.add_argument(
         "--preload",
         action="append",
         default=[],
-        metavar="BACKEND",
-        help="import a backend's code at start so the first job starts sooner (repeatable)",
+        metavar="NAME",
+        help="load a model of --models (or a backend) at start so the first job starts sooner "
+        "(repeatable)",
     )
     p.add_argument(
         "--isolation",
@@ -74,6 +88,18 @@ def parse_backend_options(items: list[str]) -> dict[str, dict[str, object]]:
             )
         out.setdefault(backend, {})[key] = value
     return out
+
+
+def _models_dir(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise VidihandError(
+            f"--models {text}: no such folder.",
+            hint="Give a folder with one sub-folder per checkpoint (written by vidihand train).",
+        )
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         preload=tuple(args.preload),
         isolation=args.isolation,
         limits=limits,
+        models_dir=_models_dir(args.models),
+        model_budget=None if args.model_memory_gb is None else int(args.model_memory_gb * 1e9),
     )
     try:
         server = Server(config)

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_model_info",
     "core.cli.cmd_report",
     "core.cli.cmd_serve",
+    "core.cli.cmd_models",
     "core.cli.cmd_batch",
     "core.cli.cmd_install_desktop",
     "core.cli.cmd_completion",

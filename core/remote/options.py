@@ -56,12 +56,15 @@ CLIENT_OPTIONS: dict[str, dict[str, Option]] = {
         "device": Option(pattern=r"cpu|cuda(:[0-9]{1,2})?"),
         "batch_windows": _INT,
         "overlap": Option((int,), optional=True),
+        # a model *name* from the server's --models folder (core/remote/models.py looks it up
+        # among the folders it listed itself); never a path
+        "checkpoint": Option(pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"),
     },
 }
 
 #: options naming files on the server: only the server's owner sets them
 SERVER_ONLY: dict[str, frozenset[str]] = {
-    "vidihand": frozenset({"checkpoint", "base_weights", "model"}),
+    "vidihand": frozenset({"base_weights", "model"}),
 }
 
 _SERVER_HINT = "Set it on the server: vidihand serve --backend-option {backend}.{key}=VALUE."

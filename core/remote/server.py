@@ -15,6 +15,7 @@ from core.errors import VidihandError
 from core.remote.blobs import BlobStore
 from core.remote.jobs import JobStore
 from core.remote.limits import AcceptBackoff, Limits, PendingConnections, is_resource_error
+from core.remote.models import ServerModels, preload
 from core.remote.options import check_options
 from core.remote.protocol import ProtocolError
 from core.remote.runner import BackendFactory, JobRunner, default_backend_factory
@@ -43,6 +44,10 @@ class ServerConfig:
     test_batch_delay: float = 0.0
     #: handshake deadline, connections waiting for their handshake, unfinished uploads
     limits: Limits = field(default_factory=Limits)
+    #: sub-folders holding checkpoints are models clients choose by name (core/remote/models.py)
+    models_dir: Path | None = None
+    #: bytes of loaded models each worker keeps between jobs (None: 80% of the GPU, or half RAM)
+    model_budget: int | None = None
 
 
 class Server:
@@ -61,6 +66,7 @@ class Server:
         root = config.jobs_dir.resolve()
         self.blobs = BlobStore(root / "uploads", config.max_upload_bytes, config.limits)
         self.store = JobStore(root / "jobs")
+        self.models = ServerModels(config.models_dir, config.backend_options)
         self.runner = JobRunner(
             self.store,
             self.blobs.path,
@@ -71,6 +77,11 @@ class Server:
             resolve_options=self._resolve_options,
             test_batch_delay=config.test_batch_delay,
             isolation=config.isolation,
+            verify=lambda job: self.models.verify(
+                job.spec.backend, job.spec.options, job.spec.server
+            ),
+            model_budget=config.model_budget,
+            on_event=self.models.on_event,
         )
         self.closing = threading.Event()
         self._conns: set[socket.socket] = set()
@@ -92,11 +103,7 @@ class Server:
         """Resume unfinished jobs and accept connections on a background thread."""
         self.runner.start()
         if self.config.preload:
-            threading.Thread(
-                target=_preload,
-                args=(self.config.preload, self.config.backend_options),
-                daemon=True,
-            ).start()
+            threading.Thread(target=preload, args=(self,), daemon=True).start()
         self._thread = threading.Thread(
             target=self._accept_loop, name="vidihand-serve", daemon=True
         )
@@ -213,7 +220,7 @@ class Server:
             else:
                 out[key] = value
         out.update(self.config.backend_options.get(backend, {}))
-        return out
+        return self.models.resolve(backend, options, out)  # a model name -> its folder here
 
     def video_frames(self, sha: str) -> int:
         if sha not in self._n_frames:
@@ -236,13 +243,3 @@ class Server:
                     hint=exc.hint,
                 ) from None
         return self._n_frames[sha]
-
-
-def _preload(names: tuple[str, ...], options: dict[str, dict[str, Any]]) -> None:
-    """Build each backend once and drop it: its libraries are then imported and cached."""
-    for name in names:
-        try:
-            default_backend_factory(name, dict(options.get(name, {}))).close()
-            log.info("preloaded backend %s", name)
-        except Exception as exc:  # the job that needs it will report the error properly
-            log.warning("could not preload backend %s: %s", name, exc)

@@ -256,7 +256,8 @@ class Session:
         K = p.arrays.get("K")
         if K is None or K.shape != (3, 3) or not np.isfinite(K).all():
             raise ProtocolError("start_job needs a finite 3x3 array 'K'.", code="bad_request")
-        spec = JobSpec(sha, backend, options, start, stop, K.astype(np.float64).tolist())
+        identity = self.server.models.identity(backend, options)  # model hash, versions, ...
+        spec = JobSpec(sha, backend, options, start, stop, K.astype(np.float64).tolist(), identity)
         job = self.server.store.find(spec) if p.get("reuse", bool, True) else None
         if job is None:
             self.server.runner.check_room()  # refuse before creating anything
@@ -266,6 +267,11 @@ class Session:
         elif job.state in ("cancelled", "failed"):
             self.server.runner.submit(job)  # continue from its last finished batch
         send_packet(self.conn, Packet("job", job.status()))
+
+    def _on_list_models(self, p: Packet) -> None:
+        """The server's named models (core/remote/models.py); never a server path."""
+        models = self.server.models.listing()
+        send_packet(self.conn, Packet("models", {"models": models}))
 
     def _on_job_status(self, p: Packet) -> None:
         send_packet(self.conn, Packet("job", self.server.store.get(p.fields.get("job")).status()))

@@ -74,7 +74,9 @@ def test_server_never_opens_a_file_a_client_names(
             assert len(set(answers)) == 1  # the same words whether or not the file exists
             refusals = {
                 "vidihand": [
-                    ({"checkpoint": "ckpt"}, "path", "--backend-option vidihand.checkpoint")
+                    ({"base_weights": "w"}, "path", "--backend-option vidihand.base_weights"),
+                    ({"checkpoint": "../ckpt"}, "bad_request", "must match"),
+                    ({"checkpoint": "/srv/ckpt"}, "bad_request", "must match"),
                 ],
                 "groundtruth": [
                     ({"decode": "yes"}, "bad_request", "must be a finite bool"),

@@ -150,9 +150,11 @@ def load_checkpoint(
         )
     model.load_state_dict(tensors, strict=False)
     model.backbone._zero_latents.clear()
+    if dtype != torch.float32:  # diffusers' float32 modules stay float32 (precision.py)
+        from core.recon.vidihand.precision import cast_backbone
+
+        cast_backbone(model.backbone, dtype)  # before the move: the GPU never holds float32
     model.to(device=device)
-    if dtype != torch.float32:
-        model.backbone.to(dtype)
     model.eval()
     return model
 
