@@ -227,8 +227,9 @@ class JobRunner:
                 raise VidihandError(
                     "The job's video is no longer on the server.", hint="Upload it again."
                 )
-            expect = self.verify(job)
+            # options first: a job spec naming a path is refused before anything is looked at
             options = self.resolve_options(spec.backend, spec.options)
+            expect = self.verify(job)
             K = np.asarray(spec.K, dtype=np.float64).reshape(3, 3)
             frames = range(job.next_frame, spec.stop)
             if len(frames):
