@@ -101,7 +101,7 @@ def _check_evidence(doc: LabelDocument, frames: range, built: list[Built]) -> No
     if any(b.evidence.any() for b in built):
         return
     idx = np.arange(frames.start, frames.stop)
-    for h, track in enumerate(doc.hands):
+    for track in doc.hands:
         free = track.present[idx] & ~constraint_mask(track, idx)
         if (free & (track.source[idx] == Source.PREDICTED)).any():
             raise RefineError(

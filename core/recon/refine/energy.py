@@ -42,7 +42,11 @@ def geman_mcclure(r2: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def reprojection(
-    uv_pred: torch.Tensor, uv_obs: torch.Tensor, weights: torch.Tensor, sigma: float, px_scale: float
+    uv_pred: torch.Tensor,
+    uv_obs: torch.Tensor,
+    weights: torch.Tensor,
+    sigma: float,
+    px_scale: float,
 ) -> torch.Tensor:
     """Robust, confidence-weighted 2D error (sum). `weights` (..., 21) is 0 where there is no
     detection; `px_scale` converts pixels to pixels at a 640 px focal length."""

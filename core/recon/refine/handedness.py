@@ -48,18 +48,14 @@ def assign_by_continuity(doc: LabelDocument, frames: range) -> np.ndarray:
     idx = np.arange(frames.start, frames.stop)
     tr = doc.hands
     free = [(tr[h].source[idx] == Source.PREDICTED) & ~constraint_mask(tr[h], idx) for h in (0, 1)]
-    has = [
-        tr[h].present[idx] & np.isfinite(tr[h].joints_2d[idx]).all(axis=(1, 2)) for h in (0, 1)
-    ]
+    has = [tr[h].present[idx] & np.isfinite(tr[h].joints_2d[idx]).all(axis=(1, 2)) for h in (0, 1)]
     out = np.where(np.stack(has), np.array([[0], [1]]), -1)
     last: list[tuple[int, np.ndarray] | None] = [None, None]
     for k in range(n):
         f = idx[k]
         movable = free[0][k] and free[1][k]
         dets = {h: tr[h].joints_2d[f].astype(np.float64) for h in (0, 1) if has[h][k]}
-        recent = [
-            lp[1] if lp is not None and 0 < k - lp[0] <= MEMORY else None for lp in last
-        ]
+        recent = [lp[1] if lp is not None and 0 < k - lp[0] <= MEMORY else None for lp in last]
         if movable and dets:
             assign = _decide(dets, recent)
             out[:, k] = -1
@@ -99,7 +95,7 @@ def _decide(dets: dict[int, np.ndarray], recent: list[np.ndarray | None]) -> dic
             if swap < 0.5 * keep:
                 return {0: 1, 1: 0}
         return {0: 0, 1: 1}
-    (slot, uv), = dets.items()
+    ((slot, uv),) = dets.items()
     _, size = _centre_size(uv)
     own, other = recent[slot], recent[1 - slot]
     if other is not None:

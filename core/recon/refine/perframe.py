@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from core.labels.joints import FINGERS
 from core.recon.refine import energy
 from core.recon.refine.kinematics import forward, project, rodrigues
 
@@ -21,6 +22,10 @@ N_PARAMS = 36
 T_UNIT = torch.tensor([0.05, 0.05, 0.2], dtype=torch.float64)
 #: forward-difference step of the Jacobian (parameters are radians or T_UNIT)
 _EPS = 1e-6
+#: the joints each finger's angles move (its three distal joints)
+_FINGER_JOINTS = [list(FINGERS[f][1:]) for f in range(5)]
+#: parameter columns of the hinge residuals: abduction of the middle and end bones
+_HINGE_COLS = torch.tensor([6 + 6 * f + 2 * k for f in range(5) for k in (1, 2)])
 
 
 def unpack(p: torch.Tensor, R0: torch.Tensor, t0: torch.Tensor):  # type: ignore[no-untyped-def]
@@ -49,42 +54,63 @@ def fit_frames(
     limits = torch.as_tensor(energy.ANGLE_LIMITS, dtype=dt)
     sl, sh = float(np.sqrt(w_limits)), float(np.sqrt(w_hinge))
 
-    def res(p_: torch.Tensor, R0_: torch.Tensor, t0_: torch.Tensor, uv_: torch.Tensor,
-            sw_: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """Residuals (N, 82) of parameters (N, 36)."""
+    def uv_err(
+        p_: torch.Tensor, R0_: torch.Tensor, t0_: torch.Tensor, uv_: torch.Tensor
+    ) -> torch.Tensor:
+        """2D errors (N, 21, 2) in pixels at a 640 px focal length, unweighted."""
         R, t, ang = unpack(p_, R0_, t0_)
         J = forward(R[None], t[None], ang[None], skel)[0]
-        r2d = ((project(J, Kt) - uv_) * px_scale * sw_[..., None]).reshape(len(p_), -1)
-        lim = (limits[..., 0] - ang).clamp(min=0.0) + (ang - limits[..., 1]).clamp(min=0.0)
-        hinge = ang[:, :, 1:, 0].reshape(len(p_), -1)
-        return torch.cat([r2d, sl * lim.reshape(len(p_), -1), sh * hinge], dim=1)
+        return (project(J, Kt) - uv_) * px_scale
 
-    eye = torch.eye(N_PARAMS, dtype=dt) * _EPS
+    def prior(p_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Limit and hinge residuals (N, 40) and their (diagonal) derivatives (N, 40)."""
+        ang = p_[:, 6:].reshape(len(p_), 5, 3, 2)
+        below, above = limits[..., 0] - ang, ang - limits[..., 1]
+        lim = sl * (below.clamp(min=0.0) + above.clamp(min=0.0)).reshape(len(p_), -1)
+        dlim = sl * ((above > 0).to(dt) - (below > 0).to(dt)).reshape(len(p_), -1)
+        hinge = sh * ang[:, :, 1:, 0].reshape(len(p_), -1)
+        return torch.cat([lim, hinge], 1), torch.cat([dlim, torch.full_like(hinge, sh)], 1)
 
-    def jac(p_: torch.Tensor, r_: torch.Tensor, sw_: torch.Tensor) -> torch.Tensor:
-        """(N, 82, 36) by forward differences, all frames and parameters in one forward."""
-        rep = lambda x: x.repeat_interleave(N_PARAMS, dim=0)  # noqa: E731
-        shifted = (p_[:, None, :] + eye).reshape(-1, N_PARAMS)
-        r_all = res(shifted, rep(R0t), rep(t0t), rep(uvt), rep(sw_)).reshape(n, N_PARAMS, -1)
-        return ((r_all - r_[:, None, :]) / _EPS).transpose(1, 2)
+    def residuals(p_: torch.Tensor, sw_: torch.Tensor) -> torch.Tensor:
+        r2d = (uv_err(p_, R0t, t0t, uvt) * sw_[..., None]).reshape(len(p_), -1)
+        return torch.cat([r2d, prior(p_)[0]], 1)
+
+    def jacobian(p_: torch.Tensor, e0: torch.Tensor, sw_: torch.Tensor) -> torch.Tensor:
+        """(N, 82, 36). 2D part by forward differences in 12 batched poses per frame: the six
+        global unknowns one by one, and each of the six per-finger angle slots perturbed in all
+        five fingers at once (a finger's angles move only that finger's joints)."""
+        steps = p_[:, None, :].repeat(1, 12, 1)
+        for k in range(6):
+            steps[:, k, k] += _EPS
+        for k in range(6):
+            steps[:, 6 + k, 6 + k :: 6] += _EPS
+        rep = lambda x: x.repeat_interleave(12, 0)  # noqa: E731
+        e = uv_err(steps.reshape(-1, N_PARAMS), rep(R0t), rep(t0t), rep(uvt))
+        e = e.reshape(n, 12, 21, 2)
+        d = (e - e0[:, None]) / _EPS * sw_[:, None, :, None]  # (n, 12, 21, 2)
+        J2 = torch.zeros(n, 21, 2, N_PARAMS, dtype=dt)
+        J2[..., :6] = d[:, :6].permute(0, 2, 3, 1)
+        for f, joints in enumerate(_FINGER_JOINTS):
+            cols = slice(6 + 6 * f, 12 + 6 * f)
+            J2[:, joints, :, cols] = d[:, 6:, joints].permute(0, 2, 3, 1)
+        Jp = torch.zeros(n, 40, N_PARAMS, dtype=dt)
+        _, dprior = prior(p_)
+        Jp[:, torch.arange(30), 6 + torch.arange(30)] = dprior[:, :30]
+        Jp[:, 30 + torch.arange(10), _HINGE_COLS] = dprior[:, 30:]
+        return torch.cat([J2.reshape(n, 42, N_PARAMS), Jp], 1)
 
     p = torch.zeros(n, N_PARAMS, dtype=dt)
     p[:, 6:] = torch.as_tensor(angles0, dtype=dt).reshape(n, -1)
     mu = torch.full((n,), 1e-2, dtype=dt)
     s2 = sigma * sigma
 
-    def weights(p_: torch.Tensor) -> torch.Tensor:
-        # IRLS for Geman-McClure: weight (s^2 / (s^2 + r^2))^2 on the squared error
-        R, t, ang = unpack(p_, R0t, t0t)
-        J = forward(R[None], t[None], ang[None], skel)[0]
-        r2 = ((project(J, Kt) - uvt) * px_scale).pow(2).sum(-1)
-        return torch.sqrt(wt) * (s2 / (s2 + r2))
-
     with torch.no_grad():
         for _ in range(iterations):
-            sw = weights(p)
-            r = res(p, R0t, t0t, uvt, sw)
-            Jm = jac(p, r, sw)  # (n, m, 36)
+            e0 = uv_err(p, R0t, t0t, uvt)
+            # IRLS for Geman-McClure: weight (s^2 / (s^2 + r^2))^2 on the squared error
+            sw = torch.sqrt(wt) * (s2 / (s2 + e0.pow(2).sum(-1)))
+            r = torch.cat([(e0 * sw[..., None]).reshape(n, -1), prior(p)[0]], 1)
+            Jm = jacobian(p, e0, sw)  # (n, m, 36)
             JtJ = Jm.transpose(1, 2) @ Jm
             g = (Jm.transpose(1, 2) @ r[..., None])[..., 0]
             cost = (r * r).sum(-1)
@@ -92,7 +118,7 @@ def fit_frames(
             A = JtJ + torch.diag_embed(mu[:, None] * diag + 1e-9)
             step = -torch.linalg.solve(A, g[..., None])[..., 0]
             trial = p + step
-            r_new = res(trial, R0t, t0t, uvt, sw)
+            r_new = residuals(trial, sw)
             better = (r_new * r_new).sum(-1) < cost
             p = torch.where(better[:, None], trial, p)
             mu = torch.where(better, mu * 0.3, mu * 10.0).clamp(1e-6, 1e6)

@@ -22,8 +22,8 @@ from core.edits.interpolate import slerp_axis_angle
 from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from core.labels.document import HandTrack, LabelDocument, Source
 from core.recon.refine.kinematics import forward, inverse, place, skeleton_tensors
-from core.recon.refine.shape import TrackSkeleton, estimate_skeleton
 from core.recon.refine.modes import ACTIVE, FIXED, NONE
+from core.recon.refine.shape import TrackSkeleton, estimate_skeleton
 from core.recon.refine.solve import HandProblem
 
 #: at most this many frames (spread over the track) estimate a skeleton: bounded memory
@@ -115,7 +115,9 @@ def build_problem(
     t0 = np.zeros((n, 3))
     angles0 = np.zeros((n, 5, 3, 2))
     if skeleton is not None and (mode == ACTIVE).any():
-        _initial_pose(joints3d, uv, w2d, has3d, evidence, fixed, mode, skeleton, doc.K, R0, t0, angles0)
+        _initial_pose(
+            joints3d, uv, w2d, has3d, evidence, fixed, mode, skeleton, doc.K, R0, t0, angles0
+        )
     problem = HandProblem(skeleton, mode, uv, w2d, joints3d, R0, t0, angles0)
     return Built(problem, evidence & (mode == ACTIVE), gap)
 
@@ -151,7 +153,9 @@ def _initial_pose(
     span = np.maximum(hi - lo, 1)
     s = np.clip((todo - lo) / span, 0.0, 1.0)
     t0[todo] = (1 - s)[:, None] * t0[lo] + s[:, None] * t0[hi]
-    angles0[todo] = (1 - s)[:, None, None, None] * angles0[lo] + s[:, None, None, None] * angles0[hi]
+    angles0[todo] = (1 - s)[:, None, None, None] * angles0[lo] + s[:, None, None, None] * angles0[
+        hi
+    ]
     aa_lo, aa_hi = matrix_to_axis_angle(R0[lo]), matrix_to_axis_angle(R0[hi])
     for k, f in enumerate(todo):
         aa = slerp_axis_angle(aa_lo[k], aa_hi[k], np.array([s[k]]))[0]

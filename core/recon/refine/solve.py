@@ -35,6 +35,7 @@ import torch
 from core.hands.mano import single_thread
 from core.recon.refine import energy
 from core.recon.refine.kinematics import forward, project, rodrigues, skeleton_tensors
+from core.recon.refine.lbfgs import lbfgs
 from core.recon.refine.modes import ACTIVE, FIXED, NONE
 from core.recon.refine.perframe import T_UNIT, fit_frames
 from core.recon.refine.settings import RefineSettings
@@ -115,7 +116,7 @@ def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSet
     mode = np.stack([p.mode for p in problems])
     stack = lambda name: torch.as_tensor(np.stack([getattr(p, name) for p in problems]), dtype=dt)  # noqa: E731
     uv, w2d, fixed = stack("uv"), stack("w2d"), stack("fixed")
-    R0, t0, angles = stack("R0"), stack("t0"), stack("angles0").clone()
+    R0, t0, angles = stack("R0"), stack("t0"), stack("angles0")
     modes = torch.as_tensor(mode)
     active = (modes == ACTIVE).to(dt)
     is_fixed = modes == FIXED
@@ -133,46 +134,43 @@ def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSet
     radii = torch.as_tensor(energy.SPHERE_RADII, dtype=dt)
     n_active = max(float(active.sum()), 1.0)
 
-    w = torch.zeros(R0.shape[:2] + (3,), dtype=dt, requires_grad=True)
-    dtr = torch.zeros_like(t0, requires_grad=True)
-    angles.requires_grad_(True)
+    shapes = [(*R0.shape[:2], 3), tuple(t0.shape), tuple(angles.shape)]
+    sizes = [int(np.prod(sh)) for sh in shapes]
+    angles0 = angles
 
-    def pose() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def unflat(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(c.reshape(sh) for c, sh in zip(torch.split(x, sizes), shapes, strict=True))
+
+    def pose(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        w, dtr, dang = unflat(x)
         R = R0 @ rodrigues(w)
         t = t0 + T_UNIT * dtr
-        J = forward(R, t, angles, skel)
+        ang = angles0 + dang
+        J = forward(R, t, ang, skel)
         J = torch.where(is_fixed[..., None, None], fixed, J)
         R = torch.where(is_fixed[..., None, None], R_fixed, R)
-        return J, R, t
+        return J, R, t, ang
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        J, R, _ = pose()
+    def fun(x_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x_in.detach().requires_grad_(True)
+        J, R, _, ang = pose(x)
         e = energy.reprojection(project(J, Kt), uv, w2d, settings.robust_px, px_scale)
         e = e + settings.w_accel * energy.acceleration(J * 1000.0, triples)
         e = e + settings.w_rot_accel * energy.rotation_acceleration(R, triples)
-        e = e + settings.w_limits * energy.angle_limits(angles, active, limits)
-        e = e + settings.w_hinge * energy.hinge_twist(angles, active)
+        e = e + settings.w_limits * energy.angle_limits(ang, active, limits)
+        e = e + settings.w_hinge * energy.hinge_twist(ang, active)
         if settings.w_penetration > 0 and both.numel():
             e = e + settings.w_penetration * energy.interpenetration(J[0, both], J[1, both], radii)
         e = e / n_active
-        e.backward()
-        return e
+        (g,) = torch.autograd.grad(e, x)
+        return e.detach(), g
 
-    opt = torch.optim.LBFGS(
-        [w, dtr, angles],
-        lr=1.0,
-        max_iter=settings.iterations,
-        history_size=10,
-        tolerance_grad=1e-7,
-        tolerance_change=1e-10,
-        line_search_fn="strong_wolfe",
-    )
+    x = torch.zeros(sum(sizes), dtype=dt)
     if settings.iterations > 0:
-        opt.step(closure)
+        x = lbfgs(fun, x, settings.iterations)
     with torch.no_grad():
-        J, R, t = pose()
-    return Pose(R.numpy(), t.numpy(), angles.detach().numpy(), J.numpy())
+        J, R, t, ang = pose(x)
+    return Pose(R.numpy(), t.numpy(), ang.numpy(), J.numpy())
 
 
 def solve(
