@@ -55,6 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="option passed to the backend (repeatable), e.g. labels=gt.h5 for groundtruth, "
         "model_complexity=0 for mediapipe",
     )
+    p.add_argument(
+        "--no-refine",
+        dest="refine",
+        action="store_false",
+        default=None,
+        help="write the backend's raw per-frame output (default: mediapipe output is refined: "
+        "one skeleton per hand, a temporal two-hand fit, lost hands looked for again; "
+        "docs/reconstructors.md)",
+    )
     p.add_argument("--npz", help="also write an .npz export here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     from core.remote.cli_options import add_remote_arguments  # --remote / --ssh (docs/remote.md)
@@ -186,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
             return 130
         finally:
             bar.close()
+        refined = _refine(args, doc, frames, video)
     save_labels(doc, out)
     if args.npz:
         from core.io.npz import save_npz
@@ -205,5 +215,17 @@ def run(args: argparse.Namespace) -> int:
         f"({100 * pres['right'] / n:.1f}%), both {pres['both']} ({100 * pres['both'] / n:.1f}%), "
         f"any {pres['any']} ({100 * pres['any'] / n:.1f}%)"
     )
+    if refined is not None:
+        print(f"refined: {refined}")
     print(json.dumps({k: summary[k] for k in ("frames", "backend", "present")}))
     return 0
+
+
+def _refine(args: argparse.Namespace, doc: Any, frames: range, video: Any) -> str | None:
+    """The refinement stage (docs/reconstructors.md); a one-line summary, or None if skipped."""
+    from core.recon.refine.stage import refine_after_reconstruction
+
+    plan = refine_after_reconstruction(
+        doc, args.backend, refine=getattr(args, "refine", None), frames=frames, video=video
+    )
+    return None if plan is None else plan.describe()

@@ -47,6 +47,20 @@ class RefinePlan:
     def n_written(self) -> int:
         return sum(len(p.frames) for p in self.patches)
 
+    def describe(self) -> str:
+        """One line for people: what was solved, filled, moved and found again."""
+        s = self.summary
+        filled = s.get("filled", {})
+        parts = [
+            f"{self.n_written} hand-frames fitted",
+            f"{sum(filled.values())} short-gap frames filled",
+        ]
+        if "swapped_frames" in s:
+            parts.append(f"{s['swapped_frames']} left/right fixes")
+        if "redetected" in s:
+            parts.append(f"{s['redetected']} hand-frames found again")
+        return ", ".join(parts) + f" (frames {s['frames'][0]}:{s['frames'][1]})"
+
 
 def _check_range(doc: LabelDocument, frames: range | None) -> range:
     if frames is None:
