@@ -45,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--intrinsics", metavar="FX,FY,CX,CY", help="intrinsics for every video (pixels)"
     )
+    p.add_argument(
+        "--no-refine",
+        dest="refine",
+        action="store_false",
+        default=None,
+        help="write the backend's raw output (default: refined like `vidihand reconstruct`)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -73,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         K=parse_intrinsics(args.intrinsics) if args.intrinsics else None,
         progress=not args.quiet,
+        refine=args.refine,
     )
 
     def on_event(entry: dict) -> None:
