@@ -4,12 +4,12 @@ For every gap of a hand (absent on at most `redetect_max_gap` frames, present ju
 just after; no constraint frame inside), decoding only that gap:
 
 1. **Backward tracking** (also into the frames before a hand enters the picture, at most
-   `redetect_max_gap` of them). A fresh MediaPipe tracker is started on the frame where the hand was
+   `max_gap` of them). A fresh MediaPipe tracker is started on the frame where the hand was
    found again and run backwards through the gap. Tracking mode follows a hand from where it
    is known, which the forward pass could not do once it had lost it. It continues while a
    detection stays close (mean joint distance under half the hand's size) to the hand on the
    previous frame it processed.
-2. **Upscaled crops.** On frames still missing, the hand's 2D joints are interpolated between
+2. **Upscaled crops** (gaps of at most `max_gap` frames). On frames still missing, the hand's 2D joints are interpolated between
    the gap's ends, a square crop twice the hand's size around them is upscaled to
    `redetect_crop_px` and MediaPipe runs on it in image mode (the palm detector sees small
    hands at a workable size). The detection nearest the prediction is kept if it is close.
@@ -46,12 +46,14 @@ def _dist(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b, axis=-1).mean())
 
 
-def find_gaps(doc: LabelDocument, frames: range, max_gap: int) -> list[tuple[int, int, int, bool]]:
+def find_gaps(
+    doc: LabelDocument, frames: range, max_gap: int, reach: int
+) -> list[tuple[int, int, int, bool]]:
     """(hand, first, stop, two_sided) of the gaps to look into (absolute frame indices).
 
     A gap ends where the hand is found again. Two-sided gaps (the hand was there just before,
     at most `max_gap` frames) get both passes; otherwise (the hand entering the picture, or a
-    long absence) only the backward pass runs, over at most `max_gap` frames."""
+    long absence) only the backward pass runs, over at most `reach` frames."""
     idx = np.arange(frames.start, frames.stop)
     out = []
     for h, tr in enumerate(doc.hands):
@@ -61,7 +63,7 @@ def find_gaps(doc: LabelDocument, frames: range, max_gap: int) -> list[tuple[int
             if b == len(idx):
                 continue
             two_sided = a > 0 and b - a <= max_gap
-            a = max(a, b - max_gap)
+            a = max(a, b - (max_gap if two_sided else reach))
             last = np.flatnonzero(con[a:b])
             if last.size:  # never look past a constraint frame
                 a, two_sided = a + int(last[-1]) + 1, False
@@ -78,10 +80,16 @@ class _Detector:
 
         self._mp = mp_hands
         self._image: Any = None
+        self._tracker: Any = None
 
     def tracker(self) -> Any:
-        return self._mp.Hands(static_image_mode=False, max_num_hands=2, model_complexity=1,
-                              min_detection_confidence=0.5, min_tracking_confidence=0.5)  # fmt: skip
+        """One tracking graph for all gaps (a graph costs ~0.1 s to start); each backward pass
+        primes it twice on its first frame, so what it tracked in the last gap is dropped."""
+        if self._tracker is None:
+            self._tracker = self._mp.Hands(static_image_mode=False, max_num_hands=2,
+                                           model_complexity=1, min_detection_confidence=0.5,
+                                           min_tracking_confidence=0.5)  # fmt: skip
+        return self._tracker
 
     def image_mode(self) -> Any:
         if self._image is None:
@@ -90,8 +98,9 @@ class _Detector:
         return self._image
 
     def close(self) -> None:
-        if self._image is not None:
-            self._image.close()
+        for graph in (self._image, self._tracker):
+            if graph is not None:
+                graph.close()
 
 
 def _detect(hands: Any, image: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
@@ -138,38 +147,74 @@ def _crop_detect(detector: _Detector, image: np.ndarray, predicted: np.ndarray, 
 
 def redetect_gaps(doc: LabelDocument, video: Any, frames: range, settings: RefineSettings) -> int:
     """Look into every gap; write what is found. Returns the number of hand-frames found."""
-    gaps = find_gaps(doc, frames, settings.redetect_max_gap)
+    gaps = find_gaps(doc, frames, settings.redetect_max_gap, max(settings.max_gap, 1))
     if not gaps:
         return 0
     detector = _Detector()
+    reader = _GapFrames(video)
     found = 0
     try:
-        for h, a, b, two_sided in gaps:
-            found += _one_gap(doc, video, detector, h, a, b, two_sided, settings)
+        for h, a, b, two_sided in sorted(gaps, key=lambda g: g[1]):
+            found += _one_gap(doc, reader.get(a, b), detector, h, a, b, two_sided, settings)
     finally:
         detector.close()
+        reader.close()
     return found
 
 
-def _one_gap(doc: LabelDocument, video: Any, detector: _Detector, h: int, a: int, b: int,
-             two_sided: bool, settings: RefineSettings) -> int:  # fmt: skip
+class _GapFrames:
+    """Decodes the frames of gaps in order, going on from the last gap when that is cheaper
+    than seeking (a seek decodes from the keyframe before the gap)."""
+
+    def __init__(self, video: Any) -> None:
+        self.video = video
+        self._it: Any = None
+        self._pos = -1
+
+    def get(self, a: int, b: int) -> dict[int, np.ndarray]:
+        """Frames a..b (inclusive)."""
+        if self._it is None or a < self._pos or a - self._pos > self._seek_cost(a):
+            self.close()
+            self._it, self._pos = self.video.iter_frames(a, None), a
+        out: dict[int, np.ndarray] = {}
+        for index, image in self._it:
+            self._pos = index + 1
+            if index >= a:
+                out[index] = image
+            if index >= b:
+                break
+        return out
+
+    def _seek_cost(self, index: int) -> int:
+        cost = getattr(self.video, "decode_cost", None)
+        return int(cost(index)) if cost is not None else 0
+
+    def close(self) -> None:
+        if self._it is not None and hasattr(self._it, "close"):
+            self._it.close()
+        self._it = None
+
+
+def _one_gap(doc: LabelDocument, images: dict[int, np.ndarray], detector: _Detector, h: int,
+             a: int, b: int, two_sided: bool, settings: RefineSettings) -> int:  # fmt: skip
     track, other = doc.hands[h], doc.hands[1 - h]
-    images = dict(video.iter_frames(a, b + 1))
     got: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
     target = track.joints_2d[b].astype(np.float64)
-    with detector.tracker() as hands:  # backwards from where the hand was found again
-        for f in range(b, a - 1, -1):
-            if f not in images:
-                break
-            avoid = other.joints_2d[f].astype(np.float64) if other.present[f] else None
-            det = _nearest(_detect(hands, images[f]), target, avoid)
-            if f == b:
-                continue  # primes the tracker on the known frame
-            if det is None:
-                break
-            got[f], target = det, det[1]
+    hands = detector.tracker()  # backwards from where the hand was found again
+    if b in images:
+        _detect(hands, images[b])  # primes the tracker on the known frame (twice: see tracker)
+    for f in range(b, a - 1, -1):
+        if f not in images:
+            break
+        avoid = other.joints_2d[f].astype(np.float64) if other.present[f] else None
+        det = _nearest(_detect(hands, images[f]), target, avoid)
+        if f == b:
+            continue
+        if det is None:
+            break
+        got[f], target = det, det[1]
     after_f = min(got) if got else b
-    if not two_sided:
+    if not two_sided or b - a > settings.max_gap:  # crops only where the fit could fill anyway
         return _write(doc, h, got)
     before = track.joints_2d[a - 1].astype(np.float64)
     after = got[after_f][1] if got else track.joints_2d[b].astype(np.float64)

@@ -44,7 +44,7 @@ class RefineSettings:
     #: weight of the twist of middle and end finger joints (they are hinges; per squared radian)
     w_hinge: float = 20.0
     #: weight of the two-hand interpenetration penalty (per mm^2 of sphere overlap)
-    w_penetration: float = 1.0
+    w_penetration: float = 10.0
     #: frames solved together; memory is bounded by this, not by the video's length
     chunk: int = 192
     #: frames of context on each side of a chunk (solved but not kept, or fixed from before)
@@ -53,8 +53,9 @@ class RefineSettings:
     iterations: int = 15
     #: fix left/right swaps by continuity and 3D chirality
     fix_handedness: bool = True
-    #: with a video: look again for hands lost in gaps of at most this many frames (0: never)
-    redetect_max_gap: int = 45
+    #: with a video: look again for hands lost in gaps of at most this many frames (0: never);
+    #: a hand entering the picture is looked for at most `max_gap` frames before it appears
+    redetect_max_gap: int = 16
     #: with a video: crops around the predicted hand are upscaled to this many pixels
     redetect_crop_px: int = 384
 
