@@ -253,3 +253,31 @@ def test_bad_range_and_settings_are_refused() -> None:
         plan_refinement(doc, RefineSettings(), range(50, 80))
     with pytest.raises(ValueError, match="unknown refine option"):
         RefineSettings().with_options(max_gapp=3)
+
+
+# ------------------------------------------------------------------ the edit (app's loop)
+def test_refine_edit_is_one_undo_step_and_follows_keyframes() -> None:
+    from core.edits import EditHistory
+    from core.recon.refine.edit_op import preview_refine
+
+    doc, _ = make_doc(np.random.default_rng(10))
+    history = EditHistory(doc)
+    # the annotator fixes two keyframes (moved 2 cm), then refines the range between them
+    for f in (20, 40):
+        j3 = doc.hands[LEFT].joints_3d[f] + np.array([0.02, 0.0, 0.0], np.float32)
+        history.apply("move_joint_3d", hand="left", frame=f, joint=0, xyz=j3[0].tolist())
+    before = doc.copy()
+    preview = preview_refine(doc, 15, 45)
+    assert doc.equals(before)  # a preview writes nothing
+    history.apply({"op": "refine", "start": 15, "end": 45})
+    assert doc.history[-1] == {"op": "refine", "start": 15, "end": 45}
+    for patch in preview:
+        assert np.array_equal(
+            doc.hands[patch.hand].joints_3d[patch.frames], patch.values["joints_3d"]
+        )
+    for f in (20, 40):  # keyframes kept to the bit
+        assert doc.hands[LEFT].joints_3d[f].tobytes() == before.hands[LEFT].joints_3d[f].tobytes()
+    history.undo()
+    assert doc.equals(before)
+    history.redo()
+    assert not doc.equals(before)
