@@ -24,15 +24,29 @@ _LIMITS_DEG = np.array(
 #: (5, 3, 2, 2): low/high per finger, bone, angle
 ANGLE_LIMITS = np.deg2rad(_LIMITS_DEG)
 
-#: spheres for the interpenetration term: every joint and every bone's midpoint
-_BONE_A = np.array([a for a, _ in BONES])
-_BONE_B = np.array([b for _, b in BONES])
+
+def _spheres() -> tuple[np.ndarray, np.ndarray]:
+    """Spheres covering the failure detector's capsules (core/analysis/two_hands.py): every
+    joint, the middle of every finger bone, three points along each palm bone and the middle
+    of each knuckle-line segment. Returns weights (S, 21) (centres = weights @ joints) and
+    radii (S,) in metres: 12 mm on the palm, 8 mm on the fingers."""
+    rows, radii = [], []
+    for j in range(21):
+        rows.append(np.eye(21)[j])
+        radii.append(0.012 if j in _PALM_JOINTS else 0.008)
+    for a, b in BONES:
+        palm = a == 0
+        for f in (0.25, 0.5, 0.75) if palm else (0.5,):
+            rows.append((1 - f) * np.eye(21)[a] + f * np.eye(21)[b])
+            radii.append(0.012 if palm else 0.008)
+    for a, b in ((5, 9), (9, 13), (13, 17)):
+        rows.append(0.5 * (np.eye(21)[a] + np.eye(21)[b]))
+        radii.append(0.012)
+    return np.stack(rows), np.asarray(radii)
+
+
 _PALM_JOINTS = {0, 1, 5, 9, 13, 17}
-#: radius (m) per sphere: palm 12 mm, fingers 8 mm (the failure detector's capsules)
-SPHERE_RADII = np.array(
-    [0.012 if j in _PALM_JOINTS else 0.008 for j in range(21)]
-    + [0.012 if b in _PALM_JOINTS and a == 0 else 0.008 for a, b in BONES]
-)
+SPHERE_WEIGHTS, SPHERE_RADII = _spheres()
 
 
 def geman_mcclure(r2: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -80,9 +94,8 @@ def hinge_twist(angles: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
 
 
 def sphere_centres(joints: torch.Tensor) -> torch.Tensor:
-    """(..., 41, 3): the joints and the bones' midpoints."""
-    mids = 0.5 * (joints[..., _BONE_A, :] + joints[..., _BONE_B, :])
-    return torch.cat([joints, mids], dim=-2)
+    """(..., S, 3) sphere centres of joints (..., 21, 3) (see SPHERE_WEIGHTS)."""
+    return torch.as_tensor(SPHERE_WEIGHTS, dtype=joints.dtype) @ joints
 
 
 def interpenetration(left: torch.Tensor, right: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
@@ -91,6 +104,6 @@ def interpenetration(left: torch.Tensor, right: torch.Tensor, radii: torch.Tenso
     if left.shape[0] == 0:
         return left.sum() * 0.0
     a, b = sphere_centres(left), sphere_centres(right)
-    d = torch.cdist(a, b)  # (N, 41, 41)
+    d = torch.cdist(a, b)  # (N, S, S)
     overlap = (radii[:, None] + radii[None, :] - d).clamp(min=0.0) * 1000.0
     return overlap.pow(2).sum()
