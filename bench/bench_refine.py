@@ -11,8 +11,8 @@ and report, raw -> refined:
   interpenetrating frames (core.analysis: capsule overlap deeper than its threshold);
 - cost: (reconstruct + refine) / reconstruct, wall and CPU time (the machine is shared: CPU
   time is the steadier figure), and the fit alone in frames/s (both hands, no video);
-- memory: peak RSS of the fit alone on the demo3 document tiled to 500 .. 8000 frames, each in
-  its own process.
+- memory: RSS before and peak of the fit alone on the demo3 document tiled to 500 .. 8000
+  frames, each in its own process.
 
 Targets (issue 13): sample jitter <= 3, MPJPE <= 0.6x raw, EPE <= raw + 2 px, recall >= 0.95 at
 precision >= 0.98, palm std <= 2 mm; videos jitter <= 5, palm std <= 2, 2D distance <= 4 px,
@@ -158,8 +158,9 @@ def clip_row(name: str, path: Path, gt: LabelDocument | None) -> dict:
     return row
 
 
-def memory_rss(n_frames: int, source: Path) -> float:
-    """Peak RSS (MiB) of the fit alone on `source` tiled to `n_frames`, in a fresh process."""
+def memory_rss(n_frames: int, source: Path) -> list[float]:
+    """[before, peak] RSS (MiB) of the fit alone on `source` tiled to `n_frames`, in a fresh
+    process (before: after the imports and the document are made)."""
     code = f"""
 import resource, sys, numpy as np
 sys.path.insert(0, {str(ROOT)!r})
@@ -172,12 +173,13 @@ hands = tuple(HandTrack(**{{k: np.concatenate([v] * reps)[:n] for k, v in t.arra
               for t in src.hands)
 meta = VideoMeta(n, src.meta.fps, src.meta.width, src.meta.height)
 doc = LabelDocument(meta, src.K, hands)
+import torch
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 plan_refinement(doc, RefineSettings(fix_handedness=False))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(base / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return [round(float(v), 1) for v in out.stdout.strip().splitlines()[-1].split()]
 
 
 def main() -> int:
@@ -202,7 +204,7 @@ def main() -> int:
         src = Path(tmp) / "demo3_raw.h5"
         save_labels(raw, src)
         lengths = (500, 2000) if args.quick else (500, 2000, 8000)
-        results["memory_peak_rss_mib"] = {n: round(memory_rss(n, src), 1) for n in lengths}
+        results["memory_peak_rss_mib"] = {n: memory_rss(n, src) for n in lengths}
         print(json.dumps({"memory_peak_rss_mib": results["memory_peak_rss_mib"]}), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
