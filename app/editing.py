@@ -624,6 +624,12 @@ class EditController(QObject):
         self.act_interpolate = A("&Interpolate Between Keyframes", self.interpolate, "I")
         self.act_smooth = A("S&mooth Range...", lambda: self.start_smooth(), "S",
                             "Preview smoothing of the range; Apply or Cancel")  # fmt: skip
+        from app.refine_ui import RefineRange  # Edit > Refine Range... (its own module)
+
+        self.refine_range = RefineRange(self)
+        self.act_refine = A("Re&fine Range...", self.refine_range.start, "Ctrl+Shift+F",
+                            "Refit the range to the detections and your keyframes; preview, "
+                            "then Apply or Cancel")  # fmt: skip
         self.act_reviewed = A("Mark &Reviewed", lambda: self.mark_reviewed(True), "R")
         self.act_unreviewed = A("Mark Not Reviewed", lambda: self.mark_reviewed(False), "Shift+R")
         self.act_next_unrev = A("Next &Unreviewed", lambda: self.jump("unreviewed"), "N")
@@ -647,7 +653,8 @@ class EditController(QObject):
                          self.act_swap, self.act_copy_prev, self.act_copy_next,
                          self.act_delete])  # fmt: skip
         menu.addSeparator()
-        menu.addActions([self.act_keyframe, self.act_interpolate, self.act_smooth])
+        menu.addActions([self.act_keyframe, self.act_interpolate, self.act_smooth,
+                         self.act_refine])  # fmt: skip
         menu.addSeparator()
         menu.addAction(self.act_escape)
         after_file = None

@@ -58,6 +58,9 @@ class BatchOptions:
     overlap: int = 30
     #: reconstruct at most the first N frames of each video (quick runs, tests)
     max_frames: int | None = None
+    #: refine the stitched labels (core/recon/refine); None: the backend's default, as
+    #: `vidihand reconstruct` does
+    refine: bool | None = None
     #: intrinsics for every video (None: each video's default from its size)
     K: np.ndarray | None = None
     progress: bool = True
@@ -353,6 +356,7 @@ def _finish(job: _Job, options: BatchOptions, out_dir: Path) -> str:
         doc = LabelDocument(meta, _K_for(job, options))
         apply_batch(doc, stitch(job.parts, job.chunks), source=Source.PREDICTED, keep_edited=False)
         doc.backend, doc.backend_version = job.backend, job.version
+        _refine(doc, job, options)
         doc.extras[EXTRAS_KEY] = {
             "complete": True,
             "backend": options.backend,
@@ -368,6 +372,20 @@ def _finish(job: _Job, options: BatchOptions, out_dir: Path) -> str:
     finally:
         job.parts.clear()
     return "done"
+
+
+def _refine(doc: LabelDocument, job: _Job, options: BatchOptions) -> None:
+    """The same refinement stage as `vidihand reconstruct` (with the video: re-detection)."""
+    from core.recon.refine.stage import refine_after_reconstruction, refines_by_default
+    from core.video.reader import open_video
+
+    wanted = refines_by_default(options.backend) if options.refine is None else options.refine
+    if not wanted:
+        return
+    with open_video(job.item.path) as video:
+        refine_after_reconstruction(
+            doc, options.backend, refine=True, frames=job.frames, video=video
+        )
 
 
 def summary_counts(summary: list[dict[str, Any]]) -> dict[str, int]:

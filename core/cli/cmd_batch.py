@@ -50,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--intrinsics", metavar="FX,FY,CX,CY", help="intrinsics for every video (pixels)"
     )
+    p.add_argument(
+        "--no-refine",
+        dest="refine",
+        action="store_false",
+        default=None,
+        help="write the backend's raw output (default: refined like `vidihand reconstruct`)",
+    )
     add_quiet(p, help="no progress bar")
     p.set_defaults(func=run)
 
@@ -82,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         K=parse_intrinsics(args.intrinsics) if args.intrinsics else None,
         progress=show_progress(args.quiet),
         force=args.force,
+        refine=args.refine,
     )
 
     def on_event(entry: dict) -> None:

@@ -55,6 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="option passed to the backend (repeatable), e.g. labels=gt.h5 for groundtruth, "
         "model_complexity=0 for mediapipe",
     )
+    p.add_argument(
+        "--no-refine",
+        dest="refine",
+        action="store_false",
+        default=None,
+        help="write the backend's raw per-frame output (default: mediapipe output is refined: "
+        "one skeleton per hand, a temporal two-hand fit, lost hands looked for again; "
+        "docs/reconstructors.md)",
+    )
     p.add_argument("--npz", help="also write an .npz export here")
     from core.cli.output import add_force, add_quiet
 
@@ -212,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
             return 130
         finally:
             bar.close()
+        refined = _refine(args, doc, frames, video)
     save_labels(doc, out)
     if args.npz:
         from core.io.npz import save_npz
@@ -244,5 +254,17 @@ def run(args: argparse.Namespace) -> int:
             + (f" in {timing['model_load_s']:.2f} s)" if not timing.get("warm") else ")"),
             file=sys.stderr,
         )
+    if refined is not None:
+        say(f"refined: {refined}")
     print(json.dumps({k: summary[k] for k in ("frames", "backend", "present")}))
     return 0
+
+
+def _refine(args: argparse.Namespace, doc: Any, frames: range, video: Any) -> str | None:
+    """The refinement stage (docs/reconstructors.md); a one-line summary, or None if skipped."""
+    from core.recon.refine.stage import refine_after_reconstruction
+
+    plan = refine_after_reconstruction(
+        doc, args.backend, refine=getattr(args, "refine", None), frames=frames, video=video
+    )
+    return None if plan is None else plan.describe()

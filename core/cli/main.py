@@ -18,6 +18,7 @@ from core.errors import CancelledError, VidihandError
 #: subcommand modules, in the order `vidihand --help` lists them
 COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_reconstruct",
+    "core.cli.cmd_refine",
     "core.cli.cmd_check",
     "core.cli.cmd_info",
     "core.cli.cmd_sample",

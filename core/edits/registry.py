@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 OpFunc = Callable[["EditHistory", dict[str, Any]], None]
 
 #: modules whose import registers operations
-_OP_MODULES = ("core.edits.ops", "core.edits.pose", "core.edits.interpolate")
+_OP_MODULES = (
+    "core.edits.ops",
+    "core.edits.pose",
+    "core.edits.interpolate",
+    "core.recon.refine.edit_op",
+)
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,10 @@ def test_reconstruct_writes_a_valid_file(reconstructed, demo3: Path) -> None:
     doc = load_labels(out, expect=meta)  # matches the video: frame count, size and hash
     assert doc.n_frames == 500 and doc.backend == "mediapipe" and "0.10.14" in doc.backend_version
     np.testing.assert_allclose(doc.K, [[1100, 0, 639.5], [0, 1100, 359.5], [0, 0, 1]])
+    # refined by default: short gaps the detector missed are filled and marked interpolated
+    assert doc.extras["refine"]["backend"].startswith("refine")
     for track in doc.hands:
-        assert (track.source[200:230] == Source.PREDICTED).all()
+        assert np.isin(track.source[200:230], [Source.PREDICTED, Source.INTERPOLATED]).all()
         assert (track.source[:200] == Source.NONE).all() and (
             track.source[230:] == Source.NONE
         ).all()
