@@ -1,8 +1,8 @@
 """The editing commands of the window, declared as data (app/actions.py): Edit and Review menus,
 their shortcuts and enabled-when conditions, and the F1 lines for the editing gestures.
 
-A feature that adds an edit (a refinement over the range, say) declares one more `Action` with
-menu "Edit" and a group; nothing else changes.
+A feature that adds an edit declares one more `Action` with menu "Edit" and a group, as Refine
+Range... ("edit.refine", app/refine_ui.py) does; nothing else changes.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class EditCommands(Protocol):
     def toggle_keyframe(self) -> bool: ...
     def interpolate(self) -> bool: ...
     def start_smooth(self, sigma: float | None = None) -> bool: ...
+    def start_refine(self) -> bool: ...
     def escape(self) -> None: ...
     def mark_reviewed(self, reviewed: bool = True) -> bool: ...
     def jump(self, kind: str, forward: bool = True) -> int | None: ...
@@ -99,6 +100,11 @@ def edit_actions(ed: EditCommands) -> list[Action]:
         Action("edit.smooth", "S&mooth Range...", lambda: ed.start_smooth(), "S", E, "track",
                tip="Preview smoothing of the range; Apply or Cancel", enabled_when=has_doc,
                help="smooth the range: preview, then Apply or Cancel"),
+        Action("edit.refine", "Re&fine Range...", ed.start_refine, "Ctrl+Shift+F", E, "track",
+               tip="Refit the range to the detections and your keyframes; preview, then Apply "
+               "or Cancel", enabled_when=has_doc,
+               help="refine the range (refit to detections and keyframes): preview, then Apply "
+               "or Cancel"),
         Action("edit.escape", "Cancel Drag / Preview / Range", ed.escape, "Escape", E, "escape",
                help="cancel a drag, a preview, or clear the edit range"),
         Action("review.reviewed", "Mark &Reviewed", lambda: ed.mark_reviewed(True), "R", R,

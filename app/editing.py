@@ -8,6 +8,8 @@ separate, each built from what it uses:
   here ("Restore unsaved changes?", non-blocking, `answer_recovery` for tests);
 - `Selection` (app/selection.py): selected hand and joint, the edit range, the timeline's
   Ctrl+drag; `SmoothPreview` (app/smooth_preview.py): the smoothing preview's model;
+- `RefineRange` (app/refine_ui.py): Edit > Refine Range...'s bar, its preview held in the
+  smoothing preview's model;
 - the commands (this class): range operations on the selected hand over the edit range or the
   current frame, review marks, jumps; the span choice of interpolation and the copy-pose fan-out
   are Qt-free (core/edits/commands.py);
@@ -25,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QScrollArea
 
 from app.edit_actions import EDIT_GESTURES, edit_actions
@@ -33,6 +35,7 @@ from app.errors import ErrorInfo
 from app.hand_drag3d import HandDrag3D
 from app.joint_drag import JointDrag, SelectionOverlay
 from app.mano_ui import ManoUI
+from app.refine_ui import RefineRange
 from app.selection import RangeDrag, Selection
 from app.shell import WindowParts
 from app.smooth_preview import SmoothPreview
@@ -77,6 +80,10 @@ class EditController(QObject):
             parts.actions, parts.dialog_parent,
         )  # fmt: skip
         self.smooth_bar = SmoothBar(self.smoothing, self.apply_smooth)
+        self.refine_range = RefineRange(  # Edit > Refine Range...: a bar in the status bar
+            session, self.selection, self.smoothing, self.apply, parts.errors.report,
+            parts.status_bar,
+        )  # fmt: skip
         self.inspector = Inspector(session, self.selection, self, self.smooth_bar)
         scroll = QScrollArea()  # scrolls rather than squeezing the 3D view above it
         scroll.setWidget(self.inspector)
@@ -111,6 +118,8 @@ class EditController(QObject):
 
         session.documentReplaced.connect(self._on_document)
         session.historyChanged.connect(self._history_changed)
+        # the failure itself comes through session.problem (the window's error reporter)
+        session.autosaveRestored.connect(self._autosave_restored)
         # each declared action is also an attribute: "edit.undo" -> self.act_undo
         for action in edit_actions(self):
             setattr(self, "act_" + action.id.split(".", 1)[1], parts.actions.add(action))
@@ -175,6 +184,10 @@ class EditController(QObject):
         self.act_undo.setText(f"&Undo {h.undo_label}" if h is not None and h.can_undo else "&Undo")
         self.act_redo.setText(f"&Redo {h.redo_label}" if h is not None and h.can_redo else "&Redo")
         self.historyChanged.emit()
+
+    def _autosave_restored(self) -> None:
+        bar = self.parts.status_bar  # after the edit's own status message
+        QTimer.singleShot(0, lambda: bar.showMessage("Autosave works again", 8000))
 
     # ------------------------------------------------------------- recovery
     def _offer_recovery(self, info: Mapping[str, Any]) -> None:
@@ -361,6 +374,11 @@ class EditController(QObject):
     def update_preview(self, sigma: float | None = None) -> bool:
         return self.smoothing.update(sigma)
 
+    # ------------------------------------------------------------ refinement
+    def start_refine(self) -> bool:
+        """Show the refit of the range (app/refine_ui.py); Apply or Cancel in its bar."""
+        return self.refine_range.start()
+
     def apply_smooth(self) -> bool:
         if self.smoothing.params is None:
             return False
@@ -428,7 +446,7 @@ class EditController(QObject):
         return dlg
 
     def escape(self) -> None:
-        """Escape: cancel a drag, else a smoothing preview, else clear the edit range."""
+        """Escape: cancel a drag, else a smoothing or refine preview, else clear the edit range."""
         if self.drag.active or self.drag3d.active:
             self.drag.cancel()
             self.drag3d.cancel()

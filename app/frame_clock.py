@@ -10,6 +10,7 @@ draw synchronously on `frameChanged`, so the next tick waits for the draw to fin
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
@@ -22,8 +23,16 @@ class FrameClock(QObject):
     playingChanged = Signal(bool)
     rangeChanged = Signal(int, float)  #: n_frames, fps
 
-    def __init__(self, n_frames: int = 0, fps: float = 30.0, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        n_frames: int = 0,
+        fps: float = 30.0,
+        parent: QObject | None = None,
+        now: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """`now`: the wall clock in seconds (tests pass a clock they advance themselves)."""
         super().__init__(parent)
+        self._now = now
         self._frame = 0
         self._n = int(n_frames)
         self._fps = float(fps) if fps > 0 else 30.0
@@ -84,7 +93,7 @@ class FrameClock(QObject):
             return
         self._frame = f
         if self.playing:  # a seek while playing restarts the wall-clock reference
-            self._t0, self._f0 = time.perf_counter(), f
+            self._t0, self._f0 = self._now(), f
         self.frameChanged.emit(f)
 
     def step(self, delta: int) -> None:
@@ -113,7 +122,7 @@ class FrameClock(QObject):
             self.frameChanged.emit(self._frame)
         was_playing = self.playing
         self._rate = float(rate)
-        self._t0, self._f0 = time.perf_counter(), self._frame
+        self._t0, self._f0 = self._now(), self._frame
         self.shown = self.dropped = 0
         # tick at twice the frame rate: a frame is never shown more than half a period late
         self._timer.start(max(1, int(500.0 / (self._fps * abs(self._rate)))))
@@ -142,7 +151,7 @@ class FrameClock(QObject):
         self.play(-_next_speed(-self._rate, +1))
 
     def _tick(self) -> None:
-        elapsed = time.perf_counter() - self._t0
+        elapsed = self._now() - self._t0
         target = self._f0 + int(elapsed * self._fps * self._rate)
         end = self._clamp(target)
         if end == self._frame:

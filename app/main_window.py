@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.actions import Action, Actions
 from app.analysis_ui import install_analysis
+from app.drop import install_drops
 from app.editing import install_editing
 from app.errors import ErrorInfo, ErrorPresenter
 from app.long_video_ui import install_long_video
@@ -34,6 +35,7 @@ from app.remote_ui import install_remote
 from app.session import Session
 from app.shell import Docks, WindowParts
 from app.status_line import StatusLine
+from app.widgets.empty_state import install_empty_state
 from app.widgets.recon_panel import ReconPanel
 from app.widgets.timeline import Timeline
 from app.widgets.video_view import VideoView
@@ -109,6 +111,10 @@ class MainWindow(QMainWindow):
         self.remote = install_remote(self.parts)  # Settings > Remote Hosts, run on, link state
         self.editing = install_editing(self.parts)  # undo/journal, drag, inspector, range ops
         self.long_video = install_long_video(self.session, self.timeline, self.video_view)
+        # what to do next, over the video pane
+        self.empty_state = install_empty_state(self.session, self.video_view, self.actions)
+        # videos and label files dropped on the window
+        self.drops = install_drops(self, self.open_video, self.open_labels, self.parts.status)
         self._make_panels_scrollable()
         self.resize(1440, 900)
         self.resizeDocks([self.dock3d], [520], Qt.Orientation.Horizontal)

@@ -40,6 +40,8 @@ class Session(QObject):
     backgroundError = Signal(object)
     #: an error the workspace could not raise to a caller (closing the previous journal)
     problem = Signal(object)
+    #: the crash journal records edits again after it had failed (reported through `problem`)
+    autosaveRestored = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +61,7 @@ class Session(QObject):
         w.subscribe("history_changed", self.historyChanged.emit)
         w.subscribe("reference_changed", self.referenceChanged.emit)
         w.subscribe("error", self.problem.emit)
+        w.subscribe("autosave_restored", self.autosaveRestored.emit)
 
     # ------------------------------------------------------- the workspace's state
     @property

@@ -3,7 +3,8 @@
 `SmoothPreview` holds the would-be values (a `Patch`, computed by `core.edits.preview_smooth`)
 and their parameters; the overlay (app/joint_drag.py), the 3D view (app/widgets/preview3d.py) and
 the smoothing bar (app/widgets/range_dialog.py) observe `previewChanged`. The document changes
-only when the owner applies the edit. A refinement preview can hold its patch the same way.
+only when the owner applies the edit. A refinement preview (app/refine_ui.py) holds its patch the
+same way (`hold`), without smoothing parameters.
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ class SmoothPreview(QObject):
 
     @property
     def active(self) -> bool:
-        return self.params is not None
+        return self.patch is not None or self.params is not None
+
+    def hold(self, patch: Patch) -> None:
+        """Show `patch`, what another edit would write (a refinement), until cancelled or
+        replaced; it is not recomputed when the document changes."""
+        self.params = None
+        self.patch = patch
+        self.previewChanged.emit()
 
     def show(self, hand: int, start: int, end: int, sigma: float) -> bool:
         self.params = (hand, start, end, float(sigma))

@@ -84,6 +84,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         token = tmp / "token"
         token.write_text("bench-token\n")
+        token.chmod(0o600)  # vidihand serve refuses a token file others can read
         port = free_port()
         serve = subprocess.Popen(
             [

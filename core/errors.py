@@ -77,3 +77,15 @@ class SettingsError(VidihandError):
     """A settings file or value is invalid."""
 
     title = "Invalid settings"
+
+
+class ExportError(VidihandError):
+    """Labels cannot be exported in the asked format (what the format needs is missing)."""
+
+    title = "Cannot export"
+
+
+class MissingExtraError(VidihandError):
+    """A feature needs an optional dependency group (a pip extra) that is not installed."""
+
+    title = "Optional part not installed"

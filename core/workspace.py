@@ -21,7 +21,8 @@ value at the last save or load, never a position in the undo stack.
 Events: "video_changed", "document_replaced", "document_edited" (core.labels.document.Change),
 "paths_changed" (label path or saved state), "history_changed" (undo/redo stacks),
 "reference_changed", "error" (an exception the owner could not raise to a caller, e.g. closing
-the previous journal).
+the previous journal, or the crash journal failing to record an edit: reported once, when
+autosave starts failing), "autosave_restored" (the journal caught up again after such a failure).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ EVENTS = (
     "history_changed",
     "reference_changed",
     "error",
+    "autosave_restored",
 )
 
 PathLike = str | os.PathLike[str]
@@ -79,6 +81,8 @@ class Workspace:
         self._observers: dict[str, list[Callable[..., None]]] = {e: [] for e in EVENTS}
         self._unsub_doc: Callable[[], None] | None = None
         self._unsub_history: Callable[[], None] | None = None
+        #: the autosave failure last reported through "error" (None: autosave works)
+        self._autosave_failure: VidihandError | None = None
 
     # ---------------------------------------------------------------- events
     def subscribe(self, event: str, callback: Callable[..., None]) -> Callable[[], None]:
@@ -180,7 +184,21 @@ class Workspace:
         self._watch_history()
         self._emit("document_replaced")
         self._emit("paths_changed")
+        self._history_changed()
+
+    def _history_changed(self) -> None:
         self._emit("history_changed")
+        self._check_autosave()
+
+    def _check_autosave(self) -> None:
+        """Report once when the crash journal cannot be written (disk full...), and once when
+        it works again: edits stay in memory, but only a save protects them meanwhile."""
+        error = self.edit.autosave_error if self.edit is not None else None
+        if error is not None and self._autosave_failure is None:
+            self._emit("error", error)
+        elif error is None and self._autosave_failure is not None:
+            self._emit("autosave_restored")
+        self._autosave_failure = error
 
     def _on_change(self, change: Change) -> None:
         self._emit("document_edited", change)
@@ -190,7 +208,7 @@ class Workspace:
             self._unsub_history()
             self._unsub_history = None
         if self.edit is not None:
-            self._unsub_history = self.edit.history.subscribe(lambda: self._emit("history_changed"))
+            self._unsub_history = self.edit.history.subscribe(self._history_changed)
 
     def load_labels(self, path: PathLike, *, force: bool = False, as_copy: bool = False) -> None:
         """Load a label file for the open video; LabelMismatchError unless it fits or `force`."""

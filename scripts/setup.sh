@@ -18,6 +18,8 @@ APT_PACKAGES=(
   openssh-client openssh-server
   # headless rendering of the failure-analysis HTML report in tests
   chromium
+  # checks the desktop entry `vidihand install-desktop` writes (tests)
+  desktop-file-utils
 )
 
 missing=()
@@ -48,7 +50,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages (requirements.lock; first time takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -r requirements.lock
+  # the project itself: code, and resources/ (icon, desktop entry, theme) as package data
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
+fi
+# the launcher entry and icon for this user (a desktop session only; CI and servers skip it)
+if [ -n "${XDG_CURRENT_DESKTOP:-}" ] && [ -z "${CI:-}" ]; then
+  .venv/bin/vidihand install-desktop
+else
+  echo "setup: to add ViDiHand Studio to the desktop's launcher: .venv/bin/vidihand install-desktop"
 fi
 echo "setup: ready ($ROOT/.venv)"

@@ -57,3 +57,131 @@ def synthetic_mano_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from core.hands.synthetic_mano import write_synthetic_mano
 
     return write_synthetic_mano(tmp_path_factory.mktemp("mano"), chumpy=True)
+
+
+# ------------------------------------------------------------------ what the set-up installs
+#: the only reason a test may skip: hardware CI does not have (mark such tests `gpu`)
+SKIP_ALLOWED_MARKERS = ("gpu",)
+
+
+def require_installed(ok: object, what: str) -> None:
+    """Fail (never skip) when `what`, which `bash scripts/setup.sh` installs, is missing: a green
+    run must mean the parts that need it were tested."""
+    if not ok:
+        pytest.fail(
+            f"{what} is not installed: run `bash scripts/setup.sh` (it installs it), then the "
+            "tests again",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_binary() -> str:
+    """The ffmpeg command line tool (remuxing and muxing test clips)."""
+    import shutil
+
+    path = shutil.which("ffmpeg")
+    require_installed(path, "ffmpeg (Debian package ffmpeg)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def openssh() -> str:
+    """sshd, ssh and ssh-keygen (the remote worker's tunnel tests); returns sshd's path."""
+    from core.remote.sshd import sshd_binary
+
+    sshd = sshd_binary()
+    require_installed(
+        sshd, "OpenSSH (sshd, ssh, ssh-keygen: Debian packages openssh-server openssh-client)"
+    )
+    return str(sshd)
+
+
+@pytest.fixture(scope="session")
+def opencv() -> None:
+    """OpenCV, which makes the video pane's display-size copies (core/video/display.py)."""
+    from core.video import display
+
+    require_installed(display.available(), "OpenCV (opencv-contrib-python, requirements.lock)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `gpu` skip where no CUDA device is present (the one allowed skip)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none on this machine)")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
+_skipped: list[tuple[str, str, bool]] = []  # (test id, reason, allowed)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        allowed = any(m in report.keywords for m in SKIP_ALLOWED_MARKERS)
+        _skipped.append((report.nodeid, reason.removeprefix("Skipped: "), allowed))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config):  # noqa: ANN001, ANN201
+    """Every run ends with its skips (after pytest's own summary): a green run with skips did
+    not test everything."""
+    result = yield
+    _print_skips(terminalreporter)
+    return result
+
+
+def _print_skips(tr) -> None:  # noqa: ANN001 - pytest's TerminalReporter
+    if not _skipped:
+        tr.write_sep("=", "skips: none", green=True)
+        return
+    bad = [s for s in _skipped if not s[2]]
+    tr.write_sep("=", f"skips: {len(_skipped)} ({len(bad)} not GPU-only)", yellow=True)
+    for nodeid, reason, allowed in _skipped:
+        tr.write_line(f"SKIPPED {nodeid}: {reason}" + ("" if allowed else "  [not allowed in CI]"))
+    if bad and os.environ.get("CI"):
+        tr.write_line("CI is set: skips other than GPU-only tests fail the run", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI (CI set in the environment) a skip other than a GPU-only test fails the run."""
+    if os.environ.get("CI") and any(not allowed for *_, allowed in _skipped) and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ------------------------------------------------------------------ hypothesis
+def _register_hypothesis_profiles() -> None:
+    """Profiles: "ci" (the default) is derandomized, so a failure comes back on every run and
+    machine; "long" is randomized with 20x the examples, failures kept in .hypothesis/ to replay.
+    Choose with VIDIHAND_HYPOTHESIS=long or pytest's `--hypothesis-profile long`."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "ci",
+        derandomize=True,
+        database=None,
+        deadline=None,
+        max_examples=40,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.register_profile(
+        "long",
+        derandomize=False,
+        deadline=None,
+        max_examples=800,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.load_profile(os.environ.get("VIDIHAND_HYPOTHESIS", "ci"))
+
+
+# before pytest's hypothesis plugin reads `--hypothesis-profile` (it runs in pytest_configure)
+_register_hypothesis_profiles()

@@ -24,18 +24,12 @@ from app.widgets.colors import HAND_COLORS, HAND_LABELS, LANE_BACKGROUND
 from app.widgets.timeline import Columns, Lane, prefix
 from core.analysis import KINDS
 from core.labels.document import LabelDocument
+from core.resources import theme_colors
 
-KIND_COLORS: dict[str, QColor] = {
-    "lr_swap": QColor("#f03e3e"),
-    "accel_spike": QColor("#fd7e14"),
-    "jitter": QColor("#fcc419"),
-    "bone_length": QColor("#51cf66"),
-    "interpenetration": QColor("#e64980"),
-    "reprojection": QColor("#22b8cf"),
-    "dropout": QColor("#7950f2"),
-    "low_confidence": QColor("#868e96"),
-    "leaving_frame": QColor("#ced4da"),
-}
+#: failure kind -> colour, from resources/theme/colors.json: hues kept away from the source
+#: legend's, and shown in a legend row of their own (round swatches)
+KIND_COLORS: dict[str, QColor] = {k: QColor(v) for k, v in theme_colors()["failure_kinds"].items()}
+FAILURE_LEGEND = ("failures:", tuple((KIND_COLORS[k], k.replace("_", " ")) for k in KINDS))
 ERROR_METRICS: dict[str, tuple[str, str, float, QColor]] = {
     # name -> (short lane label, unit, smallest full scale, colour)
     "MPJPE": ("MPJPE", "mm", 5.0, QColor("#f783ac")),
@@ -97,7 +91,9 @@ def failure_lane(model: FailuresModel, hand: int) -> Lane:
         img[h // 2, ~above] = np.maximum(img[h // 2, ~above], 70)  # the threshold line
         return img
 
-    return Lane("failures", FAILURE_LANE_H, render, HAND_LABELS[hand], HAND_COLORS[hand])
+    return Lane(
+        "failures", FAILURE_LANE_H, render, HAND_LABELS[hand], HAND_COLORS[hand], FAILURE_LEGEND
+    )
 
 
 # ---------------------------------------------------------------------------- error lanes

@@ -28,11 +28,11 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from scipy.spatial.transform import Rotation
 
 from app.selection import Selection
 from app.session import Session
 from app.widgets.colors import HAND_LABELS
-from core.hands.rotations import matrix_to_axis_angle
 from core.labels.document import FLAG_NAMES, Change, Source
 from core.labels.joints import JOINT_NAMES, MANO16_TO_21
 
@@ -41,13 +41,12 @@ ROTATABLE = tuple(sorted(MANO16_TO_21))
 
 
 def euler_to_axis_angle(deg: np.ndarray) -> np.ndarray:
-    """Rotation by X, then Y, then Z (degrees, camera axes) as axis-angle (radians)."""
-    x, y, z = np.radians(np.asarray(deg, np.float64))
-    cx, sx, cy, sy, cz, sz = np.cos(x), np.sin(x), np.cos(y), np.sin(y), np.cos(z), np.sin(z)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return np.asarray(matrix_to_axis_angle(rz @ ry @ rx), np.float64)
+    """Rotation by X, then Y, then Z (degrees, camera axes: extrinsic "xyz") as axis-angle
+    (radians)."""
+    return np.asarray(
+        Rotation.from_euler("xyz", np.asarray(deg, np.float64), degrees=True).as_rotvec(),
+        np.float64,
+    )
 
 
 def _spin(lo: float, hi: float, step: float, suffix: str, decimals: int = 1) -> QDoubleSpinBox:

@@ -92,6 +92,9 @@ class Lane:
     render: Callable[[LabelDocument, Columns, int, dict], np.ndarray]
     group: str = ""  #: lanes with the same group share a header label
     color: QColor | None = None  #: colour of the group label
+    #: a legend row of its own under the source legend: (title, ((colour, name), ...));
+    #: lanes sharing a legend (same title) show it once
+    legend: tuple[str, tuple[tuple[QColor, str], ...]] | None = None
 
 
 def _rgba(color: QColor) -> np.ndarray:
@@ -285,8 +288,18 @@ class Timeline(QWidget):
         lane, y = self._lane_rows()[-1]
         return y + lane.height
 
+    def _legends(self) -> list[tuple[str, tuple[tuple[QColor, str], ...]]]:
+        """The source legend, then each lane legend once, in lane order."""
+        items = [(SOURCE_COLORS[s], s.name.lower()) for s in Source if s != Source.NONE]
+        items += [(REVIEWED_COLOR, "reviewed"), (FLAG_COLOR, "flagged")]
+        out = [("source:", tuple(items))]
+        for lane in self.lanes:
+            if lane.legend is not None and lane.legend[0] not in (t for t, _ in out):
+                out.append(lane.legend)
+        return out
+
     def _update_height(self) -> None:
-        h = self._lanes_bottom() + 6 + LEGEND_H
+        h = self._lanes_bottom() + 6 + LEGEND_H * len(self._legends())
         self.setFixedHeight(h)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
@@ -559,18 +572,25 @@ class Timeline(QWidget):
             p.drawText(QPointF(x + 3, RULER_H - 8), str(f))
 
     def _paint_legend(self, p: QPainter) -> None:
-        y = self.height() - LEGEND_H + 4
-        x = HEADER_W
-        items = [(SOURCE_COLORS[s], s.name.lower()) for s in Source if s != Source.NONE]
-        items += [(REVIEWED_COLOR, "reviewed"), (FLAG_COLOR, "flagged")]
+        """One row per legend: the sources (square swatches), then the lanes' own legends
+        (round swatches, so a failure colour never reads as a source colour)."""
+        legends = self._legends()
         fm = p.fontMetrics()
-        p.setPen(TEXT_DIM)
-        p.drawText(QRectF(6, y - 2, HEADER_W - 10, 14), Qt.AlignmentFlag.AlignVCenter, "source:")
-        for color, name in items:
-            p.fillRect(QRectF(x, y + 1, 10, 10), color)
+        for row, (title, items) in enumerate(legends):
+            y = self.height() - LEGEND_H * (len(legends) - row) + 4
+            x = HEADER_W
             p.setPen(TEXT_DIM)
-            p.drawText(QPointF(x + 14, y + 10), name)
-            x += 14 + fm.horizontalAdvance(name) + 14
+            p.drawText(QRectF(6, y - 2, HEADER_W - 10, 14), Qt.AlignmentFlag.AlignVCenter, title)
+            for color, name in items:
+                if row == 0:
+                    p.fillRect(QRectF(x, y + 1, 10, 10), color)
+                else:
+                    p.setPen(Qt.PenStyle.NoPen)
+                    p.setBrush(color)
+                    p.drawEllipse(QRectF(x, y + 1, 10, 10))
+                p.setPen(TEXT_DIM)
+                p.drawText(QPointF(x + 14, y + 10), name)
+                x += 14 + fm.horizontalAdvance(name) + 14
 
     def _marker_bounds(self, f: int) -> QRectF | None:
         """What the marker of frame f covers (line, handle, label, range shading)."""

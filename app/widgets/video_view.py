@@ -41,7 +41,7 @@ from app.widgets.colors import (
 )
 from core.errors import VidihandError
 from core.labels.document import Change
-from core.labels.joints import BONES, N_JOINTS
+from core.labels.joints import BONES, MIDDLE_MCP, N_JOINTS, WRIST
 
 _MIN_ZOOM, _MAX_ZOOM = 0.05, 40.0
 
@@ -84,6 +84,8 @@ class VideoView(QWidget):
         #: what the last paint showed
         self.shown_frame = -1
         self.drawn_joints: dict[int, np.ndarray] = {}
+        #: widget rectangle of each drawn hand's L/R badge (for tests)
+        self.mark_rects: dict[int, QRectF] = {}
         #: long videos: frame whose proxy thumbnail stands in for the current one (-1: none
         #: yet, decoding), None when the exact frame is shown (app/long_video.py)
         self.proxy_of: int | None = None
@@ -342,6 +344,7 @@ class VideoView(QWidget):
         self._draw_hud(p)
         p.end()
         self.drawn_joints = drawn
+        self.mark_rects = {h: r for h, r in self.mark_rects.items() if h in drawn}
         if self.shown_frame != self._frame:
             self.shown_frame = self._frame
             self.framePainted.emit(self._frame)
@@ -365,21 +368,48 @@ class VideoView(QWidget):
         lines = [QLineF(*xy[a], *xy[b]) for a, b in BONES if ok[a] and ok[b]]
         width = max(1.5, min(4.0, 2.2 * self.zoom**0.5))
         p.setBrush(Qt.BrushStyle.NoBrush)
-        p.setPen(QPen(OUTLINE, width + 2, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
+        # 1.5 px of outline each side: the orange right hand stays distinct on skin, and both
+        # on dark or bright video
+        p.setPen(QPen(OUTLINE, width + 3, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
         p.drawLines(lines)
         p.setPen(QPen(base, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
         p.drawLines(lines)
         r = width + 1.5
-        p.setPen(QPen(OUTLINE, 1.0))
+        p.setPen(QPen(OUTLINE, 1.5))
         p.setBrush(QBrush(base))
         for j in range(N_JOINTS):
             if ok[j]:
                 p.drawEllipse(QPointF(*xy[j]), r, r)
-        if self.show_labels and not np.isnan(xy[0]).any():
-            p.setPen(base)
-            p.setFont(QFont(self.font().family(), 9, QFont.Weight.Bold))
-            p.drawText(QPointF(xy[0, 0] + r + 3, xy[0, 1] + r + 10), HAND_LABELS[hand][0])
+        if self.show_labels and ok[0]:
+            self._draw_hand_mark(p, hand, xy, ok, base, r)
         return uv.copy()
+
+    def _draw_hand_mark(
+        self, p: QPainter, hand: int, xy: np.ndarray, ok: np.ndarray, color: QColor, r: float
+    ) -> None:
+        """The hand's letter (L/R) in a badge of its colour with a dark border and dark text,
+        beyond the wrist (away from the middle knuckle) so it covers no finger."""
+        away = np.array([0.0, 1.0])
+        if ok[MIDDLE_MCP]:
+            d = xy[WRIST] - xy[MIDDLE_MCP]
+            n = float(np.hypot(*d))
+            if n > 1e-6:
+                away = d / n
+        font = QFont(self.font().family(), 11, QFont.Weight.Bold)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        letter = HAND_LABELS[hand][0]
+        w, h = fm.horizontalAdvance(letter) + 10, fm.height() + 2
+        centre = xy[WRIST] + away * (r + 4 + 0.5 * float(np.hypot(w, h)))
+        cx = min(max(float(centre[0]), w / 2 + 2), self.width() - w / 2 - 2)
+        cy = min(max(float(centre[1]), h / 2 + 2), self.height() - h / 2 - 2)
+        rect = QRectF(cx - w / 2, cy - h / 2, w, h)
+        self.mark_rects[hand] = rect
+        p.setPen(QPen(OUTLINE, 1.5))
+        p.setBrush(QBrush(color))
+        p.drawRoundedRect(rect, 4, 4)
+        p.setPen(OUTLINE)
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, letter)
 
     def _draw_hud(self, p: QPainter) -> None:
         clock = self.session.clock

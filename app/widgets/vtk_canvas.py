@@ -39,7 +39,7 @@ os.environ.setdefault("QT_API", "pyside6")
 
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -138,6 +138,8 @@ class VtkCanvas(QWidget):
         #: paint the x/y/z orientation axes in the lower left corner
         self.show_axes = True
         self._note = ""
+        #: where the note was last painted (widget coordinates; for tests)
+        self.note_rect: QRectF | None = None
         self.plotter.ren_win.AddObserver("EndEvent", self._on_rendered)
 
     # ------------------------------------------------------------- rendering
@@ -200,15 +202,29 @@ class VtkCanvas(QWidget):
         if self.show_axes:
             self._paint_axes(p)
         if self._note:
-            p.setFont(QFont(self.font().family(), 8))
-            p.setPen(QColor(NOTE_COLOR))
-            fm = p.fontMetrics()
-            lines = self._note.splitlines()
-            y = self.height() - 6 - fm.descent() - fm.lineSpacing() * (len(lines) - 1)
-            for line in lines:
-                p.drawText(QPointF(96, y), line)
-                y += fm.lineSpacing()
+            self._paint_note(p)
         p.end()
+
+    def _paint_note(self, p: QPainter) -> None:
+        """The note in a dark box at the bottom, beside the axes when there is room, wrapped to
+        the widget's width: every line stays whole however small the dock is."""
+        p.setFont(QFont(self.font().family(), 8))
+        fm = p.fontMetrics()
+        pad, margin = 4, 6
+        left = 96 if self.width() - 96 - margin >= 160 else margin
+        avail = max(40, self.width() - left - margin - 2 * pad)
+        flags = int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
+        box = fm.boundingRect(QRect(0, 0, avail, 10_000), flags, self._note)
+        rect = QRectF(
+            left, self.height() - margin - box.height() - 2 * pad,
+            box.width() + 2 * pad, box.height() + 2 * pad,
+        )  # fmt: skip
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 150))
+        p.drawRoundedRect(rect, 4, 4)
+        p.setPen(QColor(NOTE_COLOR))
+        p.drawText(rect.adjusted(pad, pad, -pad, -pad), flags, self._note)
+        self.note_rect = rect
 
     def axes_directions(self) -> np.ndarray:
         """(3, 3): rows are the scene's x, y, z unit axes as (right, down, towards the viewer)
@@ -322,7 +338,7 @@ class EmbeddedCanvas(QtInteractor):
         self.plotter = self
         self.add_axes(line_width=2, labels_off=False)
         self._note_actor = self.add_text(
-            "", position=(96, 6), font_size=7, color=NOTE_COLOR, name="canvas_note"
+            "", position=(96, 12), font_size=7, color=NOTE_COLOR, name="canvas_note"
         )
         self.ren_win.AddObserver("EndEvent", lambda *_a: self.rendered.emit())
 

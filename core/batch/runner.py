@@ -27,6 +27,7 @@ from core.batch.inputs import BatchInput, expand_inputs
 from core.batch.plan import Chunk, plan_chunks, stitch
 from core.batch.tasks import VideoProbe, describe_error, probe_video, run_chunk
 from core.errors import VidihandError
+from core.extras import require
 from core.io.atomic import atomic_write_bytes
 from core.labels.document import FrameBatch, LabelDocument, Source, VideoMeta, apply_batch
 
@@ -57,9 +58,14 @@ class BatchOptions:
     overlap: int = 30
     #: reconstruct at most the first N frames of each video (quick runs, tests)
     max_frames: int | None = None
+    #: refine the stitched labels (core/recon/refine); None: the backend's default, as
+    #: `vidihand reconstruct` does
+    refine: bool | None = None
     #: intrinsics for every video (None: each video's default from its size)
     K: np.ndarray | None = None
     progress: bool = True
+    #: replace label files in out_dir that this batch did not finish with the same options
+    force: bool = False
 
 
 @dataclass
@@ -151,6 +157,13 @@ def run_batch(
         if finished_output(out_dir / item.output_name, probe, frames, options.backend):
             report(item, status="skipped", frames=len(frames))
             continue
+        output = out_dir / item.output_name
+        if output.exists() and not options.force:
+            from core.io.labels_h5 import describe_existing
+
+            report(item, status="failed", error=f"{output.name} {describe_existing(output)}; "
+                   "use --force to replace it")  # fmt: skip
+            continue
         chunks = plan_chunks(frames, options.chunk_frames, options.overlap)
         jobs.append(_Job(item, probe, frames, chunks))
     if jobs:
@@ -166,7 +179,7 @@ def _write_summary(out_dir: Path, entries: list[dict[str, Any]]) -> None:
 
 def _start_ray(options: BatchOptions) -> bool:
     """Connect to or start Ray; returns True when this call started it (and must stop it)."""
-    import ray
+    ray = require("ray", "batch")
 
     if ray.is_initialized():
         return False
@@ -259,7 +272,7 @@ def _run_jobs(
         # clusters started with `ray start` use token authentication, and a client only sends
         # its token in token mode, which Ray reads when it is imported
         os.environ["RAY_AUTH_MODE"] = "token"
-    import ray
+    ray = require("ray", "batch")
     from tqdm import tqdm
 
     started = _start_ray(options)
@@ -343,6 +356,7 @@ def _finish(job: _Job, options: BatchOptions, out_dir: Path) -> str:
         doc = LabelDocument(meta, _K_for(job, options))
         apply_batch(doc, stitch(job.parts, job.chunks), source=Source.PREDICTED, keep_edited=False)
         doc.backend, doc.backend_version = job.backend, job.version
+        _refine(doc, job, options)
         doc.extras[EXTRAS_KEY] = {
             "complete": True,
             "backend": options.backend,
@@ -358,6 +372,20 @@ def _finish(job: _Job, options: BatchOptions, out_dir: Path) -> str:
     finally:
         job.parts.clear()
     return "done"
+
+
+def _refine(doc: LabelDocument, job: _Job, options: BatchOptions) -> None:
+    """The same refinement stage as `vidihand reconstruct` (with the video: re-detection)."""
+    from core.recon.refine.stage import refine_after_reconstruction, refines_by_default
+    from core.video.reader import open_video
+
+    wanted = refines_by_default(options.backend) if options.refine is None else options.refine
+    if not wanted:
+        return
+    with open_video(job.item.path) as video:
+        refine_after_reconstruction(
+            doc, options.backend, refine=True, frames=job.frames, video=video
+        )
 
 
 def summary_counts(summary: list[dict[str, Any]]) -> dict[str, int]:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.cli.output import add_force, add_quiet, check_outputs
 from core.errors import EditError
 
 
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("labels", help="input label file (.h5, schema v1)")
     p.add_argument("edits", help='JSON file: a list of edits, e.g. [{"op": "swap_hands", ...}]')
     p.add_argument("-o", "--output", required=True, help="output label file (.h5)")
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    add_force(p)
+    add_quiet(p, help="print nothing on success")
     p.set_defaults(func=run)
 
 
@@ -31,6 +33,17 @@ def read_edits(path: str | Path) -> list[dict[str, Any]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EditError(f"edit file not found: {path}", hint="Check the path.") from None
+    except IsADirectoryError:
+        raise EditError(
+            f"{path} is a folder, not an edit file.", hint="Give a .json file."
+        ) from None
+    except OSError as exc:
+        raise EditError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    except RecursionError:
+        raise EditError(
+            f"{path.name} is nested too deeply to be an edit list.",
+            hint="The file must hold a JSON list of edits (docs/edits-format.md).",
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EditError(
             f"{path.name} is not valid JSON: {exc}",
@@ -50,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from core.edits import apply_edits
     from core.io.labels_h5 import load_labels, save_labels
 
+    check_outputs([args.output], args.force)
     edits = read_edits(args.edits)
     doc = load_labels(args.labels)
     apply_edits(doc, edits)

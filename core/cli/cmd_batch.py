@@ -1,9 +1,11 @@
-"""`vidihand batch INPUTS... --out DIR`: reconstruct many videos on Ray (local or a cluster)."""
+"""`vidihand batch INPUTS... -o DIR`: reconstruct many videos on Ray (local or a cluster)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from core.cli.output import add_force, add_output, add_quiet, require_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "rerun resumes. A video that fails is reported and the others finish. See docs/batch.md.",
     )
     p.add_argument("inputs", nargs="+", help="video files, folders of videos, or image folders")
-    p.add_argument("--out", required=True, help="output folder for the .h5 labels and summary.json")
+    add_output(
+        p, "output folder for the .h5 labels and summary.json", legacy="--out", metavar="DIR"
+    )
+    add_force(p)
     p.add_argument("--backend", default=DEFAULT_BACKEND, choices=sorted(available_backends()))
     p.add_argument(
         "--backend-option", action="append", default=[], metavar="KEY=VALUE",
@@ -45,7 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--intrinsics", metavar="FX,FY,CX,CY", help="intrinsics for every video (pixels)"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-refine",
+        dest="refine",
+        action="store_false",
+        default=None,
+        help="write the backend's raw output (default: refined like `vidihand reconstruct`)",
+    )
+    add_quiet(p, help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -54,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
     from core.batch.runner import BatchOptions, run_batch, summary_counts
     from core.cli.cmd_reconstruct import UsageError, backend_options, parse_intrinsics
+    from core.cli.output import show_progress
+
+    out = require_output(args, "batch")
 
     for name in ("workers", "chunk_frames", "max_frames"):
         value = getattr(args, name)
@@ -62,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.overlap < 0 or args.gpus_per_task < 0:
         raise UsageError("--overlap and --gpus-per-task cannot be negative.")
     options = BatchOptions(
-        out_dir=Path(args.out),
+        out_dir=Path(out),
         backend=args.backend,
         backend_options=backend_options(args),
         address=args.address,
@@ -72,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         max_frames=args.max_frames,
         K=parse_intrinsics(args.intrinsics) if args.intrinsics else None,
-        progress=not args.quiet,
+        progress=show_progress(args.quiet),
+        force=args.force,
+        refine=args.refine,
     )
 
     def on_event(entry: dict) -> None:
@@ -87,6 +104,6 @@ def run(args: argparse.Namespace) -> int:
               f"{entry['path']}{extra}")  # fmt: skip
     print(
         f"{len(summary)} videos: {counts['done']} done, {counts['skipped']} skipped, "
-        f"{counts['failed']} failed; summary in {Path(args.out) / 'summary.json'}"
+        f"{counts['failed']} failed; summary in {Path(out) / 'summary.json'}"
     )
     return 1 if counts["failed"] else 0

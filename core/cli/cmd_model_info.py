@@ -18,6 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default="full", help="built-in name (tiny, full) or a JSON file")
     p.add_argument("--checkpoint", help="describe this checkpoint folder's configuration instead")
     p.add_argument("--json", action="store_true", help="print JSON (counts and configuration)")
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="also estimate stage-1 training memory per GPU at batch 1 (no GPU needed)",
+    )
     p.set_defaults(func=run)
 
 
@@ -34,10 +39,19 @@ def run(args: argparse.Namespace) -> int:
     model = ViDiHandModel(cfg, meta=True)
     counts = model.parameter_counts()
     t = cfg.raw["transformer"]
+    memory = None
+    if args.train:
+        from dataclasses import asdict
+
+        from core.recon.vidihand.memory import estimate_training_memory
+
+        memory = estimate_training_memory(cfg)
     if args.json:
-        print(
-            json.dumps({"config": cfg.name, "counts": counts, "configuration": cfg.raw}, indent=2)
-        )
+        out = {"config": cfg.name, "counts": counts, "configuration": cfg.raw}
+        if memory is not None:
+            out["training_memory"] = {**asdict(memory), "total_checkpointing": memory.total(True),
+                                      "total_no_checkpointing": memory.total(False)}  # fmt: skip
+        print(json.dumps(out, indent=2))
         return 0
     print(f"ViDiHand configuration {cfg.name!r}: {cfg.raw.get('description', '')}")
     print(
@@ -62,4 +76,6 @@ def run(args: argparse.Namespace) -> int:
     for key, label in labels.items():
         n = counts[key]
         print(f"  {label:<48} {n:>15,d}  ({n / 1e9:.3f} B)")
+    if memory is not None:
+        print("\n".join(memory.lines()))
     return 0

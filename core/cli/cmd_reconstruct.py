@@ -58,8 +58,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="option passed to the backend (repeatable), e.g. labels=gt.h5 for groundtruth, "
         "model_complexity=0 for mediapipe",
     )
+    p.add_argument(
+        "--no-refine",
+        dest="refine",
+        action="store_false",
+        default=None,
+        help="write the backend's raw per-frame output (default: mediapipe output is refined: "
+        "one skeleton per hand, a temporal two-hand fit, lost hands looked for again; "
+        "docs/reconstructors.md)",
+    )
     p.add_argument("--npz", help="also write an .npz export here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from core.cli.output import add_force, add_quiet
+
+    add_force(p)
+    add_quiet(p, help="no progress bar, no summary (errors and warnings still go to stderr)")
     from core.remote.cli_options import add_remote_arguments  # --remote / --ssh (docs/remote.md)
 
     add_remote_arguments(p)
@@ -130,6 +142,16 @@ def backend_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def check_remote_checkpoint(name: str | None) -> None:
+    """Remotely, --checkpoint names one of the server's models, never a path."""
+    if name and any(c in name for c in "/\\") or (name or "").startswith(("~", ".")):
+        raise UsageError(
+            f"with --remote/--ssh, --checkpoint names a model on the server, not a path: {name!r}.",
+            hint="List the server's models with `vidihand models --remote HOST:PORT --token-file F` "
+            "(or --ssh); the server is started with `vidihand serve --models DIR`.",
+        )
+
+
 def create(name: str, options: dict[str, Any]) -> Reconstructor:
     """create_backend, turning unknown options into a clear error."""
     from core.errors import ReconstructorError
@@ -147,6 +169,7 @@ def create(name: str, options: dict[str, Any]) -> Reconstructor:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from core.cli.output import check_outputs, show_progress
     from core.io.labels_h5 import describe, save_labels
     from core.labels.document import LabelDocument
     from core.recon.base import CancelToken, meta_for, run_reconstruction
@@ -156,12 +179,20 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     K = parse_intrinsics(args.intrinsics) if args.intrinsics else None
     options = backend_options(args)
+    check_outputs([out, args.npz], args.force)  # before the work: never replace without --force
     t0 = time.perf_counter()
     with open_video(args.input) as video:
         frames = parse_frames(args.frames, video.info.n_frames)
+        if video.info.truncated:
+            print(
+                f"warning: {Path(args.input).name} is truncated: only its first "
+                f"{video.info.n_frames} frames can be read; re-export or re-download it for more",
+                file=sys.stderr,
+            )
         from core.remote.cli_options import remote_backend, wants_remote
 
         if wants_remote(args):  # same backend, computed by a `vidihand serve` server
+            check_remote_checkpoint(args.checkpoint)
             backend = remote_backend(args, args.backend, options)
         else:
             backend = create(args.backend, options)
@@ -169,7 +200,11 @@ def run(args: argparse.Namespace) -> int:
             K = backend.intrinsics()
         doc = LabelDocument(meta_for(video, video_sha256(args.input)), K)
         bar = tqdm(
-            total=len(frames), unit="frame", disable=args.quiet, file=sys.stderr, dynamic_ncols=True
+            total=len(frames),
+            unit="frame",
+            disable=not show_progress(args.quiet),
+            file=sys.stderr,
+            dynamic_ncols=True,
         )
         cancel = CancelToken()
 
@@ -189,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
             return 130
         finally:
             bar.close()
+        refined = _refine(args, doc, frames, video)
     save_labels(doc, out)
     if args.npz:
         from core.io.npz import save_npz
@@ -198,15 +234,40 @@ def run(args: argparse.Namespace) -> int:
     summary = describe(doc)
     pres = summary["present"]
     n = max(len(frames), 1)
-    print(f"labels written to {out}" + (f" (and {args.npz})" if args.npz else ""))
-    print(
+
+    def say(line: str) -> None:  # prose to stderr, the JSON summary to stdout
+        if not args.quiet:
+            print(line, file=sys.stderr)
+
+    say(f"labels written to {out}" + (f" (and {args.npz})" if args.npz else ""))
+    say(
         f"{len(frames)} of {doc.n_frames} frames ({frames.start}:{frames.stop}) with {summary['backend']} "
         f"in {seconds:.1f} s ({len(frames) / max(seconds, 1e-9):.1f} frames/s)"
     )
-    print(
+    say(
         f"hands present: left {pres['left']} ({100 * pres['left'] / n:.1f}%), right {pres['right']} "
         f"({100 * pres['right'] / n:.1f}%), both {pres['both']} ({100 * pres['both'] / n:.1f}%), "
         f"any {pres['any']} ({100 * pres['any'] / n:.1f}%)"
     )
+    timing = getattr(backend, "last_status", {}).get("timing") or {}
+    if "first_frame_s" in timing:  # a remote run: how long the server took to the first frame
+        model = "already loaded" if timing.get("warm") else "loaded"
+        print(
+            f"server: first frame after {timing['first_frame_s']:.2f} s (model {model}"
+            + (f" in {timing['model_load_s']:.2f} s)" if not timing.get("warm") else ")"),
+            file=sys.stderr,
+        )
+    if refined is not None:
+        say(f"refined: {refined}")
     print(json.dumps({k: summary[k] for k in ("frames", "backend", "present")}))
     return 0
+
+
+def _refine(args: argparse.Namespace, doc: Any, frames: range, video: Any) -> str | None:
+    """The refinement stage (docs/reconstructors.md); a one-line summary, or None if skipped."""
+    from core.recon.refine.stage import refine_after_reconstruction
+
+    plan = refine_after_reconstruction(
+        doc, args.backend, refine=getattr(args, "refine", None), frames=frames, video=video
+    )
+    return None if plan is None else plan.describe()

@@ -1,13 +1,14 @@
-"""`vidihand report PRED.h5 [--gt GT.h5] [--video VIDEO] -o REPORT.html [--json OUT.json]`."""
+"""`vidihand report PRED.h5 [--gt GT.h5] [--video VIDEO] -o REPORT.html [--json]`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from core.cli.output import add_force, check_outputs, write_text
 from core.errors import VidihandError
-from core.io.atomic import atomic_path
 from core.io.labels_h5 import load_labels
 
 
@@ -23,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gt", help="ground-truth label file (.h5) of the same video")
     p.add_argument("--video", help="the video, for thumbnails of the worst frames")
     p.add_argument("-o", "--output", required=True, help="HTML file to write")
-    p.add_argument("--json", metavar="OUT", help='also write {"segments": [...], "metrics": {...}}')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='also print {"segments": [...], "metrics": {...}} as JSON on stdout',
+    )
     p.add_argument(
         "--thresholds", metavar="JSON", help="detector thresholds to override (JSON file)"
     )
@@ -36,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder with MANO_RIGHT.pkl / MANO_LEFT.pkl: interpenetration then uses the hand "
         "meshes where the labels have MANO parameters (default: the configured MANO folder)",
     )
+    add_force(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
 
 
@@ -43,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     from core.analysis.report import build_report
     from core.analysis.thresholds import Thresholds
 
+    if args.json and args.output == "-":
+        raise VidihandError("-o - and --json both want stdout.", hint="Write the HTML to a file.")
+    check_outputs([args.output], args.force)
+    prose = sys.stderr if args.json else sys.stdout  # stdout carries the JSON when asked for
     pred = load_labels(args.pred)
     gt = load_labels(args.gt) if args.gt else None
     th = Thresholds.from_json(args.thresholds) if args.thresholds else None
@@ -56,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
             try:
                 mano = ManoModel()
             except VidihandError as exc:
-                print(f"note: MANO not used ({exc.message}); interpenetration uses capsules")
+                print(
+                    f"note: MANO not used ({exc.message}); interpenetration uses capsules",
+                    file=sys.stderr,
+                )
     html, data = build_report(
         pred,
         gt,
@@ -66,13 +80,12 @@ def run(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         mano=mano,
     )
-    out = Path(args.output)
-    with atomic_path(out) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+    out = write_text(args.output, html)
     n_err = len(data["segments"])
-    print(f"wrote {out} ({len(html) / 1e6:.2f} MB): {n_err} segments above threshold")
+    if not args.quiet and out != "stdout":
+        print(
+            f"wrote {out} ({len(html) / 1e6:.2f} MB): {n_err} segments above threshold", file=prose
+        )
     if args.json:
-        with atomic_path(Path(args.json)) as tmp:
-            tmp.write_text(json.dumps(data, indent=2))
-        print(f"wrote {args.json}")
+        write_text("-", json.dumps(data, indent=2))
     return 0

@@ -46,6 +46,28 @@ def load_app(name: str) -> Callable[..., int]:
     )
 
 
+def require_display() -> None:
+    """Refuse to start without a display, in one line: Qt would abort the process (exit 134)
+    after printing a page about platform plugins."""
+    import os
+    import sys
+
+    from core.errors import VidihandError
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform and not platform.startswith(("xcb", "wayland")):
+        return  # offscreen, vnc, eglfs, ...: Qt needs no window system
+    if sys.platform in ("darwin", "win32"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise VidihandError(
+            "no display: `vidihand review` needs a graphical session (DISPLAY and "
+            "WAYLAND_DISPLAY are not set).",
+            hint="Run it on a desktop, over `ssh -X`, under `xvfb-run`, or with "
+            "QT_QPA_PLATFORM=offscreen for --screenshot.",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
@@ -56,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         w, h = (int(v) for v in str(args.size).lower().split("x"))
     except ValueError:
         raise VidihandError(f"--size must look like 1600x960, got {args.size!r}.") from None
+    require_display()
     return load_app("review")(
         args.video, args.labels, frame=args.frame, screenshot=args.screenshot, size=(w, h)
     )

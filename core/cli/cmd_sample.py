@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+
+from core.cli.output import add_force, check_outputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=int, default=30, help="frame rate (default 30)")
     p.add_argument("--size", default="640x480", help="WIDTHxHEIGHT, even numbers (default 640x480)")
     p.add_argument("--seed", type=int, default=0, help="motion and background seed (default 0)")
+    add_force(p)
     p.set_defaults(func=run)
 
 
@@ -44,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
         raise VidihandError(
             "--seconds and --fps must be positive.", hint="E.g. --seconds 6 --fps 30."
         )
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise VidihandError(f"{out} is a file; -o names the folder for the sample.")
+    from core.sample.generate import GT_NAME, VIDEO_NAME
+
+    check_outputs([out / VIDEO_NAME, out / GT_NAME], args.force)
     t0 = time.perf_counter()
     video, gt = make_sample(
         args.output, seconds=args.seconds, fps=args.fps, size=_size(args.size), seed=args.seed

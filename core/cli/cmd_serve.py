@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from core.errors import VidihandError
+from core.remote.limits import add_limit_arguments, limits_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Every request needs the token in --token-file (created with a random token if missing).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--allow-remote-bind",
+        action="store_true",
+        help="allow a --host other machines can reach (unencrypted: prefer an SSH tunnel)",
+    )
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--token-file", required=True, help="file holding the shared token")
     p.add_argument("--jobs-dir", help="where uploads and jobs are kept (default: <data dir>/serve)")
@@ -37,11 +43,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="server-side backend option, e.g. vidihand.checkpoint=/models/ckpt (repeatable)",
     )
     p.add_argument(
+        "--models",
+        metavar="DIR",
+        help="folder of ViDiHand checkpoints, one sub-folder per model; clients pick one by its "
+        "folder name (vidihand reconstruct --checkpoint NAME --remote ...)",
+    )
+    p.add_argument(
+        "--model-memory-gb",
+        type=float,
+        metavar="GB",
+        help="loaded models each worker keeps between jobs, least recently used dropped first "
+        "(default: 80%% of the GPU's memory, or half the RAM)",
+    )
+    p.add_argument(
         "--preload",
         action="append",
         default=[],
-        metavar="BACKEND",
-        help="import a backend's code at start so the first job starts sooner (repeatable)",
+        metavar="NAME",
+        help="load a model of --models (or a backend) at start so the first job starts sooner "
+        "(repeatable)",
     )
     p.add_argument(
         "--isolation",
@@ -50,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run each job's backend in a child process (default: a crash fails only that job) "
         "or in a server thread (no start-up cost per job)",
     )
+    add_limit_arguments(p)
     p.add_argument("--test-batch-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("-v", "--verbose", action="store_true", help="log every connection")
     p.set_defaults(func=run)
@@ -69,9 +90,22 @@ def parse_backend_options(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
+def _models_dir(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise VidihandError(
+            f"--models {text}: no such folder.",
+            hint="Give a folder with one sub-folder per checkpoint (written by vidihand train).",
+        )
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     from core.paths import data_dir
     from core.remote.client import ensure_token_file
+    from core.remote.exposure import check_bind_host, check_token_file_private, is_loopback
     from core.remote.server import Server, ServerConfig
 
     logging.basicConfig(
@@ -79,13 +113,16 @@ def run(args: argparse.Namespace) -> int:
     )
     # jobs and refusals always; every connection with -v
     logging.getLogger("vidihand.remote").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    limits = limits_from_args(args)
+    check_bind_host(args.host, args.allow_remote_bind)
+    check_token_file_private(args.token_file)
     token, created = ensure_token_file(args.token_file)
     if created:
         print(
             f"created a new token in {args.token_file}: copy it to the client machines",
             file=sys.stderr,
         )
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(args.host):  # allowed by --allow-remote-bind
         print(
             f"warning: binding to {args.host} exposes the server beyond this machine; "
             "the protocol is not encrypted: prefer 127.0.0.1 and an SSH tunnel",
@@ -104,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
         test_batch_delay=args.test_batch_delay,
         preload=tuple(args.preload),
         isolation=args.isolation,
+        limits=limits,
+        models_dir=_models_dir(args.models),
+        model_budget=None if args.model_memory_gb is None else int(args.model_memory_gb * 1e9),
     )
     try:
         server = Server(config)

@@ -1,4 +1,4 @@
-"""`vidihand train --config NAME_OR_FILE --stage {1a,1b,2} --out DIR`: train the ViDiHand model.
+"""`vidihand train --config NAME_OR_FILE --stage {1a,1b,2} -o DIR`: train the ViDiHand model.
 
 Stage 1a/1b adapt the VACE branch with the hand-overlay objective; stage 2 trains the decoder
 (start it from the stage-1 folder with --init). Data come from the configuration's train.data
@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from core.cli.output import OutputExistsError, add_force, add_output, add_quiet, require_output
 from core.errors import VidihandError
 
 
@@ -22,9 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", default="tiny", help="built-in name (tiny, full) or a JSON file")
     p.add_argument("--stage", default="2", choices=("1a", "1b", "2"))
-    p.add_argument("--out", required=True, help="run folder: checkpoint, log.jsonl")
+    add_output(p, "run folder: checkpoint, log.jsonl", legacy="--out", metavar="DIR")
     p.add_argument("--init", help="start from this checkpoint folder (e.g. the stage-1 run)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run in -o DIR")
+    add_force(p)
     p.add_argument("--steps", type=int, help="number of steps (default: from the configuration)")
     p.add_argument("--lr", type=float, help="learning rate (default: from the configuration)")
     p.add_argument("--batch", type=int, help="windows per step (default: from the configuration)")
@@ -42,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base-weights", help="Wan2.1-VACE-1.3B diffusers folder (transformer/, vae/)")
     p.add_argument("--mano-dir", help="MANO model folder (enables the MANO hand layer)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p, help="no progress bar")
     p.set_defaults(func=run)
 
 
@@ -79,9 +82,17 @@ def data_specs(args: argparse.Namespace) -> list[dict] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.cli.output import show_progress
     from core.recon.vidihand.config import load_config, set_path
     from core.recon.vidihand.train import run_training
 
+    out = require_output(args, "train")
+    if not args.resume and not args.force and (Path(out) / "state.json").exists():
+        raise OutputExistsError(
+            f"{out} holds a training run already; use --resume to continue it or --force to "
+            "start a new one over it.",
+            hint="Nothing was written.",
+        )
     cfg = load_config(args.config)
     skey = "stage1" if args.stage.startswith("1") else "stage2"
     if args.lr is not None:
@@ -94,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     cfg.validate()
     result = run_training(
         cfg,
-        args.out,
+        out,
         stage=args.stage,
         data=data_specs(args),
         steps=args.steps,
@@ -102,13 +113,13 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         base_weights=args.base_weights,
         device=args.device,
-        progress=not args.quiet,
+        progress=show_progress(args.quiet),
     )
     first, last = result["first"] or {}, result["last"] or {}
-    print(f"stage {args.stage}: {result['steps']} steps, checkpoint in {args.out}", file=sys.stderr)
+    print(f"stage {args.stage}: {result['steps']} steps, checkpoint in {out}", file=sys.stderr)
     print(
         json.dumps(
-            {"first_loss": first.get("total"), "last_loss": last.get("total"), "out": str(args.out)}
+            {"first_loss": first.get("total"), "last_loss": last.get("total"), "out": str(out)}
         )
     )
     return 0

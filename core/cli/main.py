@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from core import __version__
@@ -17,6 +18,7 @@ from core.errors import CancelledError, VidihandError
 #: subcommand modules, in the order `vidihand --help` lists them
 COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_reconstruct",
+    "core.cli.cmd_refine",
     "core.cli.cmd_check",
     "core.cli.cmd_info",
     "core.cli.cmd_sample",
@@ -29,7 +31,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core.cli.cmd_model_info",
     "core.cli.cmd_report",
     "core.cli.cmd_serve",
+    "core.cli.cmd_models",
     "core.cli.cmd_batch",
+    "core.cli.cmd_install_desktop",
+    "core.cli.cmd_completion",
 )
 
 
@@ -47,12 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None:
+        _complete(parser)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        return _closed_pipe()
     except CancelledError as exc:
         print(f"\n{exc}", file=sys.stderr)
         return 130
@@ -64,6 +75,27 @@ def main(argv: list[str] | None = None) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return 2
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`vidihand check L --json | head -c 1`): stop quietly,
+    as a Unix tool killed by SIGPIPE would, without a traceback at interpreter exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """When the shell asks for completions (`vidihand completion bash` installed), print them
+    and exit; otherwise return at once (argcomplete checks one environment variable)."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    import argcomplete
+
+    argcomplete.autocomplete(parser)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from core.labels.delta import Delta
 from core.labels.document import LabelDocument, Patch
 
 if TYPE_CHECKING:
-    from core.io.journal import Journal
+    from core.io.journal import Journal, JournalWriteError
 
 #: Default bound of the undo stack: bytes held by the stored patches (old and new values).
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -105,6 +105,9 @@ class EditHistory:
         self._deferred: dict[Hashable, Callable[[], None]] = {}
         self._bytes = 0
         self._observers: list[Callable[[], None]] = []
+        #: the last failure to write the journal, None while autosave works (observers are
+        #: called when it changes); edits are kept in memory either way
+        self.journal_error: JournalWriteError | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -238,11 +241,25 @@ class EditHistory:
         self._changed()
 
     def _journal(self, delta: Delta) -> None:
-        if self.journal is None:
+        """Record a change. A failed write does not undo the edit (it is done, and shown); it
+        sets `journal_error` for the app to report, and the next change rewrites the journal
+        whole so that it catches up with every edit."""
+        from core.io.journal import JournalWriteError
+
+        journal = self.journal
+        if journal is None:
             return
-        self.journal.record(delta)
-        if self.journal.wants_snapshot():
-            self.journal.snapshot(self.doc, background=True)
+        try:
+            if journal.behind:
+                journal.resync(self.doc)
+            else:
+                journal.record(delta)
+                if journal.wants_snapshot():
+                    journal.snapshot(self.doc, background=True)
+        except JournalWriteError as exc:
+            self.journal_error = exc
+            return
+        self.journal_error = None
 
     def _current(self) -> Step:
         if self._open is None:

@@ -3,7 +3,7 @@
 Interpolation between keyframes `start` and `end` (frames strictly between are overwritten and
 become INTERPOLATED; start and end become keyframes), with t = (f - start) / (end - start):
 - MANO (when both ends have it): global_orient and each of the 15 hand_pose rotations by
-  quaternion slerp along the shorter arc, transl and betas linearly.
+  slerp along the shorter arc (scipy.spatial.transform), transl and betas linearly.
 - joints: from the interpolated MANO parameters through the MANO model when one is available;
   otherwise the palm frame's rotation by slerp and the wrist linearly, each bone's direction (in
   the palm frame) by slerp on the unit sphere and its length linearly (`interpolate_skeleton`).
@@ -27,7 +27,13 @@ from core.camera import project
 from core.edits.registry import get_float, get_range, one_hand, register
 from core.errors import EditError
 from core.hands.model import hand_model
-from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from core.hands.rotations import (
+    axis_angle_to_matrix,
+    axis_angle_to_quat,
+    matrix_to_axis_angle,
+    quat_to_axis_angle,
+    slerp_rotvec,
+)
 from core.labels.document import MANO_FIELDS, LabelDocument, Patch, Source
 from core.labels.joints import BONES, MIDDLE_MCP, WRIST
 
@@ -35,52 +41,11 @@ if TYPE_CHECKING:
     from core.edits.registry import Editor
 
 
-# ------------------------------------------------------------------------------ quaternion math
-def aa_to_quat(aa: np.ndarray) -> np.ndarray:
-    """(..., 3) axis-angle -> (..., 4) unit quaternions (w, x, y, z)."""
-    aa = np.asarray(aa, np.float64)
-    angle = np.linalg.norm(aa, axis=-1, keepdims=True)
-    half = angle / 2.0
-    # sin(a/2)/a, with its limit 1/2 at a = 0
-    k = np.where(angle > 1e-8, np.sin(half) / np.where(angle > 1e-8, angle, 1.0), 0.5)
-    return np.concatenate([np.cos(half), aa * k], axis=-1)
-
-
-def quat_to_aa(q: np.ndarray) -> np.ndarray:
-    """(..., 4) quaternions (w, x, y, z) -> (..., 3) axis-angle with angle in [0, pi]."""
-    q = np.asarray(q, np.float64)
-    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
-    q = np.where(q[..., :1] < 0, -q, q)
-    v = q[..., 1:]
-    s = np.linalg.norm(v, axis=-1, keepdims=True)
-    angle = 2.0 * np.arctan2(s, q[..., :1])
-    k = np.where(s > 1e-8, angle / np.where(s > 1e-8, s, 1.0), 2.0)
-    return v * k
-
-
-def quat_slerp(q0: np.ndarray, q1: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Slerp along the shorter arc between quaternions q0, q1 (..., 4) at fractions t (...)."""
-    q0, q1 = np.asarray(q0, np.float64), np.asarray(q1, np.float64)
-    t = np.asarray(t, np.float64)[..., None]
-    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
-    q1 = np.where(dot < 0, -q1, q1)
-    dot = np.abs(dot)
-    omega = np.arccos(np.clip(dot, -1.0, 1.0))
-    so = np.sin(omega)
-    near = so < 1e-6
-    w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * omega) / np.where(near, 1.0, so))
-    w1 = np.where(near, t, np.sin(t * omega) / np.where(near, 1.0, so))
-    out = w0 * q0 + w1 * q1
-    unit: np.ndarray = out / np.linalg.norm(out, axis=-1, keepdims=True)
-    return unit
-
-
+# ------------------------------------------------------------------------------ rotation math
 def slerp_axis_angle(a0: np.ndarray, a1: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Slerp between axis-angle rotations a0, a1 (..., 3); t (N,) gives (N, ..., 3)."""
     t = np.asarray(t, np.float64)
-    shape = (len(t),) + (1,) * (np.ndim(a0) - 1)
-    q = quat_slerp(aa_to_quat(a0)[None], aa_to_quat(a1)[None], t.reshape(shape))
-    return quat_to_aa(q)
+    return slerp_rotvec(a0[None], a1[None], t.reshape((len(t),) + (1,) * (np.ndim(a0) - 1)))
 
 
 def slerp_directions(d0: np.ndarray, d1: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -121,12 +86,8 @@ def interpolate_skeleton(j0: np.ndarray, j1: np.ndarray, t: np.ndarray) -> np.nd
     t = np.asarray(t, np.float64)
     j0, j1 = np.asarray(j0, np.float64), np.asarray(j1, np.float64)
     R0, R1 = palm_frame(j0), palm_frame(j1)
-    q = quat_slerp(
-        aa_to_quat(matrix_to_axis_angle(R0))[None],
-        aa_to_quat(matrix_to_axis_angle(R1))[None],
-        t,
-    )
-    R = axis_angle_to_matrix(quat_to_aa(q))  # (N, 3, 3)
+    a0, a1 = matrix_to_axis_angle(R0), matrix_to_axis_angle(R1)
+    R = axis_angle_to_matrix(slerp_rotvec(a0, a1, t))  # (N, 3, 3)
     out = np.empty((len(t), *j0.shape))
     out[:, 0] = (1 - t)[:, None] * j0[0] + t[:, None] * j1[0]
     for parent, child in BONES:  # parents come before their children
@@ -216,12 +177,12 @@ def _smooth_series(x: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray
 
 def _smooth_rotations(aa: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
     """Smooth (N, K, 3) rotations: quaternions made sign-continuous, averaged, renormalised."""
-    q = aa_to_quat(aa)
+    q = axis_angle_to_quat(aa)
     for i in range(1, len(q)):
         flip = np.sum(q[i] * q[i - 1], axis=-1) < 0
         q[i][flip] *= -1
     qs = _smooth_series(q, valid, sigma)
-    return quat_to_aa(qs)
+    return quat_to_axis_angle(qs)
 
 
 def preview_smooth(
@@ -231,8 +192,13 @@ def preview_smooth(
     from core.labels.joints import hand_index
 
     h = hand_index(hand)
-    if sigma <= 0:
-        raise EditError(f"sigma must be positive, got {sigma}", hint="Sigma is in frames, e.g. 2.")
+    from core.edits.registry import MAX_SIGMA
+
+    if not 0 < sigma <= MAX_SIGMA:
+        raise EditError(
+            f"sigma must be in (0, {MAX_SIGMA:g}] frames, got {sigma:g}",
+            hint="Sigma is in frames, e.g. 2.",
+        )
     if not (0 <= start <= end < doc.n_frames):
         raise EditError(f"range {start}..{end} is outside the video's frames 0..{doc.n_frames - 1}")
     track = doc.hands[h]

@@ -62,6 +62,7 @@ def set_joints(
     """Write a frame's edited 21 joints: 2D positions of the joints in `uv` are set as given,
     unknown 2D positions come from projection, MANO is refitted (or NaN without a model)."""
     doc = h.doc
+    _in_front(joints, frame)
     j2d = doc.hands[hand].joints_2d[frame].astype(np.float64)
     proj = project(joints, doc.K)
     j2d = np.where(np.isfinite(j2d), j2d, proj)
@@ -76,6 +77,15 @@ def set_joints(
     values: dict[str, Any] = {"joints_3d": joints, "joints_2d": j2d, **EDITED}
     values.update({k: np.nan for k in MANO_FIELDS})  # stale until refitted (or for good)
     h.write(hand, frame, values)
+
+
+def _in_front(joints: np.ndarray, frame: int) -> None:
+    """Refuse joints at or behind the camera (z <= 0): `check` refuses such files."""
+    if (np.asarray(joints)[..., 2] <= 0).any():
+        raise EditError(
+            f"the edit would put joints at or behind the camera (z <= 0) on frame {frame}",
+            hint="3D positions are in metres in the camera frame; z is the depth, > 0.",
+        )
 
 
 def _refit(h: Editor, model: Any, hand: int, frame: int, init: dict[str, np.ndarray]) -> None:
@@ -128,6 +138,7 @@ def transform_hand(h: Editor, e: dict[str, Any]) -> None:
     joints = np.stack([_known_joints(h, hand, int(f)) for f in frames])
     wrist = joints[:, :1]
     moved = (joints - wrist) @ R.T + wrist + t
+    _in_front(moved, int(frames[0]))
     go = track.global_orient[frames].astype(np.float64)
     new_go = matrix_to_axis_angle(R @ axis_angle_to_matrix(go))
     values: dict[str, Any] = {

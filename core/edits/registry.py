@@ -50,7 +50,12 @@ class Editor(Protocol):
 OpFunc = Callable[[Editor, dict[str, Any]], None]
 
 #: modules whose import registers operations
-_OP_MODULES = ("core.edits.ops", "core.edits.pose", "core.edits.interpolate")
+_OP_MODULES = (
+    "core.edits.ops",
+    "core.edits.pose",
+    "core.edits.interpolate",
+    "core.recon.refine.edit_op",
+)
 
 
 @dataclass(frozen=True)
@@ -160,11 +165,30 @@ def one_hand(edit: Mapping[str, Any]) -> int:
     return get_hand(edit)[0]
 
 
+#: magnitude bound of every number an edit gives: far beyond any frame index, pixel or metre
+#: that makes sense, and small enough that float32 label arrays hold it (`check` reads back
+#: everything `apply` writes; 1e300 would become infinity)
+MAX_ABS_VALUE = 1e6
+#: frames a Gaussian's sigma may span (beyond, smoothing is a flat average anyway)
+MAX_SIGMA = 1000.0
+
+
 def get_int(edit: Mapping[str, Any], key: str) -> int:
     value = edit.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise EditError(f"{key} must be an integer, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+        or abs(value) > 2**53
+        or value != int(value)
+    ):
+        raise EditError(f"{key} must be an integer, got {_short(value)}")
     return int(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_frame(doc: LabelDocument, frame: int, key: str = "frame") -> int:
@@ -195,7 +219,7 @@ def get_frames(doc: LabelDocument, edit: Mapping[str, Any]) -> np.ndarray:
     if "frames" in edit:
         raw = edit["frames"]
         if not isinstance(raw, (list, tuple)) or not raw:
-            raise EditError(f"frames must be a non-empty list of frame indices, got {raw!r}")
+            raise EditError(f"frames must be a non-empty list of frame indices, got {_short(raw)}")
         return np.asarray(
             sorted({check_frame(doc, get_int({"frames": v}, "frames"), "frames") for v in raw}),
             np.int64,
@@ -228,21 +252,28 @@ def get_vec(edit: Mapping[str, Any], key: str, n: int, default: Any = None) -> n
     except (TypeError, ValueError):
         arr = np.empty(0)
     if arr.shape != (n,) or not np.isfinite(arr).all():
-        raise EditError(f"{key} must be a list of {n} finite numbers, got {value!r}")
+        raise EditError(f"{key} must be a list of {n} finite numbers, got {_short(value)}")
+    if np.abs(arr).max(initial=0.0) > MAX_ABS_VALUE:
+        raise EditError(
+            f"{key} values must lie within +-{MAX_ABS_VALUE:g}, got {_short(value)}",
+            hint="Pixels, metres and radians of a real edit are far smaller.",
+        )
     return arr
 
 
 def get_float(edit: Mapping[str, Any], key: str, default: float | None = None) -> float:
     value = edit.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise EditError(f"{key} must be a finite number, got {value!r}")
+        raise EditError(f"{key} must be a finite number, got {_short(value)}")
+    if abs(value) > MAX_ABS_VALUE:
+        raise EditError(f"{key} must lie within +-{MAX_ABS_VALUE:g}, got {value:g}")
     return float(value)
 
 
 def get_bool(edit: Mapping[str, Any], key: str, default: bool | None = None) -> bool:
     value = edit.get(key, default)
     if not isinstance(value, bool):
-        raise EditError(f"{key} must be true or false, got {value!r}")
+        raise EditError(f"{key} must be true or false, got {_short(value)}")
     return value
 
 
@@ -250,10 +281,12 @@ def get_flags(edit: Mapping[str, Any], key: str = "flags") -> Flag:
     value = edit.get(key)
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not names:
-        raise EditError(f"{key} must be a list of flag names, got {value!r}")
+        raise EditError(f"{key} must be a list of flag names, got {_short(value)}")
     out = Flag.NONE
     for n in names:
-        if n not in FLAG_NAMES:
-            raise EditError(f"unknown flag {n!r}", hint="Flags: " + ", ".join(FLAG_NAMES) + ".")
+        if not isinstance(n, str) or n not in FLAG_NAMES:
+            raise EditError(
+                f"unknown flag {_short(n)}", hint="Flags: " + ", ".join(FLAG_NAMES) + "."
+            )
         out |= FLAG_NAMES[n]
     return out

@@ -21,7 +21,7 @@ from typing import Any
 
 from core.edits.history import DEFAULT_MAX_BYTES, EditHistory
 from core.errors import EditError, LabelFileError
-from core.io.journal import Journal
+from core.io.journal import Journal, JournalWriteError
 from core.labels.document import LabelDocument, VideoMeta
 
 
@@ -97,8 +97,17 @@ class EditSession:
         self._start()
 
     def _start(self) -> None:
-        self.journal.start(self.doc)
         self.history.journal = self.journal
+        try:
+            self.journal.start(self.doc)
+        except JournalWriteError as exc:  # the document still opens; the next edit retries
+            self.journal.behind = True
+            self.history.journal_error = exc
+
+    @property
+    def autosave_error(self) -> JournalWriteError | None:
+        """Why autosave is failing (None while it works): the app tells the user to save."""
+        return self.history.journal_error
 
     # --------------------------------------------------------------------- save
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
@@ -114,7 +123,11 @@ class EditSession:
         target = Path(path) if path is not None else self.labels_path
         if target is None:
             raise EditError("These labels have no file yet.", hint="Choose where to save them.")
-        out = save_labels(self.doc, target)
+        try:  # a failing journal must not stop the save that is the remedy for it
+            token = self.journal.mark_saving(target)
+        except JournalWriteError:
+            token = ""
+        out = save_labels(self.doc, target, save_id=token)
         old = self.journal
         if target != self.labels_path:
             self.labels_path = target

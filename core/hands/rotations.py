@@ -1,64 +1,65 @@
-"""Rotation helpers in numpy, batched over leading axes.
+"""Rotation helpers, batched over leading axes: conversions through `scipy.spatial.transform`.
 
 Axis-angle (Rodrigues vectors, radians) is the rotation format of the label files; matrices are
-what the kinematics multiply. Everything here works on arrays shaped (..., 3) / (..., 3, 3).
+what the kinematics multiply. Everything here works on arrays shaped (..., 3) / (..., 3, 3) /
+(..., 4). Rows with a NaN give NaN (scipy refuses them, so they are masked out here); scipy's
+results match the closed forms these helpers used to spell out to ~1e-12.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 _EPS = 1e-12
 
 
+def _rows(
+    x: np.ndarray,
+    width: tuple[int, ...],
+    out: tuple[int, ...],
+    fn: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Apply `fn` to the finite rows of `x` (..., *width) flattened to (N, *width); NaN rows out."""
+    a = np.asarray(x, np.float64)
+    lead = a.shape[: a.ndim - len(width)]
+    flat = a.reshape(-1, *width)
+    ok = np.isfinite(flat).reshape(len(flat), int(np.prod(width))).all(1)  # 0 rows too
+    res = np.full((len(flat), *out), np.nan)
+    if ok.any():
+        res[ok] = fn(flat[ok])
+    return res.reshape(*lead, *out)
+
+
 def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
     """(..., 3) Rodrigues vectors -> (..., 3, 3) rotation matrices (exact near zero angle)."""
-    r = np.asarray(rotvec, dtype=np.float64)
-    theta = np.linalg.norm(r, axis=-1, keepdims=True)
-    axis = r / np.maximum(theta, _EPS)
-    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    zeros = np.zeros_like(x)
-    k = np.stack(
-        [
-            np.stack([zeros, -z, y], -1),
-            np.stack([z, zeros, -x], -1),
-            np.stack([-y, x, zeros], -1),
-        ],
-        -2,
-    )
-    s = np.sin(theta)[..., None]
-    c = np.cos(theta)[..., None]
-    eye = np.broadcast_to(np.eye(3), k.shape)
-    return eye + s * k + (1.0 - c) * (k @ k)
+    return _rows(rotvec, (3,), (3, 3), lambda r: Rotation.from_rotvec(r).as_matrix())
 
 
 def matrix_to_axis_angle(mat: np.ndarray) -> np.ndarray:
     """(..., 3, 3) rotation matrices -> (..., 3) Rodrigues vectors with angle in [0, pi]."""
-    m = np.asarray(mat, dtype=np.float64)
-    cos = np.clip((np.trace(m, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
-    theta = np.arccos(cos)
-    v = np.stack(
-        [m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]],
-        -1,
+    return _rows(mat, (3, 3), (3,), lambda m: Rotation.from_matrix(m).as_rotvec())
+
+
+def axis_angle_to_quat(rotvec: np.ndarray) -> np.ndarray:
+    """(..., 3) axis-angle -> (..., 4) unit quaternions (w, x, y, z), w >= 0."""
+    return _rows(
+        rotvec,
+        (3,),
+        (4,),
+        lambda r: Rotation.from_rotvec(r).as_quat(canonical=True, scalar_first=True),
     )
-    sin = np.sin(theta)
-    small = sin > 1e-6
-    out = np.where(
-        small[..., None], v * (theta / np.where(small, 2.0 * sin, 1.0))[..., None], 0.5 * v
-    )
-    # Near pi the antisymmetric part vanishes: take the axis from the symmetric part instead.
-    near_pi = theta > np.pi - 1e-3
-    if np.any(near_pi):
-        sym = (m[near_pi] + np.swapaxes(m[near_pi], -1, -2)) / 2.0 - np.eye(3) * cos[near_pi][
-            ..., None, None
-        ]
-        col = np.argmax(np.linalg.norm(sym, axis=-2), axis=-1)
-        axis = np.take_along_axis(sym, col[..., None, None].repeat(3, -2), -1)[..., 0]
-        axis /= np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), _EPS)
-        sign = np.sign(np.sum(axis * v[near_pi], -1, keepdims=True))
-        sign[sign == 0] = 1.0
-        out[near_pi] = axis * sign * theta[near_pi][..., None]
-    return out
+
+
+def quat_to_axis_angle(q: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternions (w, x, y, z), normalised here, -> (..., 3) axis-angle, angle in
+    [0, pi]. Zero quaternions give NaN."""
+    q = np.asarray(q, np.float64)
+    bad = np.linalg.norm(q, axis=-1, keepdims=True) < _EPS
+    q = np.where(bad, np.nan, q)
+    return _rows(q, (4,), (3,), lambda x: Rotation.from_quat(x, scalar_first=True).as_rotvec())
 
 
 def rotate_about_axis(v: np.ndarray, axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
@@ -78,13 +79,32 @@ def normalize(v: np.ndarray, axis: int = -1) -> np.ndarray:
 def quat_wxyz_to_matrix(q: np.ndarray) -> np.ndarray:
     """(..., 4) quaternions (w, x, y, z), normalised here, -> (..., 3, 3) rotation matrices."""
     q = np.asarray(q, np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
+    bad = np.linalg.norm(q, axis=-1, keepdims=True) < _EPS
+    q = np.where(bad, np.nan, q)
+    return _rows(q, (4,), (3, 3), lambda x: Rotation.from_quat(x, scalar_first=True).as_matrix())
+
+
+def slerp_rotvec(a0: np.ndarray, a1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Slerp along the shorter arc from axis-angle rotations a0 to a1 (..., 3), at fractions t
+    broadcastable against their leading shape: R0 * exp(t * log(R0^-1 R1)), what scipy's
+    `Slerp` computes between two keys. The relative rotation is computed once per pair."""
+    a0, a1 = np.broadcast_arrays(np.asarray(a0, np.float64), np.asarray(a1, np.float64))
+    pairs = a0.shape[:-1]
+    ok = np.isfinite(a0).all(-1) & np.isfinite(a1).all(-1)
+    delta = np.full(a0.shape, np.nan)
+    if ok.any():
+        r0 = Rotation.from_rotvec(a0[ok])
+        delta[ok] = (r0.inv() * Rotation.from_rotvec(a1[ok])).as_rotvec()  # angle in [0, pi]
+    t = np.asarray(t, np.float64)
+    shape = np.broadcast_shapes(pairs, t.shape)
+    start = np.broadcast_to(a0, (*shape, 3)).reshape(-1, 3)
+    step = (np.broadcast_to(delta, (*shape, 3)) * np.broadcast_to(t, shape)[..., None]).reshape(
+        -1, 3
     )
+    out = np.full(step.shape, np.nan)
+    good = np.isfinite(step).all(1)
+    if good.any():
+        out[good] = (
+            Rotation.from_rotvec(start[good]) * Rotation.from_rotvec(step[good])
+        ).as_rotvec()
+    return out.reshape(*shape, 3)

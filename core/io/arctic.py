@@ -39,6 +39,11 @@ def _save_npy(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def output_names(name: str) -> list[str]:
+    """The files `export_arctic` writes for sequence `name`."""
+    return [f"{name}.mano.npy", f"{name}.egocam.npy", f"{name}.provenance.npy"]
+
+
 def export_arctic(
     doc: LabelDocument, out_dir: str | os.PathLike[str], name: str = "sequence"
 ) -> list[Path]:
@@ -70,7 +75,7 @@ def export_arctic(
         # what the MANO arrays are relative to (imports may keep their dataset's world frame)
         "coordinate_frame": _coordinate_frame(doc),
     }
-    paths = [out / f"{name}.mano.npy", out / f"{name}.egocam.npy", out / f"{name}.provenance.npy"]
+    paths = [out / file_name for file_name in output_names(name)]
     for path, obj in zip(paths, (mano, egocam, prov), strict=True):
         _save_npy(path, obj)
     return paths

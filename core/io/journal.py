@@ -15,10 +15,21 @@ never saved `data_dir()/autosave/<video sha256>.journal`. It holds records, each
   set, extras set, doc.history cut and appended). Replaying a delta twice gives the same state
   as once.
 
+- `saving`: a save of the document is starting, under a random token that the saved label file
+  carries (`save_id` attribute). A journal whose last `saving` token is in the file at its path,
+  with no change after it, is settled: the file holds every edit (a crash between the save and
+  clearing the journal), so it is dropped without asking.
+
 Record framing: b"VJR1", u32 header length, u64 payload length, u32 CRC-32 of header+payload,
 then the JSON header and the binary payload (raw little-endian arrays). A crash can only leave a
 torn last record; reading stops at the first record whose length or CRC does not check out, so
 recovery returns the state after the last complete record.
+
+A write that fails (disk full, I/O error) is cut off again (the file is truncated back to the
+last complete record, so no torn record can hide later ones) and raises `JournalWriteError`; the
+journal is then `behind` the document, and the next change rewrites it whole (`resync`: header
+and snapshot in a new file renamed over the old one), so once the disk has room again recovery
+restores every change, including those whose records failed.
 
 Lifecycle for the app: `j = Journal.open_for(labels_path)` (or `video_sha256=...` for an unsaved
 document); if `j.has_recovery()`, offer `doc = j.recover(base_doc)`; then `j.start(doc)` and
@@ -36,6 +47,7 @@ import os
 import struct
 import threading
 import time
+import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +71,12 @@ JOURNAL_VERSION = 1
 DEFAULT_SNAPSHOT_BYTES = 64 * 1024 * 1024
 MAGIC = b"VJR1"
 _FRAME = struct.Struct("<4sIQI")  # magic, header length, payload length, crc32
+
+
+class JournalWriteError(LabelFileError):
+    """The autosave journal cannot be written: edits are kept in memory but not crash-safe."""
+
+    title = "Autosave is failing"
 
 
 @dataclass
@@ -198,6 +216,15 @@ def _decode_snapshot(header: dict[str, Any], payload: bytes) -> LabelDocument:
     return doc
 
 
+def _file_save_id(path: str) -> str:
+    """The `save_id` attribute of the label file at `path` ("" when none or unreadable)."""
+    if not path:
+        return ""
+    from core.io.labels_h5 import read_save_id
+
+    return read_save_id(Path(path))
+
+
 # ------------------------------------------------------------------------------ the journal
 class Journal:
     """The autosave journal of one document (see the module docstring for the lifecycle)."""
@@ -219,6 +246,12 @@ class Journal:
         self._pending: threading.Thread | None = None
         self._error: BaseException | None = None
         self.records_written = 0
+        #: a record could not be written: the journal lacks changes the document has, and the
+        #: next change must rewrite it whole (`resync`)
+        self.behind = False
+        #: size to cut the file back to before the next write (a failed write left a torn tail
+        #: and truncating it failed too)
+        self._cut_to: int | None = None
         self._records_since_snapshot = 0
         self._bytes_since_snapshot = 0
 
@@ -249,15 +282,48 @@ class Journal:
         return _FRAME.pack(MAGIC, len(head), len(payload), crc) + head + payload
 
     def _write(self, data: bytes) -> None:
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        os.fsync(self._fd)
+        """Append one record, fsynced; on failure cut the torn tail off and raise
+        JournalWriteError (the journal is then `behind`)."""
+        start = None
+        try:
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            if self._cut_to is not None:
+                self._truncate(self._cut_to)
+            start = os.lseek(self._fd, 0, os.SEEK_END)
+            view = memoryview(data)
+            while view:
+                n = self._write_bytes(self._fd, view)
+                view = view[n:]
+            os.fsync(self._fd)
+        except OSError as exc:
+            self.behind = True
+            if start is not None:
+                self._cut_to = start
+                with contextlib.suppress(OSError):
+                    self._truncate(start)
+            raise self._failure(exc) from exc
         self.records_written += 1
+
+    @staticmethod
+    def _write_bytes(fd: int, view: memoryview) -> int:
+        """One os.write (a seam for tests that simulate a full disk)."""
+        return os.write(fd, view)
+
+    def _truncate(self, size: int) -> None:
+        assert self._fd is not None
+        os.ftruncate(self._fd, size)
+        os.fsync(self._fd)
+        self._cut_to = None
+
+    def _failure(self, exc: BaseException) -> JournalWriteError:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return JournalWriteError(
+            f"Autosave cannot write its journal {self.path} ({reason}): your edits are kept "
+            "in this window, but a crash now would lose them.",
+            hint="Save your work now, to another disk if this one is full (File > Save As).",
+        )
 
     def _write_in_background(self, data: bytes) -> None:
         try:
@@ -272,10 +338,10 @@ class Journal:
             self._pending = None
         if self._error is not None:
             exc, self._error = self._error, None
-            raise LabelFileError(
-                f"Autosave journal {self.path.name} could not be written ({exc}).",
-                hint="Check free disk space and permissions, then save your work.",
-            ) from exc
+            if isinstance(exc, JournalWriteError):
+                raise exc
+            self.behind = True
+            raise self._failure(exc) from exc
 
     def _append(self, header: dict[str, Any], payload: bytes = b"") -> None:
         self._wait()
@@ -289,22 +355,69 @@ class Journal:
         hundred bytes), else a full snapshot.
         """
         self.clear()
+        self.behind = False
+        for data in self._opening(doc):
+            self._append_raw(data)
+
+    def _opening(self, doc: LabelDocument) -> list[bytes]:
+        """The records a journal of `doc` starts with: a header, and what recovery starts from
+        when the label file cannot be (a blank record or a snapshot)."""
         base = _fingerprint(self.labels_path) if self.labels_path else None
-        self._append(
-            {
-                "kind": "header",
-                "version": JOURNAL_VERSION,
-                "labels_path": str(self.labels_path or ""),
-                "video_sha256": doc.meta.video_sha256,
-                "base": base,
-            }
-        )
+        header = {
+            "kind": "header",
+            "version": JOURNAL_VERSION,
+            "labels_path": str(self.labels_path or ""),
+            "video_sha256": doc.meta.video_sha256,
+            "base": base,
+        }
+        out = [self._frame(header)]
         if base is not None and not doc.dirty:
-            return
+            return out
         if doc.blank:
-            self._append(_encode_blank(doc))
+            out.append(self._frame(_encode_blank(doc)))
         else:
-            self.snapshot(doc)
+            out.append(self._frame(*_encode_snapshot(doc)))
+            self._records_since_snapshot = self._bytes_since_snapshot = 0
+        return out
+
+    def _append_raw(self, data: bytes) -> None:
+        self._wait()
+        self._write(data)
+
+    def resync(self, doc: LabelDocument) -> None:
+        """Rewrite the journal whole for `doc` (after failed writes left it `behind`): a new
+        file with a header and a snapshot, renamed over the old one, so the old journal stays
+        valid until the new one is complete. Raises JournalWriteError if it cannot."""
+        with contextlib.suppress(LabelFileError):  # a failed background snapshot: superseded
+            self.close()
+        tmp = self.path.with_name(self.path.name + ".new")
+        try:
+            data = b"".join(self._opening(doc))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[self._write_bytes(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            self.behind = True
+            raise self._failure(exc) from exc
+        self.behind = False
+        self._cut_to = None
+
+    def mark_saving(self, target: str | os.PathLike[str]) -> str:
+        """Record that the document is being saved to `target`; returns the token the saved
+        file must carry (`save_labels(..., save_id=token)`). A crash after the save but before
+        the journal is cleared then leaves a settled journal, dropped on the next open."""
+        token = uuid.uuid4().hex
+        path = str(Path(target).absolute())
+        self._append({"kind": "saving", "token": token, "path": path})
+        return token
 
     def record(self, delta: Delta) -> None:
         """Append one gesture's (or undo's, redo's) change. Called by EditHistory."""
@@ -348,7 +461,10 @@ class Journal:
 
     def clear(self) -> None:
         """Remove the journal (after a successful save: the file now holds everything)."""
-        self.close()
+        with contextlib.suppress(LabelFileError):  # a failed background write: moot now
+            self.close()
+        self.behind = False
+        self._cut_to = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -374,9 +490,23 @@ class Journal:
             pos = end
         return out
 
+    def _unsaved(self, records: list[Record]) -> tuple[list[Record], bool]:
+        """The records after the last save that reached its file (and whether there was one).
+
+        A `saving` record whose token the label file at its path carries means that file holds
+        the state of every record before it."""
+        for i in range(len(records) - 1, -1, -1):
+            r = records[i]
+            if r.kind == "saving" and _file_save_id(r.header.get("path", "")) == r.header.get(
+                "token"
+            ):
+                return records[i + 1 :], True
+        return records, False
+
     def has_recovery(self) -> bool:
         """True when the journal holds unsaved work (a snapshot or any change)."""
-        return any(r.kind in ("delta", "snapshot") for r in self.records())
+        rest, _ = self._unsaved(self.records())
+        return any(r.kind in ("delta", "snapshot") for r in rest)
 
     def recover(self, base_doc: LabelDocument | None = None) -> LabelDocument:
         """The document as it was after the last complete record.
@@ -386,14 +516,15 @@ class Journal:
         not saved yet). Raises LabelFileError, leaving the journal as it is, when the label file
         changed on disk since the journal began: the changes belong to the file as it was then.
         """
-        records = self.records()
+        records, saved = self._unsaved(self.records())
         last_snap = max(
             (i for i, r in enumerate(records) if r.kind in ("snapshot", "blank")), default=-1
         )
         if last_snap >= 0:
             doc = _decode_snapshot(records[last_snap].header, records[last_snap].payload)
         elif base_doc is not None:
-            self._check_base(records)
+            if not saved:  # else the base is the file that save wrote, checked by its token
+                self._check_base(records)
             doc = base_doc.copy()
         else:
             raise LabelFileError(
@@ -437,7 +568,7 @@ class Journal:
 
     def describe(self) -> dict[str, Any]:
         """A summary for a "restore unsaved work?" dialog."""
-        records = self.records()
+        records, _ = self._unsaved(self.records())
         deltas = [r.header["label"] for r in records if r.kind == "delta"]
         return {
             "path": str(self.path),

@@ -23,11 +23,14 @@ from core.labels.document import (
     TRACK_FIELDS,
     HandTrack,
     LabelDocument,
+    Source,
     VideoMeta,
 )
 from core.labels.joints import HAND_NAMES, JOINT_NAMES, N_JOINTS
 
 SCHEMA_VERSION = 1
+#: n_frames above this is damage, not a video (~19 days at 30 fps); checked before allocating
+MAX_FRAMES = 50_000_000
 #: Rows per chunk along the frame axis: ~1 minute of 30 fps video. Big enough that an hour of
 #: labels is ~100 chunks per dataset (fast), small enough that a partial read stays cheap.
 CHUNK_FRAMES = 2048
@@ -62,14 +65,30 @@ REQUIRED_HAND_FIELDS = (
 
 
 # ---------------------------------------------------------------------------------------- write
-def save_labels(doc: LabelDocument, path: str | os.PathLike[str]) -> Path:
-    """Write `doc` to `path` (schema v1), atomically. Returns the path written."""
+def save_labels(doc: LabelDocument, path: str | os.PathLike[str], *, save_id: str = "") -> Path:
+    """Write `doc` to `path` (schema v1), atomically. Returns the path written.
+
+    `save_id`: a token stored as the `save_id` attribute, so that the autosave journal can tell
+    that this file holds every edit it recorded before the save (core/io/journal.py)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", libver="latest") as f:
             _write(f, doc)
+            if save_id:
+                f.attrs["save_id"] = save_id
     doc.dirty = False
     return path
+
+
+def read_save_id(path: Path) -> str:
+    """The `save_id` attribute of a label file; "" when it has none or cannot be read."""
+    try:
+        if not path.is_file():
+            return ""
+        with h5py.File(path, "r") as f:
+            return _attr_str(f.attrs.get("save_id", ""))
+    except Exception:  # noqa: BLE001 - any damage just means "not that save"
+        return ""
 
 
 def _write(f: h5py.File, doc: LabelDocument) -> None:
@@ -161,19 +180,25 @@ def load_labels(
         raise LabelFileError(f"Label file not found: {path}", hint="Check the path.")
     if path.is_dir():
         raise LabelFileError(f"{path} is a folder, not a label file.", hint="Choose an .h5 file.")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise LabelFileError(
+            f"{path.name} is not a regular file (a pipe, socket or device).",
+            hint="Choose an .h5 label file.",
+        )
     try:
         f = h5py.File(path, "r")
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - h5py reports damage with many exception types
         raise LabelFileError(
             f"{path.name} is not a readable HDF5 file ({_short(exc)}).",
             hint="The file may be truncated or not a label file; open another one or re-export it.",
         ) from exc
     try:
         with f:
+            refuse_links(f, path.name)
             doc = _read(f, path)
     except LabelFileError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - damaged files raise OSError, RuntimeError, ...
         raise LabelFileError(
             f"{path.name} is damaged or malformed: {_short(exc)}.",
             hint="Open a backup or re-export the labels; the file was not changed.",
@@ -192,19 +217,24 @@ def _read(f: h5py.File, path: Path) -> LabelDocument:
             "are missing.",
             hint="Label files are written by `vidihand reconstruct` or the app's Save.",
         )
-    version = int(f.attrs["schema_version"])
+    version = _attr_int(f, "schema_version", path)
     if version != SCHEMA_VERSION:
         raise LabelFileError(
             f"{path.name} uses label schema v{version}; this version of ViDiHand Studio reads v"
             f"{SCHEMA_VERSION}.",
             hint="Update ViDiHand Studio, or re-export the labels from the tool that wrote them.",
         )
-    n = int(f.attrs["n_frames"])
+    n = _attr_int(f, "n_frames", path)
+    if n > MAX_FRAMES:
+        raise LabelFileError(
+            f"{path.name}: n_frames {n} is beyond what a label file can hold ({MAX_FRAMES}).",
+            hint="The file is damaged; open a backup or re-export the labels.",
+        )
     meta = VideoMeta(
         n_frames=n,
-        fps=float(f.attrs["fps"]),
-        width=int(f.attrs["width"]),
-        height=int(f.attrs["height"]),
+        fps=_attr_float(f, "fps", path),
+        width=_attr_int(f, "width", path),
+        height=_attr_int(f, "height", path),
         video_sha256=_attr_str(f.attrs["video_sha256"]),
         video_path=_attr_str(f.attrs.get("video_path", "")),
     )
@@ -223,44 +253,123 @@ def _read(f: h5py.File, path: Path) -> LabelDocument:
             f"got shape {K.shape}.",
             hint="Re-export the labels.",
         )
-    tracks = []
+    # every shape and type is checked before anything is read or allocated: a damaged n_frames
+    # must not make the reader allocate terabytes
     for name in HAND_NAMES:
         key = f"hands/{name}"
-        if key not in f:
+        if not isinstance(f.get(key), h5py.Group):
             raise LabelFileError(f"{path.name} has no /{key} group.", hint="Re-export the labels.")
-        group = f[key]
-        arrays: dict[str, np.ndarray] = {}
-        for field_name, (shape, dtype, fill) in TRACK_FIELDS.items():
-            if field_name not in group:
+        for field_name, (shape, dtype, _) in TRACK_FIELDS.items():
+            ds = f[key].get(field_name)
+            if ds is None:
                 if field_name in REQUIRED_HAND_FIELDS:
                     raise LabelFileError(
                         f"{path.name}: /{key}/{field_name} is missing.",
                         hint="Re-export the labels.",
                     )
-                arrays[field_name] = np.full((n, *shape), fill, dtype=dtype)
                 continue
-            ds = group[field_name]
+            if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "biuf":
+                what = f"dtype {ds.dtype}" if isinstance(ds, h5py.Dataset) else "a group"
+                raise LabelFileError(
+                    f"{path.name}: /{key}/{field_name} is {what}, expected numbers ({dtype}).",
+                    hint="The file is damaged; re-export the labels.",
+                )
             if ds.shape != (n, *shape):
                 raise LabelFileError(
                     f"{path.name}: /{key}/{field_name} has shape {ds.shape}, expected "
                     f"{(n, *shape)} for {n} frames.",
                     hint="The file is inconsistent; re-export the labels.",
                 )
-            arrays[field_name] = np.asarray(ds[()]).astype(dtype, copy=False)
-        if arrays["joints_3d"].size and np.isinf(arrays["joints_3d"]).any():
-            raise LabelFileError(
-                f"{path.name}: /{key}/joints_3d holds infinite values.",
-                hint="Re-export the labels.",
-            )
+    tracks = []
+    for name in HAND_NAMES:
+        key = f"hands/{name}"
+        group = f[key]
+        arrays: dict[str, np.ndarray] = {}
+        for field_name, (shape, dtype, fill) in TRACK_FIELDS.items():
+            if field_name not in group:
+                arrays[field_name] = np.full((n, *shape), fill, dtype=dtype)
+                continue
+            raw = np.asarray(group[field_name][()])
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                a = raw.astype(dtype, copy=False)
+            if a.dtype.kind == "f" and a.size and np.isinf(a).any():
+                raise LabelFileError(
+                    f"{path.name}: /{key}/{field_name} holds infinite values (or values too "
+                    f"large for {np.dtype(dtype).name}).",
+                    hint="Unknown values are NaN in label files; re-export the labels.",
+                )
+            if a.dtype.kind != "f" and a.size and not np.array_equal(a, raw):
+                raise LabelFileError(
+                    f"{path.name}: /{key}/{field_name} holds values that are not "
+                    f"{np.dtype(dtype).name} (fractions, NaN or out of range).",
+                    hint="The file is damaged; re-export the labels.",
+                )
+            arrays[field_name] = a
         tracks.append(HandTrack(**arrays))
     doc = LabelDocument(meta, K, (tracks[0], tracks[1]))
     doc.backend = _attr_str(f.attrs.get("backend", ""))
     doc.backend_version = _attr_str(f.attrs.get("backend_version", ""))
     doc.created = _attr_str(f.attrs.get("created", doc.created))
-    doc.notes = {int(k): str(v) for k, v in _json(f, "meta/notes", {}).items()}
-    doc.history = list(_json(f, "meta/history", []))
-    doc.extras = dict(_json(f, "meta/extras", {}))
+    notes = _json(f, "meta/notes", {}, dict, path)
+    try:
+        doc.notes = {int(k): str(v) for k, v in notes.items()}
+    except ValueError:
+        raise LabelFileError(
+            f"{path.name}: /meta/notes must map frame numbers to text.",
+            hint="The file is damaged; re-export the labels.",
+        ) from None
+    doc.history = _json(f, "meta/history", [], list, path)
+    if not all(isinstance(e, dict) for e in doc.history):
+        raise LabelFileError(
+            f"{path.name}: /meta/history must be a list of edits (JSON objects).",
+            hint="The file is damaged; re-export the labels.",
+        )
+    doc.extras = _json(f, "meta/extras", {}, dict, path)
     return doc
+
+
+def refuse_links(f: h5py.File, name: str, *, max_objects: int = 10_000) -> None:
+    """Raise LabelFileError for anything that makes HDF5 read outside this file or loop: soft
+    and external links, datasets stored in external raw files, virtual datasets.
+
+    Label files written by ViDiHand hold none of these. An external link makes the reader open
+    any file the link names (a FIFO blocks forever, a device never ends); a soft-link loop makes
+    every lookup fail in odd ways. Links are inspected without being followed.
+    """
+    seen = 0
+    stack: list[tuple[str, h5py.Group, int]] = [("", f, 0)]
+    while stack:
+        prefix, group, depth = stack.pop()
+        for key in group:
+            seen += 1
+            where = f"{prefix}/{key}"
+            if seen > max_objects or depth > 8:
+                raise LabelFileError(
+                    f"{name}: too many objects or nesting levels (at {where}) for a label file.",
+                    hint="The file is damaged or not a label file.",
+                )
+            link = group.get(key, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise LabelFileError(
+                    f"{name}: {where} is an external link to {link.filename}; label files must "
+                    "be self-contained.",
+                    hint="Re-export the labels; nothing outside the file is read.",
+                )
+            if not isinstance(link, h5py.HardLink):
+                raise LabelFileError(
+                    f"{name}: {where} is a soft link ({getattr(link, 'path', '?')}); label files "
+                    "hold no links.",
+                    hint="Re-export the labels.",
+                )
+            obj = group[key]
+            if isinstance(obj, h5py.Group):
+                stack.append((where, obj, depth + 1))
+            elif isinstance(obj, h5py.Dataset) and (obj.external or obj.is_virtual):
+                raise LabelFileError(
+                    f"{name}: {where} keeps its data in an external file; label files must be "
+                    "self-contained.",
+                    hint="Re-export the labels; nothing outside the file is read.",
+                )
 
 
 def check_matches(
@@ -289,13 +398,60 @@ def check_matches(
         )
 
 
-def _json(f: h5py.File, key: str, default: Any) -> Any:
+def _json(f: h5py.File, key: str, default: Any, kind: type, path: Path) -> Any:
+    """The JSON value of a scalar string dataset, which must be of type `kind`."""
     if key not in f:
         return default
-    raw = f[key][()]
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
-    return json.loads(raw)
+    ds = f[key]
+    hint = "The file is damaged; re-export the labels."
+    if not isinstance(ds, h5py.Dataset) or ds.shape != () or ds.dtype.kind not in "OSU":
+        raise LabelFileError(f"{path.name}: /{key} must be one JSON string.", hint=hint)
+    raw = ds[()]
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        value = json.loads(text)
+    except RecursionError:
+        raise LabelFileError(f"{path.name}: /{key} is nested too deeply.", hint=hint) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LabelFileError(
+            f"{path.name}: /{key} is not valid JSON ({_short(exc)}).", hint=hint
+        ) from None
+    if not isinstance(value, kind):
+        raise LabelFileError(
+            f"{path.name}: /{key} must hold a JSON {'object' if kind is dict else 'list'}, "
+            f"got {type(value).__name__}.",
+            hint=hint,
+        )
+    return value
+
+
+def _attr_number(f: h5py.File, key: str, path: Path) -> float:
+    value = np.asarray(f.attrs[key])
+    if value.shape != () or value.dtype.kind not in "iuf" or not np.isfinite(value):
+        raise LabelFileError(
+            f"{path.name}: root attribute {key} must be one finite number, got {_short_repr(value)}.",
+            hint="The file is damaged; re-export the labels.",
+        )
+    return float(value)
+
+
+def _attr_int(f: h5py.File, key: str, path: Path) -> int:
+    value = _attr_number(f, key, path)
+    if value != int(value):
+        raise LabelFileError(
+            f"{path.name}: root attribute {key} must be a whole number, got {value:g}.",
+            hint="The file is damaged; re-export the labels.",
+        )
+    return int(value)
+
+
+def _attr_float(f: h5py.File, key: str, path: Path) -> float:
+    return _attr_number(f, key, path)
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _attr_str(value: Any) -> str:
@@ -307,6 +463,32 @@ def _attr_str(value: Any) -> str:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
+
+
+def describe_existing(path: Path) -> str:
+    """What an existing output holds, in a few words, for "X exists: ...; use --force" messages
+    (label files: how many frames a person reviewed or edited, i.e. what replacing it loses)."""
+    if path.is_dir():
+        return f"is a folder holding {sum(1 for _ in path.iterdir())} item(s)"
+    if path.suffix.lower() not in (".h5", ".hdf5"):
+        try:
+            return f"exists ({path.stat().st_size:,d} bytes)"
+        except OSError:
+            return "exists"
+    try:
+        doc = load_labels(path)
+    except LabelFileError:
+        return "exists (not a readable label file)"
+    reviewed = np.zeros(doc.n_frames, bool)
+    edited = np.zeros(doc.n_frames, bool)
+    for t in doc.hands:
+        reviewed |= t.reviewed
+        edited |= np.isin(t.source, (int(Source.EDITED), int(Source.INTERPOLATED)))
+    notes = f", {len(doc.notes)} note(s)" if doc.notes else ""
+    return (
+        f"exists: {int(reviewed.sum())} reviewed, {int(edited.sum())} edited frames "
+        f"of {doc.n_frames}{notes}"
+    )
 
 
 def describe(doc: LabelDocument) -> dict[str, Any]:

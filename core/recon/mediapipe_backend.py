@@ -15,7 +15,9 @@ and the 3D landmarks have right-hand chirality (tests/core/test_recon_mediapipe.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import warnings
 from array import array
 from collections.abc import Iterator
@@ -35,6 +37,35 @@ from core.video.reader import VideoSource
 # graph; neither is actionable for users.
 os.environ.setdefault("GLOG_minloglevel", "2")
 warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for a moment: MediaPipe's C++ side prints start-up
+    chatter ("Created TensorFlow Lite XNNPACK delegate", absl's "All log messages before
+    absl::InitializeLog()", feedback-manager warnings) straight to fd 2 when a graph starts and
+    on its first frame, and GLOG_minloglevel does not reach absl. VIDIHAND_MEDIAPIPE_LOGS=1
+    keeps them (debugging)."""
+    if os.environ.get("VIDIHAND_MEDIAPIPE_LOGS"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
 
 #: a hand seen within this many frames is used to tell two same-labelled detections apart
 _HISTORY_FRAMES = 15
@@ -116,7 +147,16 @@ class MediaPipeReconstructor(Reconstructor):
             video.iter_frames(frames.start, frames[-1] + 1), depth=self.prefetch_frames
         )
         # a fresh graph per run: tracking restarts at the range's first frame
-        with self._mp_hands.Hands(**self.options) as hands:
+        # the graph's threads print their chatter from its creation to its first frame
+        silenced = contextlib.ExitStack()
+        silenced.enter_context(_native_stderr_silenced())
+        try:
+            graph = self._mp_hands.Hands(**self.options)
+        except BaseException:
+            silenced.close()
+            raise
+        quiet: contextlib.ExitStack | None = silenced
+        with graph as hands:
             try:
                 batch_frames: list[int] = []
                 rows: list[list[tuple[int, float, np.ndarray, np.ndarray]]] = []
@@ -124,6 +164,9 @@ class MediaPipeReconstructor(Reconstructor):
                     if (index - frames.start) % frames.step:
                         continue
                     result = hands.process(image)
+                    if quiet is not None:
+                        quiet.close()
+                        quiet = None
                     detections = tracker.assign(index, _detections(result, width, height))
                     lifted = []
                     for hand, score, uv, world in detections:
@@ -140,6 +183,8 @@ class MediaPipeReconstructor(Reconstructor):
                 if batch_frames:
                     yield _to_batch(batch_frames, rows)
             finally:
+                if quiet is not None:
+                    quiet.close()
                 stream.close()
 
 

@@ -204,6 +204,10 @@ class RemoteClient:
     def list_jobs(self) -> list[dict[str, Any]]:
         return list(self.request(Packet("list_jobs"), "jobs").fields.get("jobs", []))
 
+    def list_models(self) -> list[dict[str, Any]]:
+        """The server's named models: name, backend, config, parameters, sha256, loaded, loads."""
+        return list(self.request(Packet("list_models"), "models").fields.get("models", []))
+
     def cancel(self, job: str) -> dict[str, Any]:
         return self.request(Packet("cancel", {"job": job}), "job").fields
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,12 +129,26 @@ class ConnectionCheck:
     server: str  #: the server's version string
     max_jobs: int
     seconds: float
+    #: the server's named models (`vidihand serve --models`): name, config, parameters, sha256
+    models: list[dict[str, Any]] = field(default_factory=list)
 
     def text(self) -> str:
-        return (
+        text = (
             f"Connected {self.where} in {self.seconds:.1f} s: {self.server} serves "
             f"{self.max_jobs} job{'s' if self.max_jobs != 1 else ''} at once."
         )
+        if not self.models:
+            return text + "\nNo named models (the server was started without --models DIR)."
+        lines = [f"  {m['name']}  ({model_summary(m)})" for m in self.models]
+        return text + "\nModels (backend vidihand, option checkpoint=NAME):\n" + "\n".join(lines)
+
+
+def model_summary(model: dict[str, Any]) -> str:
+    """ "tiny, 0.66 M parameters, 1a2b3c4d5e6f" for one entry of a server's model list."""
+    n = int(model.get("parameters", 0))
+    size = f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.2f} M"
+    loaded = ", loaded" if model.get("loaded") else ""
+    return f"{model.get('config', '?')}, {size} parameters, {str(model.get('sha256', ''))[:12]}{loaded}"
 
 
 def try_connection(host: RemoteHost, retries: int = 4) -> ConnectionCheck:
@@ -149,6 +163,7 @@ def try_connection(host: RemoteHost, retries: int = 4) -> ConnectionCheck:
         client = rec.connect(report=False)
         try:
             welcome = dict(client.welcome)
+            models = server_models(client)
         finally:
             client.close()
     finally:
@@ -158,4 +173,17 @@ def try_connection(host: RemoteHost, retries: int = 4) -> ConnectionCheck:
         server=str(welcome.get("server", "vidihand serve")),
         max_jobs=int(welcome.get("max_jobs", 1) or 1),
         seconds=time.perf_counter() - t0,
+        models=models,
     )
+
+
+def server_models(client: Any) -> list[dict[str, Any]]:
+    """A connected RemoteClient's model list ([] from a server older than list_models)."""
+    from core.remote.protocol import ServerError
+
+    try:
+        return client.list_models()
+    except ServerError as exc:
+        if exc.code == "malformed":  # "unknown message type": an older server
+            return []
+        raise

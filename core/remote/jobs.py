@@ -46,6 +46,9 @@ class JobSpec:
     start: int
     stop: int
     K: list[list[float]]
+    #: what the server adds that decides the frames: versions, the model's content hash,
+    #: server-side options (core/remote/models.py: job_identity)
+    server: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> str:
         text = json.dumps(asdict(self), sort_keys=True)
@@ -103,6 +106,8 @@ class Job:
         self.state = "queued"
         self.frames_computed = 0  #: frames the backend produced for this job, over all runs
         self.backend_version = ""  #: as reported by the backend when it last ran
+        #: of the last run: model_load_s, warm (model already loaded), first_frame_s
+        self.timing: dict[str, Any] = {}
         self.error = JobError()
         self.created = time.time()
         self.updated = self.created
@@ -136,6 +141,9 @@ class Job:
                 "error": asdict(self.error),
                 "created": self.created,
                 "updated": self.updated,
+                "model": self.spec.server.get("model", ""),
+                "model_sha256": self.spec.server.get("model_sha256", ""),
+                "timing": {k: v for k, v in self.timing.items() if k != "started"},
             }
 
     # ------------------------------------------------------------- persistence

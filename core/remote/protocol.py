@@ -15,10 +15,12 @@ beyond the stated (bounded) lengths. See docs/remote.md for the message catalogu
 from __future__ import annotations
 
 import builtins
+import math
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 import numpy as np
@@ -148,14 +150,32 @@ def send_packet(sock: socket.socket, packet: Packet) -> None:
         raise ConnectionLost(f"connection lost while sending '{packet.type}': {exc}") from exc
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytearray:
+class Readable(Protocol):
+    """What reading frames needs of a connection (a socket, or a wrapper that watches it)."""
+
+    def recv_into(self, buffer: memoryview, nbytes: int) -> int: ...
+
+    def settimeout(self, value: float | None) -> None: ...
+
+
+def recv_exact(sock: Readable, n: int, deadline: float | None = None) -> bytearray:
+    """`n` bytes from `sock`. With `deadline` (a `time.monotonic()` value) the whole read must
+    end by then, however the bytes trickle in; without it the socket's timeout applies per read.
+    """
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
     while got < n:
         try:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
             k = sock.recv_into(view[got:], min(n - got, 1 << 20))
         except TimeoutError as exc:
+            if deadline is not None:
+                raise ConnectionLost("the other side did not finish its message in time") from exc
             raise ConnectionLost("the connection timed out (no data from the other side)") from exc
         except ConnectionResetError as exc:
             raise ConnectionLost("the other side closed the connection (reset)") from exc
@@ -167,24 +187,32 @@ def recv_exact(sock: socket.socket, n: int) -> bytearray:
     return buf
 
 
-def recv_packet(sock: socket.socket, max_payload: int = MAX_PAYLOAD_BYTES) -> Packet:
-    """Read and validate one frame. Raises ProtocolError (bad frame) or ConnectionLost."""
-    magic, hlen, plen = _PREFIX.unpack(recv_exact(sock, PREFIX_SIZE))
+def recv_packet(
+    sock: Readable,
+    max_payload: int = MAX_PAYLOAD_BYTES,
+    *,
+    max_header: int = MAX_HEADER_BYTES,
+    deadline: float | None = None,
+) -> Packet:
+    """Read and validate one frame. Raises ProtocolError (bad frame) or ConnectionLost.
+    Sizes over `max_header` / `max_payload` are refused before anything is allocated for them;
+    `deadline` bounds the whole frame (see `recv_exact`)."""
+    magic, hlen, plen = _PREFIX.unpack(recv_exact(sock, PREFIX_SIZE, deadline))
     if magic != MAGIC:
         raise ProtocolError(
             "not a vidihand protocol frame (bad magic bytes).",
             hint="Is the port a `vidihand serve` server, and is the client of the same release?",
         )
-    if hlen > MAX_HEADER_BYTES:
+    if hlen > max_header:
         raise ProtocolError(
-            f"header of {hlen} bytes is over the {MAX_HEADER_BYTES}-byte limit.", code="too_large"
+            f"header of {hlen} bytes is over the {max_header}-byte limit.", code="too_large"
         )
     if plen > max_payload:
         raise ProtocolError(
             f"payload of {plen} bytes is over the {max_payload}-byte limit.", code="too_large"
         )
-    header_bytes = recv_exact(sock, hlen)
-    payload = recv_exact(sock, plen) if plen else bytearray()
+    header_bytes = recv_exact(sock, hlen, deadline)
+    payload = recv_exact(sock, plen, deadline) if plen else bytearray()
     return decode(bytes(header_bytes), payload)
 
 
@@ -213,7 +241,8 @@ def decode(header_bytes: bytes, payload: bytes | bytearray) -> Packet:
         if name in arrays:
             raise ProtocolError(f"array '{name}' appears twice.")
         dtype = np.dtype(dt)
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        # Python ints: a product like 2**32 * 2**32 must not wrap around to a small number
+        count = math.prod(shape)
         nbytes = count * dtype.itemsize
         if offset + nbytes > len(payload):
             raise ProtocolError("the arrays declared in the header do not fit the payload.")

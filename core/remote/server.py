@@ -14,6 +14,9 @@ from typing import Any
 from core.errors import VidihandError
 from core.remote.blobs import BlobStore
 from core.remote.jobs import JobStore
+from core.remote.limits import AcceptBackoff, Limits, PendingConnections, is_resource_error
+from core.remote.models import ServerModels, preload
+from core.remote.options import check_options
 from core.remote.protocol import ProtocolError
 from core.remote.runner import BackendFactory, JobRunner, default_backend_factory
 from core.remote.session import Connection, close_socket
@@ -39,6 +42,12 @@ class ServerConfig:
     isolation: str = "process"
     #: TEST ONLY: seconds slept after each batch, so tests can cut a connection mid-job
     test_batch_delay: float = 0.0
+    #: handshake deadline, connections waiting for their handshake, unfinished uploads
+    limits: Limits = field(default_factory=Limits)
+    #: sub-folders holding checkpoints are models clients choose by name (core/remote/models.py)
+    models_dir: Path | None = None
+    #: bytes of loaded models each worker keeps between jobs (None: 80% of the GPU, or half RAM)
+    model_budget: int | None = None
 
 
 class Server:
@@ -55,8 +64,9 @@ class Server:
         self._sock = socket.create_server((config.host, config.port), reuse_port=False)
         self._sock.settimeout(0.5)
         root = config.jobs_dir.resolve()
-        self.blobs = BlobStore(root / "uploads", config.max_upload_bytes)
+        self.blobs = BlobStore(root / "uploads", config.max_upload_bytes, config.limits)
         self.store = JobStore(root / "jobs")
+        self.models = ServerModels(config.models_dir, config.backend_options)
         self.runner = JobRunner(
             self.store,
             self.blobs.path,
@@ -67,9 +77,18 @@ class Server:
             resolve_options=self._resolve_options,
             test_batch_delay=config.test_batch_delay,
             isolation=config.isolation,
+            verify=lambda job: self.models.verify(
+                job.spec.backend, job.spec.options, job.spec.server
+            ),
+            model_budget=config.model_budget,
+            on_event=self.models.on_event,
         )
         self.closing = threading.Event()
         self._conns: set[socket.socket] = set()
+        #: connections that have not shown the token yet (limited; the oldest are shed first)
+        self.pending = PendingConnections(
+            config.limits.max_pending, config.limits.max_pending_per_address
+        )
         self._conns_lock = threading.Lock()
         self._n_frames: dict[str, int] = {}
         self._thread: threading.Thread | None = None
@@ -84,11 +103,7 @@ class Server:
         """Resume unfinished jobs and accept connections on a background thread."""
         self.runner.start()
         if self.config.preload:
-            threading.Thread(
-                target=_preload,
-                args=(self.config.preload, self.config.backend_options),
-                daemon=True,
-            ).start()
+            threading.Thread(target=preload, args=(self,), daemon=True).start()
         self._thread = threading.Thread(
             target=self._accept_loop, name="vidihand-serve", daemon=True
         )
@@ -126,34 +141,74 @@ class Server:
         self.close()
 
     def _accept_loop(self) -> None:
+        """Accept until closed. No error ends the loop: out of file descriptors or threads, it
+        sheds the oldest connection still in its handshake, waits (backoff) and goes on."""
+        backoff = AcceptBackoff()
         while not self.closing.is_set():
             try:
                 conn, addr = self._sock.accept()
             except TimeoutError:
                 continue
-            except OSError:
-                return
+            except OSError as exc:
+                if self.closing.is_set():
+                    return  # the listening socket was closed by close()
+                self._accept_failed(backoff, "accept()", exc)
+                continue
+            try:
+                self._start_conn(conn, addr)
+            except Exception as exc:  # a thread that cannot start, ...: drop this one only
+                self.pending.done(conn)
+                close_socket(conn)
+                self._accept_failed(backoff, "starting a connection thread", exc)
+                continue
+            backoff.succeeded()
+
+    def _accept_failed(self, backoff: AcceptBackoff, what: str, exc: BaseException) -> None:
+        delay = backoff.failed(what, exc)
+        if is_resource_error(exc):
+            self.pending.shed_oldest(f"{what} failed: {exc}")
+        self.closing.wait(delay)
+
+    def _start_conn(self, conn: socket.socket, addr: tuple) -> None:
+        # replies are written as prefix + header (+ arrays): without NODELAY the second write
+        # waits for the client's delayed ACK, about 40 ms per request
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP, or already reset by the peer: the session finds out
+        self.pending.admit(conn, str(addr[0]))
+        with self._conns_lock:
+            self._conns.add(conn)
+        try:
             threading.Thread(target=self._serve_conn, args=(conn, addr), daemon=True).start()
+        except BaseException:
+            with self._conns_lock:
+                self._conns.discard(conn)
+            raise
 
     # -------------------------------------------------------------- connection
     def _serve_conn(self, conn: socket.socket, addr: tuple) -> None:
         peer = f"{addr[0]}:{addr[1]}"
-        with self._conns_lock:
-            self._conns.add(conn)
         session = Connection(self, conn, peer)
         try:
             session.run()
         finally:
             session.cleanup()
+            self.pending.done(conn)
             with self._conns_lock:
                 self._conns.discard(conn)
             close_socket(conn)
 
+    def authenticated(self, conn: socket.socket) -> None:
+        """`conn` has shown the token: it no longer counts against the handshake limits."""
+        self.pending.done(conn)
+
     # ---------------------------------------------------------------- helpers
     def _resolve_options(self, backend: str, options: dict[str, Any]) -> dict[str, Any]:
-        """Client options with upload references turned into server paths, plus server options."""
+        """Client options with upload references turned into server paths, plus server options.
+        Checked again here: a job spec on disk may come from an older, laxer server."""
         out: dict[str, Any] = {}
-        for key, value in options.items():
+        for key, value in check_options(backend, options).items():
             if isinstance(value, dict):
                 path = self.blobs.path(value["blob"])
                 if path is None:
@@ -165,7 +220,7 @@ class Server:
             else:
                 out[key] = value
         out.update(self.config.backend_options.get(backend, {}))
-        return out
+        return self.models.resolve(backend, options, out)  # a model name -> its folder here
 
     def video_frames(self, sha: str) -> int:
         if sha not in self._n_frames:
@@ -188,13 +243,3 @@ class Server:
                     hint=exc.hint,
                 ) from None
         return self._n_frames[sha]
-
-
-def _preload(names: tuple[str, ...], options: dict[str, dict[str, Any]]) -> None:
-    """Build each backend once and drop it: its libraries are then imported and cached."""
-    for name in names:
-        try:
-            default_backend_factory(name, dict(options.get(name, {}))).close()
-            log.info("preloaded backend %s", name)
-        except Exception as exc:  # the job that needs it will report the error properly
-            log.warning("could not preload backend %s: %s", name, exc)

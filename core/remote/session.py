@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import socket
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -18,6 +19,8 @@ import numpy as np
 from core import __version__
 from core.remote.blobs import Upload
 from core.remote.jobs import FINAL_STATES, Job, JobSpec
+from core.remote.limits import MAX_HELLO_BYTES
+from core.remote.options import check_options
 from core.remote.paths import check_sha256
 from core.remote.protocol import (
     MAX_PAYLOAD_BYTES,
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 
     from core.remote.blobs import BlobStore
     from core.remote.jobs import JobStore
+    from core.remote.limits import Limits
+    from core.remote.models import ServerModels
     from core.remote.runner import JobRunner
 
 
@@ -49,6 +54,9 @@ class ServerConfigLike(Protocol):
     @property
     def max_jobs(self) -> int: ...
 
+    @property
+    def limits(self) -> Limits: ...
+
 
 class Server(Protocol):
     """What a connection uses of its server (core/remote/server.py's `Server`, which makes the
@@ -58,55 +66,36 @@ class Server(Protocol):
     blobs: BlobStore
     store: JobStore
     runner: JobRunner
+    models: ServerModels
 
     @property
     def config(self) -> ServerConfigLike: ...
 
     def video_frames(self, sha: str) -> int: ...
+    def authenticated(self, conn: socket.socket) -> None: ...
 
 
 log = logging.getLogger("vidihand.remote")
 
 HEARTBEAT_S = 2.0  #: a streaming client hears from the server at least this often
 IDLE_TIMEOUT_S = 600.0  #: a connection that sends nothing for this long is closed
-MAX_OPTION_STRING = 256
 
 
-def check_options(options: object) -> dict[str, Any]:
-    """Backend options from a client: scalars, or {"blob": sha256} for an uploaded file. Strings
-    that look like paths are refused: the server's files are configured on the server."""
-    if not isinstance(options, dict):
-        raise ProtocolError("backend options must be a map.", code="bad_request")
-    out: dict[str, Any] = {}
-    for key, value in options.items():
-        if not isinstance(key, str) or not key.isidentifier():
-            raise ProtocolError(
-                f"backend option name {key!r} is not an identifier.", code="bad_request"
-            )
-        if isinstance(value, dict):
-            if set(value) != {"blob"}:
-                raise ProtocolError(
-                    f"option {key!r}: a map must be {{'blob': sha256}}.", code="bad_request"
-                )
-            out[key] = {"blob": check_sha256(value["blob"])}
-        elif isinstance(value, str):
-            if (
-                len(value) > MAX_OPTION_STRING
-                or any(c in value for c in "/\\\0")
-                or value.startswith(("~", "."))
-            ):
-                raise ProtocolError(
-                    f"option {key!r} looks like a file path ({value[:40]!r}); paths are not accepted.",
-                    code="path",
-                    hint="Upload the file and pass {'blob': sha256}, or set it on the server "
-                    "(vidihand serve --backend-option BACKEND.KEY=VALUE).",
-                )
-            out[key] = value
-        elif value is None or isinstance(value, bool | int | float):
-            out[key] = value
-        else:
-            raise ProtocolError(f"option {key!r} has an unsupported type.", code="bad_request")
-    return out
+class _Heard:
+    """The connection as frames are read from it, noting when bytes last arrived: an upload
+    whose chunks arrive slowly is alive, not stalled (see BlobStore.begin)."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.last = time.monotonic()
+
+    def recv_into(self, buffer: memoryview, nbytes: int) -> int:
+        k = self.conn.recv_into(buffer, nbytes)
+        self.last = time.monotonic()
+        return k
+
+    def settimeout(self, value: float | None) -> None:
+        self.conn.settimeout(value)
 
 
 class Connection:
@@ -114,18 +103,18 @@ class Connection:
 
     def __init__(self, server: Server, conn: socket.socket, peer: str) -> None:
         self.server, self.conn, self.peer = server, conn, peer
+        self.heard = _Heard(conn)
         self.upload: Upload | None = None
 
     def run(self) -> None:
         conn = self.conn
-        conn.settimeout(30.0)
         try:
             if not self._handshake():
                 return
             conn.settimeout(IDLE_TIMEOUT_S)
             while not self.server.closing.is_set():
                 try:
-                    packet = recv_packet(conn, MAX_PAYLOAD_BYTES)
+                    packet = recv_packet(self.heard, MAX_PAYLOAD_BYTES)
                 except ProtocolError as exc:
                     self._refuse(exc, close=True)
                     return
@@ -162,19 +151,28 @@ class Connection:
     def cleanup(self) -> None:
         if self.upload is not None:
             self.upload.abort()
-            self.server.blobs.release(self.upload.sha)
+            self.server.blobs.release(self.upload)
             self.upload = None
 
     def _handshake(self) -> bool:
+        """Read `hello` and check the token: the whole frame within the handshake deadline, and
+        small (docs/remote.md, "Limits and refusals"). Nothing else is read before."""
+        deadline = time.monotonic() + self.server.config.limits.handshake_timeout_s
         try:
-            hello = recv_packet(self.conn, max_payload=0)
+            hello = recv_packet(
+                self.conn, max_payload=0, max_header=MAX_HELLO_BYTES, deadline=deadline
+            )
+        except ConnectionLost as exc:
+            log.debug("%s: no complete hello: %s", self.peer, exc)
+            return False
         except ProtocolError as exc:
-            self._refuse(exc, close=True)
+            self._refuse(exc, close=True, before_auth=True)
             return False
         if hello.type != "hello":
             self._refuse(
                 ProtocolError("the first message must be 'hello' with the token.", code="auth"),
                 close=True,
+                before_auth=True,
             )
             return False
         if hello.version != PROTOCOL_VERSION:
@@ -185,6 +183,7 @@ class Connection:
                     hint="Install the same vidihand release on both machines.",
                 ),
                 close=True,
+                before_auth=True,
             )
             return False
         token = hello.fields.get("token")
@@ -198,8 +197,11 @@ class Connection:
                     hint="Use --token-file with the file the server was started with.",
                 ),
                 close=True,
+                before_auth=True,
             )
             return False
+        self.server.authenticated(self.conn)
+        self.conn.settimeout(30.0)
         send_packet(
             self.conn,
             Packet(
@@ -215,8 +217,11 @@ class Connection:
         log.debug("%s: authenticated (%s)", self.peer, hello.fields.get("client", "?"))
         return True
 
-    def _refuse(self, exc: ProtocolError, close: bool) -> None:
-        log.warning("%s: refused (%s): %s", self.peer, exc.code, exc.message)
+    def _refuse(self, exc: ProtocolError, close: bool, before_auth: bool = False) -> None:
+        # before the token, only wrong tokens are worth a warning: anyone can send garbage,
+        # and a flood of it must not flood the log (-v shows it)
+        level = logging.DEBUG if before_auth and exc.code != "auth" else logging.WARNING
+        log.log(level, "%s: refused (%s): %s", self.peer, exc.code, exc.message)
         self._send_quiet(error_packet(exc.code, exc.message, exc.hint))
         if close:
             _close_gracefully(self.conn)
@@ -241,7 +246,7 @@ class Connection:
                 "an upload is already in progress on this connection.", code="bad_request"
             )
         self.server.blobs.remember_name(sha, p.fields.get("name"))
-        self.upload = self.server.blobs.begin(sha, size)
+        self.upload = self.server.blobs.begin(sha, size, heard=lambda: self.heard.last)
         if self.upload is None:
             send_packet(self.conn, Packet("upload_ready", {"offset": size, "have": True}))
             return
@@ -264,7 +269,7 @@ class Connection:
         try:
             upload.finish()
         finally:
-            self.server.blobs.release(upload.sha)
+            self.server.blobs.release(upload)
         log.info("%s: stored upload %s (%d bytes)", self.peer, upload.sha[:12], upload.size)
         send_packet(self.conn, Packet("uploaded", {"sha256": upload.sha, "size": upload.size}))
 
@@ -279,7 +284,7 @@ class Connection:
                 code="bad_request",
                 hint=f"This server has: {', '.join(sorted(set(BACKENDS) - CLIENT_ONLY))}.",
             )
-        options = check_options(p.get("options", dict, {}))
+        options = check_options(backend, p.get("options", dict, {}))
         start, stop = p.get("start", int), p.get("stop", int)
         n = self.server.video_frames(sha)
         if not 0 <= start < stop <= n:
@@ -289,7 +294,8 @@ class Connection:
         K = p.arrays.get("K")
         if K is None or K.shape != (3, 3) or not np.isfinite(K).all():
             raise ProtocolError("start_job needs a finite 3x3 array 'K'.", code="bad_request")
-        spec = JobSpec(sha, backend, options, start, stop, K.astype(np.float64).tolist())
+        identity = self.server.models.identity(backend, options)  # model hash, versions, ...
+        spec = JobSpec(sha, backend, options, start, stop, K.astype(np.float64).tolist(), identity)
         job = self.server.store.find(spec) if p.get("reuse", bool, True) else None
         if job is None:
             self.server.runner.check_room()  # refuse before creating anything
@@ -299,6 +305,11 @@ class Connection:
         elif job.state in ("cancelled", "failed"):
             self.server.runner.submit(job)  # continue from its last finished batch
         send_packet(self.conn, Packet("job", job.status()))
+
+    def _on_list_models(self, p: Packet) -> None:
+        """The server's named models (core/remote/models.py); never a server path."""
+        models = self.server.models.listing()
+        send_packet(self.conn, Packet("models", {"models": models}))
 
     def _on_job_status(self, p: Packet) -> None:
         send_packet(self.conn, Packet("job", self.server.store.get(p.fields.get("job")).status()))
@@ -347,10 +358,14 @@ def _progress(job: Job) -> dict[str, Any]:
 def _close_gracefully(conn: socket.socket) -> None:
     """Close after the peer has read our last reply: closing with unread input would reset the
     connection and could destroy the error message on its way."""
+    deadline = time.monotonic() + 1.0  # in all: a peer that trickles bytes cannot hold us
     try:
         conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(1.0)
         for _ in range(64):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            conn.settimeout(left)
             if not conn.recv(1 << 16):
                 break
     except OSError:

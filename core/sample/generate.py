@@ -66,7 +66,17 @@ def make_sample(
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
             # keyframe every second, B-frames on: seeking is exercised as on camera files
-            stream.options = {"crf": "20", "preset": "veryfast", "g": str(fps), "bf": "2"}
+            stream.options = {
+                "crf": "20",
+                "preset": "veryfast",
+                "g": str(fps),
+                "bf": "2",
+                # one x264 thread, lookahead included: frame threads make the
+                # bitstream depend on scheduling (seen differ under load)
+                "threads": "1",
+                "lookahead_threads": "1",
+                "sliced_threads": "0",
+            }
             stream.codec_context.thread_count = 1  # byte-identical output for a seed
             for i in range(n):
                 ox, oy = offsets[i]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,9 @@ import numpy as np
 from core.errors import VideoOpenError, VideoReadError
 from core.video.base import DEFAULT_IMAGE_FOLDER_FPS, IMAGE_EXTENSIONS, VideoInfo, VideoSource
 from core.video.cache import FrameCache
+
+#: largest image accepted as a frame (8K UHD is 33 Mpixels)
+MAX_FRAME_PIXELS = 80_000_000
 
 
 def natural_key(name: str) -> list[object]:
@@ -59,13 +63,26 @@ class ImageFolderVideo(VideoSource):
         sizes: dict[tuple[int, int], list[str]] = {}
         for p in files:
             try:
-                with Image.open(p) as im:
-                    sizes.setdefault(im.size, []).append(p.name)
+                with warnings.catch_warnings():
+                    # PIL warns above 89 Mpixels and raises above 179: both are refused here
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    with Image.open(p) as im:
+                        size = im.size
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                size = (0, 0)
             except (UnidentifiedImageError, OSError) as exc:
                 raise VideoOpenError(
                     f"{p.name} in {self.folder} is not a readable image ({exc}).",
                     hint="Remove or replace the damaged image.",
                 ) from exc
+            if size == (0, 0) or size[0] * size[1] > MAX_FRAME_PIXELS:
+                desc = "over 89 Mpixels" if size == (0, 0) else f"{size[0]}x{size[1]} pixels"
+                raise VideoOpenError(
+                    f"{p.name} in {self.folder} is too large to be a video frame ({desc}; at "
+                    f"most {MAX_FRAME_PIXELS // 1_000_000} Mpixels).",
+                    hint="Remove it from the folder, or scale the images down.",
+                )
+            sizes.setdefault(size, []).append(p.name)
         if len(sizes) > 1:
             desc = "; ".join(
                 f"{w}x{h}: {len(names)} images (e.g. {names[0]})" for (w, h), names in sizes.items()

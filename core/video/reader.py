@@ -24,6 +24,7 @@ from core.video.base import (
 from core.video.cache import DEFAULT_CACHE_BYTES, FrameCache
 from core.video.decoder import DecodeInterrupted, PyAVVideo
 from core.video.images import ImageFolderVideo, natural_key
+from core.video.probe import check_plausible_video
 
 _natural_key = natural_key  # older name, kept for callers
 
@@ -63,4 +64,5 @@ def open_video(
         )
     if not p.exists():
         raise VideoOpenError(f"Video not found: {p}", hint="Check the path and try again.")
+    check_plausible_video(p)  # raw streams must decode cleanly (core/video/probe.py)
     return PyAVVideo(p, cache_bytes=cache_bytes or DEFAULT_CACHE_BYTES, index=index)

@@ -59,11 +59,18 @@ class JobSpec:
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
-def run_job(spec: JobSpec, emit: Callable[[Message], None], cancel: Any | None = None) -> Message:
+def run_job(
+    spec: JobSpec,
+    emit: Callable[[Message], None],
+    cancel: Any | None = None,
+    create: Callable[..., Any] | None = None,
+) -> Message:
     """Run one job, reporting through `emit`; returns (and emits) the final message.
 
-    `cancel` is anything with `is_set()` (threading or multiprocessing Event). Never raises:
-    every failure becomes an `Error` message with a readable title, message and hint.
+    `cancel` is anything with `is_set()` (threading or multiprocessing Event). `create(name,
+    **options)` builds the backend (default: the registry; a server's warm worker lends a
+    loaded one). Never raises: every failure becomes an `Error` message with a readable
+    title, message and hint.
     """
     from core.errors import CancelledError, VidihandError
     from core.labels.document import default_intrinsics
@@ -90,7 +97,7 @@ def run_job(spec: JobSpec, emit: Callable[[Message], None], cancel: Any | None =
         frames = range(start, stop)
         total = len(frames)
         K = default_intrinsics(video.info.width, video.info.height) if spec.K is None else spec.K
-        backend = create_backend(spec.backend, **spec.options)
+        backend = (create or create_backend)(spec.backend, **spec.options)
         _forward_backend_events(backend, emit, spec.job_id)
         emit(
             Started(

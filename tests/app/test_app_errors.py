@@ -34,7 +34,9 @@ def test_corrupt_video_keeps_window_working(window, demo3, tmp_path, qtbot):
     assert window.open_video(demo3)
     window.goto(20)
     bad = tmp_path / "broken.mp4"
-    bad.write_bytes(os.urandom(300_000))
+    # fixed bytes: os.urandom made this flaky (about 1 in 400 random files opened as an H.263
+    # stream before core/video/probe.py refused implausible streams)
+    bad.write_bytes(np.random.default_rng(14).bytes(300_000))
     assert not window.open_video(bad)
     info = window.errors.last
     assert info.title == "Cannot open video"

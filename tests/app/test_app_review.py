@@ -179,8 +179,9 @@ def test_reconstruct_scrub_save_reopen(window, qtbot, demo3, artifacts, tmp_path
     assert str(out.resolve()) in window.settings.recent_labels
 
 
-def test_screenshot_command(demo3, artifacts, tmp_path, qapp):
-    """`vidihand review VIDEO --labels L --frame N --screenshot OUT` renders the real window."""
+def test_screenshot_command(demo3, artifacts, tmp_path, qapp, monkeypatch):
+    """`vidihand review VIDEO --labels L --frame N --screenshot OUT` renders the real window:
+    the PNG's video pane shows frame N (not another frame) with the hand's overlay on it."""
     from core.cli.main import main
     from core.io.labels_h5 import save_labels
     from core.labels.document import LabelDocument
@@ -208,6 +209,23 @@ def test_screenshot_command(demo3, artifacts, tmp_path, qapp):
     labels = tmp_path / "one.h5"
     save_labels(doc, labels)
     out = artifacts / "app_screenshot_cli.png"
+    # where the window put the video pane and the picture in it, read as the shot is taken
+    import app.screenshot
+
+    layout: dict = {}
+    real_save = app.screenshot.save_screenshot
+
+    def save_and_measure(window, path):  # noqa: ANN001
+        vv = window.video_view
+        pos = vv.mapTo(window, QPoint(0, 0))
+        layout["offset"] = np.array([pos.x(), pos.y()], float)
+        layout["corners"] = vv.image_to_widget(np.array([[-0.5, -0.5], [v.info.width - 0.5,
+                                                         v.info.height - 0.5]]))  # fmt: skip
+        layout["joints"] = vv.image_to_widget(doc.hands[1].joints_2d[42])
+        layout["dpr"] = window.devicePixelRatioF()
+        return real_save(window, path)
+
+    monkeypatch.setattr(app.screenshot, "save_screenshot", save_and_measure)
     assert (
         main(
             [
@@ -228,4 +246,93 @@ def test_screenshot_command(demo3, artifacts, tmp_path, qapp):
     from PySide6.QtGui import QImage
 
     img = QImage(str(out))
-    assert img.width() == 1280 and img.height() == 800
+    assert img.width() == 1280 and img.height() == 800 and layout["dpr"] == 1.0
+    from app.screenshot import region_array
+
+    shot = region_array(img, 0, 0, img.width(), img.height()).astype(np.float64)
+    (x0, y0), (x1, y1) = np.round(layout["corners"] + layout["offset"]).astype(int)
+    pane = shot[y0:y1, x0:x1]
+    assert pane.shape[0] > 200 and pane.shape[1] > 300, pane.shape
+    # the overlay: the right hand's joints are drawn in its colour where they project
+    from app.widgets.colors import HAND_COLORS, confidence_color
+
+    want = confidence_color(HAND_COLORS[1], 0.9)
+    want = np.array([want.red(), want.green(), want.blue()], float)
+    joints = np.round(layout["joints"] + layout["offset"]).astype(int)
+    at_joints = shot[joints[:, 1], joints[:, 0]]
+    assert (np.abs(at_joints - want).max(1) < 40).mean() > 0.8, (want, at_joints)
+    # the picture: frame 42 scaled to the pane, far closer to it than to frames around it
+    # (the overlay's neighbourhood left out)
+    mask = np.ones(pane.shape[:2], bool)
+    for x, y in joints - [x0, y0]:
+        mask[max(0, y - 12) : y + 12, max(0, x - 12) : x + 12] = False
+
+    def scaled(frame: int) -> np.ndarray:
+        with open_video(demo3) as video:
+            rgb = video.frame(frame)
+        h, w = pane.shape[:2]
+        ys = ((np.arange(h) + 0.5) * rgb.shape[0] / h).astype(int)
+        xs = ((np.arange(w) + 0.5) * rgb.shape[1] / w).astype(int)
+        return rgb[ys][:, xs].astype(np.float64)
+
+    want42 = scaled(42)
+    shown = float(np.abs(want42 - pane)[mask].mean())
+    assert shown < 3, shown  # the whole picture is frame 42 (scaling differences only)
+    for f in (0, 30, 41, 43, 60):
+        # where frame f looks different from frame 42, the screenshot looks like frame 42
+        other = scaled(f)
+        moved = mask & (np.abs(other - want42).max(-1) > 30)
+        to42 = float(np.abs(pane - want42)[moved].mean())
+        to_f = float(np.abs(pane - other)[moved].mean())
+        print(f"frame {f}: {moved.sum()} px differ; screenshot to 42 {to42:.1f}, to {f} {to_f:.1f}")
+        assert moved.sum() > 100 and to42 < 0.4 * to_f, (f, to42, to_f)
+
+
+def test_3d_presets_look_from_the_side_and_from_above(window, demo3, artifacts):
+    """Two hands apart on every camera axis (the right hand right of, above and nearer than the
+    left one): each preset puts them where its viewpoint says, in the real window's pixels
+    (the three presets give three different arrangements, so a swapped or unchanged view
+    fails)."""
+    from app.screenshot import grab_window, region_array, save_screenshot
+    from core.camera import project
+    from core.hands.skeleton import RELAXED_FINGERS, hand_joints
+
+    assert window.open_video(demo3)
+    doc = window.session.doc
+    frames = np.arange(100, 111)
+    wrist = {0: np.array([-0.12, 0.06, 0.65]), 1: np.array([0.10, -0.04, 0.40])}
+    rot = {0: np.array([np.pi, 0, 0.3]), 1: np.array([np.pi, 0, -0.3])}
+    for h in (0, 1):
+        j3 = hand_joints(rot[h], wrist[h], RELAXED_FINGERS, side=h)
+        doc.write(h, frames, {"present": True, "confidence": 1.0,
+                              "joints_3d": np.repeat(j3[None], len(frames), 0),
+                              "joints_2d": np.repeat(project(j3, doc.K)[None], len(frames), 0)})  # fmt: skip
+    window.goto(105)
+    d = wrist[1] - wrist[0]  # right minus left: +x (right), -y (up), -z (nearer)
+    # screen (x right, y down) direction of right minus left expected from each viewpoint:
+    # camera: (x, y); side, from +x looking at -x with -y up: (z, y); top, from -y with +z up:
+    # (x, -z)
+    expected = {"camera": (d[0], d[1]), "side": (d[2], d[1]), "top": (d[0], -d[2])}
+    canvas = window.view3d.canvas
+    seen = {}
+    for preset in ("camera", "side", "top"):
+        window.view3d.set_preset(preset)
+        save_screenshot(window, artifacts / f"view3d_preset_{preset}.png")
+        image = grab_window(window)
+        pos = canvas.mapTo(window, QPoint(0, 0))
+        px = region_array(image, pos.x(), pos.y(), canvas.width(), canvas.height()).astype(int)
+        px[-90:, :90] = 0  # the axes gizmo in the lower-left corner
+        r, g, b = px[..., 0], px[..., 1], px[..., 2]
+        masks = {1: (r > 120) & (r - b > 60) & (g > 0.35 * r), 0: (b > 120) & (b - r > 60)}
+        cy, cx = {}, {}
+        for h, m in masks.items():
+            ys, xs = np.nonzero(m)
+            assert len(xs) > 150, f"{preset}: hand {h} not drawn ({len(xs)} px)"
+            cy[h], cx[h] = ys.mean(), xs.mean()
+        seen[preset] = (cx[1] - cx[0], cy[1] - cy[0], int(masks[0].sum()), int(masks[1].sum()))
+    print(seen)  # camera (184, -65), side (-66, -26), top (67, 69) px when written
+    window.view3d.set_preset("camera")
+    for preset, (ex, ey) in expected.items():
+        dx, dy = seen[preset][:2]
+        assert np.sign(dx) == np.sign(ex) and abs(dx) > 10, (preset, seen[preset])
+        assert np.sign(dy) == np.sign(ey) and abs(dy) > 10, (preset, seen[preset])

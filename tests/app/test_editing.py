@@ -435,7 +435,12 @@ def test_crash_recovery_after_kill(window, qtbot, sample, tmp_path):
     stale.close()
     assert stale.has_recovery()
     assert window.open_video(video) and ed.recovery_dialog is None
-    assert not stale.has_recovery() or stale.describe()["changes"] == 0
+    # ... and the new session starts its journal afresh there: the stale snapshot is gone
+    assert window.editing.edit.journal.path == stale.path
+    assert [r.kind for r in stale.records()] == ["header", "blank"]
+    assert not stale.has_recovery() and not window.session.doc.dirty
+    assert ed.apply("Mark reviewed", {"op": "set_reviewed", "frame": 3})  # journaled from here
+    assert stale.describe()["changes"] == 1 and stale.has_recovery()
 
 
 def test_mano_folder_shows_the_mano_mesh(

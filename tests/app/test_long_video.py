@@ -6,7 +6,6 @@ window treats it as long by lowering the size threshold)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -81,16 +80,15 @@ def test_long_video_open_scrub_thumbnails(window, qtbot, long_clip, gated_index,
     # judged by what this video adds; bench/bench_app_long_video.py measures the whole app
     # process against the 1.5 GiB budget on hour-long files
     rss_before = rss_bytes()
-    t0 = time.perf_counter()
     assert window.open_video(long_clip)
     QApplication.processEvents()
     window.video_view.repaint()
-    first = time.perf_counter() - t0
     view = window.video_view
     assert view.shown_frame == 0 and view.proxy_of is None
     info = session.video.info
-    assert not info.index_complete  # shown without waiting for the index
-    assert first < 1.0, first
+    # shown without waiting for the index (held back until released below); the time to the
+    # first frame is measured by bench/bench_app_long_video.py
+    assert not info.index_complete
     assert session.doc.n_frames == N_FRAMES  # the MP4 header's count
     gated_index.set()
     qtbot.waitUntil(lambda: session.video.info.index_complete, timeout=20_000)

@@ -23,7 +23,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from core.labels.document import LabelDocument
-from core.remote.sshd import LocalSshd, sshd_binary
+from core.remote.sshd import LocalSshd
 from core.remote.tunnel import free_port
 from core.settings import RemoteHost, Settings
 
@@ -37,9 +37,7 @@ BATCH_DELAY = 0.15
 
 
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory):
-    if sshd_binary() is None:
-        pytest.skip("OpenSSH server/client not installed (scripts/setup.sh installs them)")
+def sshd(openssh: str, tmp_path_factory: pytest.TempPathFactory):
     server = LocalSshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.close()
@@ -52,12 +50,20 @@ def remote(sshd: LocalSshd, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("remote")
     token_file = folder / "token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)  # vidihand serve refuses a token file others can read
     port = free_port()
     pids = folder / "serve.pids"
+    from core.recon.vidihand.checkpoint import save_checkpoint
+    from core.recon.vidihand.config import load_config
+    from core.recon.vidihand.model import ViDiHandModel
+
+    # one named model (an untrained tiny checkpoint): the connection test lists it
+    save_checkpoint(ViDiHandModel(load_config("tiny")), folder / "models" / "hands-tiny")
     serve = (
         f"{shlex.quote(sys.executable)} -m core.cli.main serve --port {port} --token-file "
         f"{shlex.quote(str(token_file))} --jobs-dir {shlex.quote(str(folder / 'jobs'))} "
-        f"--isolation thread --test-batch-delay {BATCH_DELAY}"
+        f"--isolation thread --test-batch-delay {BATCH_DELAY} "
+        f"--models {shlex.quote(str(folder / 'models'))}"
     )
     command = f"sh -c {shlex.quote(f'echo $$ >> {pids}; cd {ROOT}; exec {serve}')}"
     host = RemoteHost(
@@ -171,6 +177,7 @@ def test_hosts_dialog_validates_saves_and_tests(window, qtbot, remote, tmp_path,
     assert ok, text
     assert "Connected through the SSH tunnel to" in text and dlg.test_result.text().startswith("✓")
     assert "serves 1 job at once" in text
+    assert "hands-tiny  (tiny, 0.66 M parameters," in dlg.test_result.text()  # the host's models
     for _ in range(3):
         QApplication.processEvents()  # let the result label take its height
     assert dlg.grab().save(str(artifacts / "app_remote_hosts_dialog.png"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -44,18 +45,22 @@ def reconstructed(demo3: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
         env={**os.environ},
     )
     assert proc.returncode == 0, proc.stderr
-    return out, out.with_suffix(".npz"), proc.stdout
+    # prose goes to stderr, data to stdout: stdout is exactly one JSON line
+    assert json.loads(proc.stdout)["frames"] == 500
+    return out, out.with_suffix(".npz"), proc.stderr
 
 
 def test_reconstruct_writes_a_valid_file(reconstructed, demo3: Path) -> None:
-    out, npz, stdout = reconstructed
+    out, npz, stderr = reconstructed
     with open_video(demo3) as video:
         meta = meta_for(video, video_sha256(demo3))
     doc = load_labels(out, expect=meta)  # matches the video: frame count, size and hash
     assert doc.n_frames == 500 and doc.backend == "mediapipe" and "0.10.14" in doc.backend_version
     np.testing.assert_allclose(doc.K, [[1100, 0, 639.5], [0, 1100, 359.5], [0, 0, 1]])
+    # refined by default: short gaps the detector missed are filled and marked interpolated
+    assert doc.extras["refine"]["backend"].startswith("refine")
     for track in doc.hands:
-        assert (track.source[200:230] == Source.PREDICTED).all()
+        assert np.isin(track.source[200:230], [Source.PREDICTED, Source.INTERPOLATED]).all()
         assert (track.source[:200] == Source.NONE).all() and (
             track.source[230:] == Source.NONE
         ).all()
@@ -70,8 +75,10 @@ def test_reconstruct_writes_a_valid_file(reconstructed, demo3: Path) -> None:
         assert np.sqrt(np.mean(np.sum((uv - track.joints_2d[p]) ** 2, -1))) < 2.0
     with np.load(npz) as z:
         np.testing.assert_array_equal(z["right_present"], doc.hands[1].present)
-    assert f"labels written to {out}" in stdout
-    assert "30 of 500 frames (200:230)" in stdout and "hands present: left" in stdout
+    assert f"labels written to {out}" in stderr
+    assert "30 of 500 frames (200:230)" in stderr and "hands present: left" in stderr
+    # no progress bar without a terminal, no MediaPipe start-up chatter
+    assert "frame/s]" not in stderr and "absl" not in stderr and "XNNPACK" not in stderr
 
 
 def test_check_passes_on_the_reconstruction(reconstructed, demo3: Path, capsys) -> None:

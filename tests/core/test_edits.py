@@ -293,6 +293,42 @@ def test_smooth_preview_then_apply(doc):
     assert accel(doc.hands[1].joints_3d[12:38]) < 0.5 * accel(before.hands[1].joints_3d[12:38])
 
 
+def gaussian_reference(x: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing along axis 0 written out: weights exp(-k^2 / 2 sigma^2) for |k| up
+    to 4 sigma, the series' ends repeated, each frame the weighted mean of the valid frames."""
+    n, r = len(x), int(4.0 * sigma + 0.5)
+    k = np.arange(-r, r + 1)
+    w = np.exp(-0.5 * (k / sigma) ** 2)
+    out = np.empty(x.shape, np.float64)
+    for i in range(n):
+        idx = np.clip(i + k, 0, n - 1)
+        wi = w * valid[idx]
+        out[i] = np.tensordot(wi, x[idx], axes=1) / wi.sum()
+    return out
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.0])
+def test_smooth_is_the_gaussian_with_the_requested_sigma(doc, sigma):
+    """Smoothing equals an independent Gaussian of the same sigma, frame for frame, over the
+    range only and skipping absent frames (sigma 2 and 3 give clearly different results)."""
+    start, end = 6, 40
+    doc.write(1, 20, {"present": False})  # a hole: left out of its neighbours' means
+    before = doc.hands[1].joints_3d[start : end + 1].astype(np.float64)
+    valid = doc.hands[1].present[start : end + 1].copy()
+    EditHistory(doc).apply(
+        {"op": "smooth", "hand": "right", "start": start, "end": end, "sigma": sigma}
+    )
+    got = doc.hands[1].joints_3d[start : end + 1].astype(np.float64)
+    want = gaussian_reference(before, valid, sigma)
+    other = gaussian_reference(before, valid, 5.0 - sigma)  # the other sigma of the two
+    np.testing.assert_allclose(got[valid], want[valid], atol=1e-6)  # float32 storage
+    assert np.abs(got[valid] - other[valid]).max() > 1e-3  # metres: a wrong sigma fails
+    assert np.isnan(got[~valid]).all() or (got[~valid] == before[~valid]).all()  # hole kept
+    # outside the range nothing moved
+    assert (doc.hands[1].source[:start] != Source.EDITED).all()
+    assert (doc.hands[1].source[end + 1 :] != Source.EDITED).all()
+
+
 # ------------------------------------------------------------------------------ undo and redo
 def test_a_drag_is_one_undo_step_and_redo_restores_it(doc):
     ref = doc.copy()

@@ -5,7 +5,7 @@ redoing everything gives back the edited state."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from core.camera import project
@@ -134,9 +134,6 @@ actions = st.one_of(
 BASE = make_doc()
 
 
-@settings(
-    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
 @given(st.lists(actions, min_size=1, max_size=12))
 def test_undo_all_restores_the_original_and_redo_all_the_edited_state(seq):
     use_hand_model(None)

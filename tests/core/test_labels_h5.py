@@ -235,7 +235,7 @@ def test_malformed_files_are_refused_untouched(saved, tmp_path: Path) -> None:
         "wrong_shape": "joints_2d has shape",
         "wrong_length": "present has shape",
         "bad_K": "camera/K",
-        "bad_json": "damaged or malformed",
+        "bad_json": "is not valid JSON",
         "impossible_meta": "impossible video metadata",
     }
     assert set(copies) == set(expected_words)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -83,12 +82,15 @@ def test_prefetch_stops_its_thread_and_closes_the_source_when_dropped() -> None:
             finally:
                 closed.set()
 
+    before = set(threading.enumerate())
     stream = prefetch(source(), depth=2)
     assert next(stream) == 0
+    new = threading.enumerate()
+    (producer,) = [t for t in new if t not in before and t.name == "vidihand-prefetch"]
     stream.close()
     assert closed.wait(5.0)
     assert len(produced) <= 5  # bounded: only a few frames ahead
     assert lock.acquire(timeout=1.0)  # released on the producer's thread
     lock.release()
-    time.sleep(0.05)
-    assert not any(t.name == "vidihand-prefetch" and t.is_alive() for t in threading.enumerate())
+    producer.join(10.0)  # the thread ends by itself (join waits for it, never kills it)
+    assert not producer.is_alive()

@@ -24,7 +24,7 @@ from core.labels.document import FrameBatch
 from core.remote.backend import Backoff, ConnectionState, RemoteReconstructor
 from core.remote.client import RemoteClient
 from core.remote.server import Server, ServerConfig
-from core.remote.sshd import LocalSshd, sshd_binary
+from core.remote.sshd import LocalSshd
 from core.remote.tunnel import free_port
 from core.video.reader import open_video
 
@@ -45,11 +45,7 @@ def _make_labels(video: Path, out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory):
-    if sshd_binary() is None:
-        pytest.skip(
-            "OpenSSH server/client not installed (CI installs openssh-server via scripts/setup.sh)"
-        )
+def sshd(openssh: str, tmp_path_factory: pytest.TempPathFactory):
     server = LocalSshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.close()
@@ -122,6 +118,7 @@ def test_cli_over_ssh_starts_the_server_and_matches_local(
 
     token_file = tmp_path / "token"
     token_file.write_text("cli-token\n")
+    token_file.chmod(0o600)  # vidihand serve refuses a token file others can read
     port = free_port()
     pid_file = tmp_path / "serve.pid"
     serve = (

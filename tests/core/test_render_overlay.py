@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from core.camera import in_image, project, unproject
@@ -132,20 +130,4 @@ def test_mesh_render_matches_projection_and_culling() -> None:
     assert np.allclose(half[p].astype(float), (200 + out[p].astype(float)) / 2, atol=2)
 
 
-def test_render_speed_640x480() -> None:
-    """Loose bounds (shared CI machine): the skeleton is meant for tens of frames/s, meshes for
-    several frames/s."""
-    k = default_intrinsics(640, 480)
-    joints = _two_hands(0.4)
-    img = np.full((480, 640, 3), 90, np.uint8)
-    uv = project(joints, k)
-    t = time.perf_counter()
-    for _ in range(5):
-        draw_hands(img, uv)
-    skel = (time.perf_counter() - t) / 5
-    meshes = [Mesh(simple_hand_mesh(joints[h]), SIMPLE_HAND_FACES) for h in (LEFT, RIGHT)]
-    t = time.perf_counter()
-    for _ in range(3):
-        draw_meshes(img, meshes, k)
-    mesh = (time.perf_counter() - t) / 3
-    assert skel < 0.1 and mesh < 1.0, (skel, mesh)
+# drawing speed: bench/bench_overlay.py

@@ -115,7 +115,7 @@ def _detections(pred):
     return detect(pred), None
 
 
-def test_cli_report_writes_html_and_json(docs, tmp_path) -> None:
+def test_cli_report_writes_html_and_json(docs, tmp_path, capsys) -> None:
     from core.cli.main import main
 
     video, pred, gt = docs
@@ -123,10 +123,10 @@ def test_cli_report_writes_html_and_json(docs, tmp_path) -> None:
     save_labels(gt, tmp_path / "gt.h5")
     (tmp_path / "th.json").write_text(json.dumps({"bone_rel": 0.9, "jitter_mm": 100}))
     rc = main(["report", str(tmp_path / "pred.h5"), "--gt", str(tmp_path / "gt.h5"),
-               "-o", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json"),
+               "-o", str(tmp_path / "r.html"), "--json",
                "--thresholds", str(tmp_path / "th.json")])  # fmt: skip
     assert rc == 0
-    data = json.loads((tmp_path / "r.json").read_text())
+    data = json.loads(capsys.readouterr().out)  # --json: JSON on stdout, prose on stderr
     assert set(data) == {"segments", "metrics"}
     kinds = {s["kind"] for s in data["segments"]}
     assert "lr_swap" in kinds and not {"bone_length", "jitter"} & kinds
@@ -174,7 +174,7 @@ def test_report_renders_in_headless_chromium(docs, artifacts, tmp_path) -> None:
     assert (img[:80] < 80).all(axis=2).sum() > 200
 
 
-def test_cli_report_uses_mano_meshes_when_given(tmp_path) -> None:
+def test_cli_report_uses_mano_meshes_when_given(tmp_path, capsys) -> None:
     """--mano-dir: the hands' MANO meshes decide interpenetration (capsules alone miss it)."""
     from core.cli.main import main
     from core.hands.mano import ManoModel
@@ -198,7 +198,7 @@ def test_cli_report_uses_mano_meshes_when_given(tmp_path) -> None:
     save_labels(doc, tmp_path / "pred.h5")
     for extra, expected in (([], set()), (["--mano-dir", str(mano_dir)], {"left", "right"})):
         rc = main(["report", str(tmp_path / "pred.h5"), "-o", str(tmp_path / "r.html"),
-                   "--json", str(tmp_path / "r.json"), *extra])  # fmt: skip
+                   "--json", "--force", *extra])  # fmt: skip
         assert rc == 0
-        segs = json.loads((tmp_path / "r.json").read_text())["segments"]
+        segs = json.loads(capsys.readouterr().out)["segments"]
         assert {s["hand"] for s in segs if s["kind"] == "interpenetration"} == expected

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.video import display
 from core.video.display import DisplayFrames, scale_to_bgra
 from core.video.prefetch import Prefetcher
 from core.video.reader import open_video
 
-pytestmark = pytest.mark.skipif(not display.available(), reason="OpenCV not installed")
+pytestmark = pytest.mark.usefixtures("opencv")  # fails when OpenCV is missing (tests/conftest.py)
 
 
 def box_mean(img: np.ndarray, k: int) -> np.ndarray:

@@ -5,7 +5,7 @@ window, the cache bound holds, errors and closing behave."""
 from __future__ import annotations
 
 import hashlib
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +50,22 @@ def test_jump_cancels_work_in_progress(clip: tuple[Path, list[bytes]]) -> None:
     with open_video(path, cache_bytes=200 * W * H * 3) as video:
         with Prefetcher(video, ahead=150, behind=0) as pre:
             check = pre._worker_video.interrupt
+            calls = 0
+            in_window, jumped = threading.Event(), threading.Event()
 
-            def slow_check() -> bool:  # ~2 ms per decoded frame: 150 frames take > 0.3 s
-                time.sleep(0.002)
+            def held_check() -> bool:  # asked while decoding: hold the worker in the window
+                nonlocal calls
+                calls += 1
+                if calls == 5:  # a few frames into the 150 after 10
+                    in_window.set()
+                    jumped.wait(30)
                 return check()
 
-            pre._worker_video.interrupt = slow_check
+            pre._worker_video.interrupt = held_check
             pre.set_current(10)
-            deadline = time.monotonic() + 30
-            while video.cached(12) is None and time.monotonic() < deadline:
-                time.sleep(0.001)  # the worker is in the 150 frames after 10
+            assert in_window.wait(30)
             pre.set_current(300)  # a jump outside that window
+            jumped.set()
             assert pre.wait_idle(30)
             assert pre.interrupted >= 1
             assert sha(video.cached(300)) == truth[300]

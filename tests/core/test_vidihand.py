@@ -297,6 +297,34 @@ def test_real_weights_folder_loads_and_mismatch_is_reported(tmp_path):
         build_backbone(other, base_weights=tmp_path / "wan")
 
 
+def test_renamed_parameter_in_a_weights_folder_is_a_checkpoint_error(tmp_path):
+    """A diffusers-format folder whose parameter names differ (one key renamed in its
+    safetensors) is refused before any tensor is used, naming the missing and unexpected key;
+    diffusers alone would only warn and leave the parameter on the meta device."""
+    from safetensors.torch import load_file, save_file
+
+    from core.recon.vidihand.backbone import build_backbone
+
+    cfg = load_config("tiny")
+    src = build_backbone(cfg)
+    src.transformer.save_pretrained(tmp_path / "wan" / "transformer")
+    src.vae.save_pretrained(tmp_path / "wan" / "vae")
+    (weights,) = (tmp_path / "wan" / "transformer").glob("*.safetensors")
+    tensors = load_file(str(weights))
+    tensors["blocks.1.ffn.net.0.projection.weight"] = tensors.pop("blocks.1.ffn.net.0.proj.weight")
+    save_file(tensors, str(weights))
+    with pytest.raises(CheckpointError) as err:
+        build_backbone(cfg, base_weights=tmp_path / "wan")
+    text = str(err.value)
+    assert "missing 1: blocks.1.ffn.net.0.proj.weight" in text
+    assert "unexpected 1: blocks.1.ffn.net.0.projection.weight" in text
+    # the same through a checkpoint that records the folder
+    model = ViDiHandModel(cfg)
+    ck = save_checkpoint(model, tmp_path / "ck", base_weights=str(tmp_path / "wan"))
+    with pytest.raises(CheckpointError, match="do not match WanVACETransformer3DModel"):
+        load_checkpoint(ck)
+
+
 def test_mano_hand_layer_and_backend_mano_fields(synthetic_mano_dir, sample):
     """With hand_model.kind = "mano" the decoder's rotations drive smplx MANO (the project's
     chumpy-free loader), and the label file's MANO fields reproduce the written joints."""

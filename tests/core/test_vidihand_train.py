@@ -220,13 +220,76 @@ def test_stage1b_mesh_overlay_target_and_resume(sample, tmp_path):
         )
 
 
+def _assert_same_state(a, b, where: str = "") -> None:
+    """Nested optimizer/model states (dicts, lists, tensors, numbers) exactly equal."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            _assert_same_state(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same_state(x, y, f"{where}/{i}")
+    elif isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    else:
+        assert a == b, (where, a, b)
+
+
+def _adam_steps(opt_state: dict) -> set[int]:
+    return {int(s["step"]) for s in opt_state["state"].values()}
+
+
+def test_resume_starts_from_the_saved_weights_and_optimizer_state(sample, tmp_path):
+    """A resumed run continues the saved one: its model and optimizer start exactly as saved
+    (a resume from fresh weights or a fresh optimizer fails here), and it goes on counting."""
+    import shutil
+
+    from core.recon.vidihand.checkpoint import load_optimizer_state
+
+    cfg = load_config("tiny")
+    set_path(cfg, "train.log_every", 1)
+    out = tmp_path / "run"
+    assert load_optimizer_state(out) is None  # nothing saved yet
+    first = run_training(cfg, out, stage="2", data=_data(sample, (0, 12)), steps=3, progress=False)
+    saved_weights = {k: v.clone() for k, v in first["model"].state_dict().items()}
+    saved_opt = load_optimizer_state(out)
+    assert saved_opt is not None and saved_opt["state"] and _adam_steps(saved_opt) == {3}
+    # the saved weights are the trained ones, not the initial ones
+    torch.manual_seed(0)
+    init = type(first["model"])(load_config("tiny")).state_dict()
+    assert any(not torch.equal(init[k], v) for k, v in saved_weights.items())
+
+    # a resume that trains no further step saves exactly what it started from
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    r = run_training(cfg, again, stage="2", data=_data(sample, (0, 12)), steps=3, resume=True,
+                     progress=False)  # fmt: skip
+    _assert_same_state(saved_weights, dict(r["model"].state_dict()), "model")
+    _assert_same_state(saved_weights, dict(load_checkpoint(again).state_dict()), "reloaded")
+    _assert_same_state(saved_opt, load_optimizer_state(again), "optimizer")
+
+    # a resume that trains on: Adam's moments continue (steps 4 and 5), the weights move on
+    r = run_training(cfg, out, stage="2", data=_data(sample, (0, 12)), steps=5, resume=True,
+                     progress=False)  # fmt: skip
+    opt5 = load_optimizer_state(out)
+    assert _adam_steps(opt5) == {5}
+    moved = [k for k, v in r["model"].state_dict().items() if not torch.equal(v, saved_weights[k])]
+    assert moved and all(k.startswith("decoder.") for k in moved)
+    assert [e["step"] for e in read_log(out)] == [1, 2, 3, 4, 5]
+
+
 def test_train_cli(sample, tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = cli(["train", "--config", "tiny", "--stage", "2", "--out", str(out), "--steps", "4",
+    rc = cli(["train", "--config", "tiny", "--stage", "2", "-o", str(out), "--steps", "4",
               "--labels", str(sample[1]), "--video", str(sample[0]), "--frames", "0:12", "--quiet"])  # fmt: skip
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["out"] == str(out) and summary["last_loss"] is not None
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    # --out still works (hidden, deprecated); a finished run is not replaced without --force
     assert cli(["train", "--config", "tiny", "--out", str(out), "--labels", str(sample[1])]) == 2
+    assert "holds a training run already" in capsys.readouterr().err
+    assert cli(["train", "--config", "tiny", "-o", str(tmp_path / "new"), "--labels",
+                str(sample[1])]) == 2  # fmt: skip
     assert "error:" in capsys.readouterr().err

@@ -116,9 +116,13 @@ def test_errors_become_messages(demo3, tmp_path):
 def test_crash_is_reported(demo3):
     worker = LocalWorker(JobSpec(str(demo3), "mediapipe"))
     worker.start()
-    time.sleep(0.5)
-    os.kill(worker.pid, signal.SIGKILL)
-    msgs = collect(worker, timeout=30)
+
+    def kill_once_started(w: LocalWorker, m: Message) -> None:  # killed mid-job
+        if isinstance(m, Started):
+            os.kill(w.pid, signal.SIGKILL)
+
+    msgs = collect(worker, timeout=120, on_message=kill_once_started)
+    assert isinstance(msgs[0], Started)
     err = msgs[-1]
     assert isinstance(err, Error) and err.error_type == "WorkerCrash"
     assert "exit code -9" in err.message

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from core.errors import CheckpointError
+from core.extras import require
 from core.recon.vidihand.config import ViDiHandConfig
 
 #: Wan's timestep scale: sigma in [0, 1] is fed as timestep 1000 sigma.
@@ -150,7 +151,7 @@ class Backbone(nn.Module):
         """
         tr = self.transformer
         cfg = tr.config
-        dtype = next(tr.blocks.parameters()).dtype
+        dtype = tr.patch_embedding.weight.dtype  # norms and time embedder may be float32
         b, _, f, h, w = x.shape
         p_t, p_h, p_w = cfg.patch_size
         last = cfg.num_layers - 1 if stop_after is None else int(stop_after)
@@ -226,11 +227,13 @@ def build_backbone(
 ) -> Backbone:
     """Build the backbone from the configuration: random weights, the meta device, or real Wan
     weights from a local diffusers-layout folder (`transformer/` and `vae/` subfolders)."""
+    require("diffusers", "model")
     from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
 
     if base_weights is not None:
         vae, transformer = _load_pretrained(cfg, Path(base_weights), dtype)
     elif meta:
+        require("accelerate", "model")
         from accelerate import init_empty_weights
 
         with init_empty_weights():
@@ -243,10 +246,18 @@ def build_backbone(
         with init_empty_weights():
             return Backbone(cfg, vae, transformer)
     backbone = Backbone(cfg, vae, transformer)
-    return backbone.to(dtype) if dtype != torch.float32 else backbone
+    if dtype != torch.float32:
+        from core.recon.vidihand.precision import cast_backbone
+
+        cast_backbone(backbone, dtype)
+    return backbone
 
 
 def _load_pretrained(cfg: ViDiHandConfig, root: Path, dtype: torch.dtype):
+    """VAE and transformer from a diffusers-layout folder, checked before any tensor is used:
+    configuration values first, then every parameter name and shape in the safetensors headers
+    (diffusers would otherwise warn and leave mismatched parameters on the meta device)."""
+    require("diffusers", "model")
     from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
 
     hint = (
@@ -258,6 +269,21 @@ def _load_pretrained(cfg: ViDiHandConfig, root: Path, dtype: torch.dtype):
             raise CheckpointError(
                 f"Wan base weights not found: {root / sub} has no config.json.", hint=hint
             )
+    parts = (("transformer", WanVACETransformer3DModel, cfg.transformer),
+             ("vae", AutoencoderKLWan, cfg.vae))  # fmt: skip
+    for sub, cls, wanted in parts:
+        try:
+            got = dict(cls.load_config(root, subfolder=sub, local_files_only=True))
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"Cannot read {root / sub / 'config.json'}: {exc}", hint=hint
+            ) from exc
+        from accelerate import init_empty_weights
+
+        with init_empty_weights():
+            empty = cls.from_config(got)
+        check_matches(wanted, dict(empty.config), sub, root)
+        check_weight_names(empty, root / sub)
     try:
         transformer = WanVACETransformer3DModel.from_pretrained(
             root, subfolder="transformer", local_files_only=True, torch_dtype=dtype
@@ -269,9 +295,78 @@ def _load_pretrained(cfg: ViDiHandConfig, root: Path, dtype: torch.dtype):
         raise CheckpointError(
             f"Cannot load the Wan base weights from {root}: {exc}", hint=hint
         ) from exc
-    check_matches(cfg.transformer, dict(transformer.config), "transformer", root)
-    check_matches(cfg.vae, dict(vae.config), "vae", root)
+    for what, module in (("transformer", transformer), ("vae", vae)):
+        left = [n for n, p in module.named_parameters() if p.is_meta]
+        if left:  # the name check above should make this impossible; never run with them
+            raise CheckpointError(
+                f"{len(left)} {what} parameters were not loaded from {root} (e.g. {left[0]}).",
+                hint=hint,
+            )
     return vae, transformer
+
+
+def weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    """Parameter name -> shape from the safetensors headers in a diffusers model folder (one
+    file, or shards listed in *.safetensors.index.json); no tensor is read."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    index = sorted(folder.glob("*.safetensors.index.json"))
+    if index:
+        weight_map = json.loads(index[0].read_text()).get("weight_map", {})
+        files = sorted({folder / f for f in weight_map.values()})
+    else:
+        files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise CheckpointError(
+            f"{folder} holds no .safetensors weights.",
+            hint="Use the diffusers (safetensors) conversion of the model.",
+        )
+    shapes: dict[str, tuple[int, ...]] = {}
+    for f in files:
+        try:
+            with safe_open(str(f), framework="pt") as fh:
+                for key in fh.keys():
+                    shapes[key] = tuple(fh.get_slice(key).get_shape())
+        except (OSError, SafetensorError) as exc:
+            raise CheckpointError(f"Cannot read the weights file {f}: {exc}.") from exc
+    return shapes
+
+
+def check_weight_names(model: nn.Module, folder: Path) -> None:
+    """Raise CheckpointError listing missing, unexpected and reshaped parameters of `folder`
+    against `model` (built on the meta device from the folder's config.json: no memory)."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = weight_shapes(folder)
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    if missing:
+        parts.append(f"missing {len(missing)}: {_names(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {len(unexpected)}: {_names(unexpected)}")
+    if wrong:
+        parts.append(
+            f"other shape {len(wrong)}: "
+            + _names([f"{k} {found[k]} instead of {expected[k]}" for k in wrong])
+        )
+    raise CheckpointError(
+        f"The parameter names in {folder} do not match {type(model).__name__}: "
+        + "; ".join(parts)
+        + ".",
+        hint="The folder was written by another model or another diffusers conversion: use the "
+        "diffusers-format Wan2.1-VACE weights this configuration was made for.",
+    )
+
+
+def _names(items: list[str], limit: int = 5) -> str:
+    return ", ".join(items[:limit]) + (
+        f", ... ({len(items) - limit} more)" if len(items) > limit else ""
+    )
 
 
 def check_matches(wanted: dict[str, Any], got: dict[str, Any], what: str, where: Path) -> None:

@@ -6,8 +6,9 @@ windows' results are blended with weights that taper linearly over the overlap, 
 seam where one window hands over to the next. Rotations are blended in the 6D representation and
 re-orthonormalised. Results stream: a frame is yielded as soon as no later window covers it.
 
-On a GPU the backbone runs in bfloat16 and `batch_windows` windows go through the network
-together; on the CPU everything is float32.
+On a GPU the transformer runs in bfloat16 except diffusers' float32 modules (precision.py) and
+`batch_windows` windows go through the network together; on the CPU everything is float32
+unless `precision="bf16"` is asked for.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from core.labels.joints import N_JOINTS
 from core.recon.base import CancelToken, Reconstructor
 from core.video.reader import VideoSource
 
-VERSION = "0.1"
+#: 0.2: diffusers' float32 modules stay float32 in bfloat16 inference; the clip is not rounded
+#: to bfloat16 before the (float32) VAE
+VERSION = "0.2"
 
 
 def plan_windows(n: int, window: int, overlap: int) -> list[int]:
@@ -50,6 +53,9 @@ class ViDiHandReconstructor(Reconstructor):
 
     name = "vidihand"
     version = VERSION
+    #: `reconstruct` keeps no state between calls: a server may keep the loaded model for the
+    #: next job (core/remote/warm.py)
+    reusable = True
 
     def __init__(
         self,
@@ -59,14 +65,19 @@ class ViDiHandReconstructor(Reconstructor):
         device: str | None = None,
         batch_windows: int = 1,
         overlap: int | None = None,
+        precision: str = "auto",
         model: Any = None,
     ) -> None:
         import torch
 
         from core.recon.vidihand.checkpoint import load_checkpoint
+        from core.recon.vidihand.precision import precision_of
 
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        if precision == "auto":
+            precision = "bf16" if self.device.type == "cuda" else "fp32"
+        self.precision = precision
+        self.dtype = precision_of(precision)
         if model is None:
             if checkpoint is None:
                 raise CheckpointError(
@@ -76,7 +87,7 @@ class ViDiHandReconstructor(Reconstructor):
             model = load_checkpoint(
                 checkpoint, base_weights=base_weights, device=self.device, dtype=self.dtype
             )
-        self.model = model.eval()
+        self.model = model.eval()  # a model passed in is used in the precision it has
         self.checkpoint = str(checkpoint) if checkpoint else ""
         cfg = self.model.cfg
         self.window = cfg.window
@@ -85,6 +96,11 @@ class ViDiHandReconstructor(Reconstructor):
             raise CheckpointError(f"overlap must be in [0, {self.window}), got {self.overlap}.")
         self.batch_windows = max(1, int(batch_windows))
         self.batch_size = self.window
+
+    def memory_bytes(self) -> int:
+        """Bytes the model's parameters and buffers hold (what keeping it loaded costs)."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return int(sum(t.numel() * t.element_size() for t in tensors))
 
     def describe(self) -> dict[str, Any]:
         cfg = self.model.cfg
@@ -98,6 +114,7 @@ class ViDiHandReconstructor(Reconstructor):
             "tau": cfg.tau,
             "layer": cfg.layer,
             "device": str(self.device),
+            "precision": self.precision,
         }
 
     # -------------------------------------------------------------------------- running
@@ -133,7 +150,7 @@ class ViDiHandReconstructor(Reconstructor):
             for s in group:
                 ids = [min(s + i, n - 1) for i in range(W)]  # pad short clips by the last frame
                 clips.append(torch.stack([cache[i] for i in ids], dim=1))
-            batch = torch.stack(clips).to(self.dtype)
+            batch = torch.stack(clips)  # float32: the VAE runs in float32 (precision.py)
             Kb = Km.expand(len(group), 3, 3)
             with torch.inference_mode():
                 out = self.model(batch, Kb, self.model.noise_generator(self.device))

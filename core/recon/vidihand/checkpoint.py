@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from core.errors import CheckpointError
+from core.extras import require
 from core.io.atomic import atomic_path
 from core.recon.vidihand.config import ViDiHandConfig
 from core.recon.vidihand.model import ViDiHandModel
@@ -49,6 +50,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
 ) -> Path:
     """Write a checkpoint folder (files replaced atomically one by one)."""
+    require("safetensors", "model")
     from safetensors.torch import save_file
 
     d = Path(directory)
@@ -99,6 +101,7 @@ def load_checkpoint(
 ) -> ViDiHandModel:
     """Rebuild the model of a checkpoint folder. `base_weights` overrides the folder recorded in
     the checkpoint (e.g. the Wan weights live elsewhere on this machine)."""
+    require("safetensors", "model")
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -147,9 +150,11 @@ def load_checkpoint(
         )
     model.load_state_dict(tensors, strict=False)
     model.backbone._zero_latents.clear()
+    if dtype != torch.float32:  # diffusers' float32 modules stay float32 (precision.py)
+        from core.recon.vidihand.precision import cast_backbone
+
+        cast_backbone(model.backbone, dtype)  # before the move: the GPU never holds float32
     model.to(device=device)
-    if dtype != torch.float32:
-        model.backbone.to(dtype)
     model.eval()
     return model
 

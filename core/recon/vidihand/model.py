@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.extras import require
 from core.recon.vidihand.backbone import Backbone, build_backbone
 from core.recon.vidihand.config import ViDiHandConfig
 from core.recon.vidihand.decoder import HandDecoder
@@ -48,6 +49,7 @@ class ViDiHandModel(nn.Module):
             token_stride=cfg.token_stride,
         )
         if meta:
+            require("accelerate", "model")
             from accelerate import init_empty_weights
 
             with init_empty_weights():

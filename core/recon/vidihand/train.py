@@ -30,6 +30,7 @@ from core.recon.vidihand.data import collate
 from core.recon.vidihand.datasets import build_dataset
 from core.recon.vidihand.losses import overlay_video, stage1_loss, stage2_losses
 from core.recon.vidihand.model import ViDiHandModel
+from core.recon.vidihand.precision import cast_backbone, precision_of
 
 STAGES = ("1a", "1b", "2")
 
@@ -91,6 +92,13 @@ def run_training(
 
     model.train()
     model.backbone.freeze_base()
+    # precision (precision.py): "bf16" keeps the frozen backbone in bfloat16 (diffusers' float32
+    # modules excepted); stage 1 keeps float32 master weights of what it trains and runs under
+    # bf16 autocast; stage 2 computes features with the backbone cast exactly as at inference
+    amp = precision_of(str(tcfg.get("precision", "fp32"))) == torch.bfloat16
+    if amp:
+        cast_backbone(model.backbone, torch.bfloat16, keep_trainable=stage.startswith("1"))
+    autocast = partial(torch.autocast, device_type=dev.type, dtype=torch.bfloat16, enabled=amp)
     if stage.startswith("1"):
         params = model.backbone.trainable_parameters()
         for p in model.decoder.parameters():
@@ -148,7 +156,8 @@ def run_training(
             z_in = cache.latents(model, batch, "input", partial(_input_clip, batch))
             target = partial(_overlay_clip, batch, variant, alpha, dev)
             z_tgt = cache.latents(model, batch, variant, target)
-            loss = stage1_loss(model, batch, z_in, z_tgt, gen)
+            with autocast():
+                loss = stage1_loss(model, batch, z_in, z_tgt, gen)
             terms = {"total": loss}
         else:
             with torch.no_grad():

@@ -1,0 +1,217 @@
+"""Refine a label document: handedness, re-detection (with the video), then the two-hand fit.
+
+    report = refine_document(doc, RefineSettings(), frames=range(0, 300), video=video)
+
+`plan_refinement` computes what would change (a `Patch` per hand, nothing written: the app's
+preview); `apply_plan` writes it through `LabelDocument.write` and records the provenance in
+`doc.extras["refine"]`. Constraint frames (edited, imported, reviewed, keyframes) are never
+in a patch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import ReconstructorError
+from core.labels.document import LabelDocument, Patch, Source
+from core.recon.refine.kinematics import project
+from core.recon.refine.problem import Built, build_problem, constraint_mask, track_skeleton
+from core.recon.refine.settings import REFINE_VERSION, RefineSettings
+from core.recon.refine.solve import solve
+
+#: the label file's note of the method, with the settings (doc.extras["refine"])
+BACKEND_STRING = f"refine {REFINE_VERSION}"
+
+
+class RefineError(ReconstructorError):
+    """The document cannot be refined as asked."""
+
+    title = "Cannot refine"
+
+
+@dataclass
+class RefinePlan:
+    """What a refinement would write: one Patch per hand (possibly empty), and a summary."""
+
+    frames: range
+    patches: list[Patch]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_written(self) -> int:
+        return sum(len(p.frames) for p in self.patches)
+
+    def describe(self) -> str:
+        """One line for people: what was solved, filled, moved and found again."""
+        s = self.summary
+        filled = s.get("filled", {})
+        parts = [
+            f"{self.n_written} hand-frames fitted",
+            f"{sum(filled.values())} short-gap frames filled",
+        ]
+        if "swapped_frames" in s:
+            parts.append(f"{s['swapped_frames']} left/right fixes")
+        if "redetected" in s:
+            parts.append(f"{s['redetected']} hand-frames found again")
+        return ", ".join(parts) + f" (frames {s['frames'][0]}:{s['frames'][1]})"
+
+
+def _check_range(doc: LabelDocument, frames: range | None) -> range:
+    if frames is None:
+        return range(doc.n_frames)
+    if len(frames) == 0 or frames.start < 0 or frames.stop > doc.n_frames or frames.step != 1:
+        raise RefineError(
+            f"frames {frames.start}:{frames.stop} are not a range of the video's "
+            f"0..{doc.n_frames - 1}",
+            hint="Give A:B with 0 <= A < B <= the frame count.",
+        )
+    return frames
+
+
+def plan_refinement(
+    doc: LabelDocument,
+    settings: RefineSettings | None = None,
+    frames: range | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RefinePlan:
+    """The refined values of `frames` (default: all), without changing `doc`."""
+    settings = settings or RefineSettings()
+    frames = _check_range(doc, frames)
+    if not np.isfinite(doc.K).all() or doc.K[0, 0] <= 0:
+        raise RefineError("the label file's camera intrinsics are not valid")
+    ctx = max(2, settings.overlap)
+    lo, hi = max(0, frames.start - ctx), min(doc.n_frames, frames.stop + ctx)
+    window = np.arange(lo, hi)
+    writable = (window >= frames.start) & (window < frames.stop)
+    skeletons = [track_skeleton(doc.hands[h], h) for h in range(2)]
+    built = [
+        build_problem(doc, h, window, writable, skeletons[h], settings.max_gap) for h in range(2)
+    ]
+    _check_evidence(doc, frames, built)
+    t0 = time.perf_counter()
+    joints = solve([b.problem for b in built], doc.K, settings, on_chunk=on_progress)
+    seconds = time.perf_counter() - t0
+    patches = [_patch(doc, h, window, built[h], joints[h], settings) for h in range(2)]
+    summary = {
+        "frames": [frames.start, frames.stop],
+        "solved_frames": int(sum((b.problem.mode == 1).sum() for b in built)),
+        "filled": {n: int(len(p.frames) - int(built[h].evidence.sum())) for h, (n, p) in
+                   enumerate(zip(("left", "right"), patches, strict=True))},
+        "skeletons": {n: (s.as_dict() if s is not None else None) for n, s in
+                      zip(("left", "right"), skeletons, strict=True)},
+        "seconds": round(seconds, 3),
+    }  # fmt: skip
+    return RefinePlan(frames, patches, summary)
+
+
+def _check_evidence(doc: LabelDocument, frames: range, built: list[Built]) -> None:
+    """A file whose predicted hands have no 2D joints cannot be refined: say so."""
+    if any(b.evidence.any() for b in built):
+        return
+    idx = np.arange(frames.start, frames.stop)
+    for track in doc.hands:
+        free = track.present[idx] & ~constraint_mask(track, idx)
+        if (free & (track.source[idx] == Source.PREDICTED)).any():
+            raise RefineError(
+                "the predicted hands have no 2D joints to refine against",
+                hint="Re-run `vidihand reconstruct` to get the detector's 2D joints, "
+                "or refine a file that has them.",
+            )
+
+
+def _patch(
+    doc: LabelDocument, h: int, window: np.ndarray, built: Built, joints: np.ndarray,
+    settings: RefineSettings,
+) -> Patch:  # fmt: skip
+    track = doc.hands[h]
+    ok = np.isfinite(joints).all(axis=(1, 2))
+    ev = built.evidence & ok
+    gap = built.gap & ok
+    uv = project(torch.as_tensor(joints), torch.as_tensor(doc.K)).numpy()
+    if gap.any():  # a filled hand must be (partly) in the image, like a detected one
+        W, H = doc.meta.width, doc.meta.height
+        inside = ((uv[..., 0] > -0.5) & (uv[..., 0] < W - 0.5) & (uv[..., 1] > -0.5)
+                  & (uv[..., 1] < H - 0.5)).mean(-1)  # fmt: skip
+        gap &= inside >= 0.3
+    sel = ev | gap
+    frames = window[sel]
+    conf = track.confidence[window].astype(np.float64)
+    conf_gap = _gap_confidence(conf, built.evidence | (built.problem.mode == 2), gap)
+    confidence = np.where(gap, settings.gap_confidence * conf_gap, conf)[sel]
+    source = np.where(gap, int(Source.INTERPOLATED), int(Source.PREDICTED))[sel]
+    nan = np.nan
+    values = {
+        "present": np.ones(len(frames), bool),
+        "confidence": confidence.astype(np.float32),
+        "joints_3d": joints[sel].astype(np.float32),
+        "joints_2d": uv[sel].astype(np.float32),
+        "global_orient": np.full((len(frames), 3), nan, np.float32),
+        "hand_pose": np.full((len(frames), 45), nan, np.float32),
+        "betas": np.full((len(frames), 10), nan, np.float32),
+        "transl": np.full((len(frames), 3), nan, np.float32),
+        "source": source.astype(np.uint8),
+    }
+    return Patch(h, frames.astype(np.int64), values)
+
+
+def _gap_confidence(conf: np.ndarray, known: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Per frame, the lower confidence of the nearest known frames before and after."""
+    out = np.zeros_like(conf)
+    idx = np.flatnonzero(known)
+    if idx.size == 0:
+        return out
+    for f in np.flatnonzero(gap):
+        p = int(np.searchsorted(idx, f))
+        a, b = idx[max(p - 1, 0)], idx[min(p, idx.size - 1)]
+        out[f] = min(float(conf[a]), float(conf[b]))
+    return out
+
+
+def apply_plan(doc: LabelDocument, plan: RefinePlan, settings: RefineSettings) -> None:
+    """Write a plan through the document's write path and record the provenance."""
+    for patch in plan.patches:
+        if len(patch.frames):
+            doc.write(patch.hand, patch.frames, patch.values)
+    doc.extras["refine"] = provenance(doc, plan, settings)
+    doc.notify_document_changed(("extras",))
+
+
+def provenance(doc: LabelDocument, plan: RefinePlan, settings: RefineSettings) -> dict[str, Any]:
+    return {
+        "backend": BACKEND_STRING,
+        "after": f"{doc.backend} {doc.backend_version}".strip(),
+        "settings": settings.as_dict(),
+        **{k: v for k, v in plan.summary.items() if k != "seconds"},
+    }
+
+
+def refine_document(
+    doc: LabelDocument,
+    settings: RefineSettings | None = None,
+    *,
+    frames: range | None = None,
+    video: Any | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RefinePlan:
+    """Fix handedness, re-detect lost hands (with `video`), fit and write `frames` of `doc`."""
+    settings = settings or RefineSettings()
+    frames = _check_range(doc, frames)
+    extra: dict[str, Any] = {}
+    if settings.fix_handedness:
+        from core.recon.refine.handedness import fix_handedness
+
+        extra["swapped_frames"] = fix_handedness(doc, frames)
+    if video is not None and settings.redetect_max_gap > 0:
+        from core.recon.refine.redetect import redetect_gaps
+
+        extra["redetected"] = redetect_gaps(doc, video, frames, settings)
+    plan = plan_refinement(doc, settings, frames, on_progress)
+    plan.summary.update(extra)
+    apply_plan(doc, plan, settings)
+    return plan
