@@ -118,3 +118,38 @@ def test_reference_labels(opened, sample, tmp_path):
     assert ws.reference is ref  # a refused reference leaves the open one
     ws.open_video(sample[0])  # another video: no reference
     assert ws.reference is None and changed == [1, 1]
+
+
+def test_autosave_failure_is_reported_once_then_its_recovery(opened, monkeypatch):
+    """A full disk under the journal: the workspace's "error" event carries the failure once
+    (not at every edit), "autosave_restored" follows when a later edit catches up, and no
+    edit is lost."""
+    import errno
+    import os
+
+    from core.io.journal import JournalWriteError
+
+    ws, labels, _ = opened
+    errors: list = []
+    restored: list = []
+    ws.subscribe("error", errors.append)
+    ws.subscribe("autosave_restored", lambda: restored.append(True))
+    full = {"on": True}
+    real_write = Journal._write_bytes
+
+    def disk(fd: int, view: memoryview) -> int:
+        if full["on"]:
+            os.write(fd, view[: len(view) // 2])  # half a record, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, view)
+
+    monkeypatch.setattr(Journal, "_write_bytes", staticmethod(disk))
+    ws.history.apply("set_reviewed", hand="both", frame=3, reviewed=True)
+    ws.history.apply("set_reviewed", hand="both", frame=4, reviewed=True)
+    assert len(errors) == 1 and isinstance(errors[0], JournalWriteError)
+    assert errors[0].title == "Autosave is failing" and not restored
+    full["on"] = False
+    ws.history.apply("set_reviewed", hand="both", frame=5, reviewed=True)
+    assert restored == [True] and len(errors) == 1
+    recovered = Journal.open_for(labels).recover(load_labels(labels))
+    assert all(recovered.hands[0].reviewed[f] for f in (3, 4, 5))
