@@ -154,7 +154,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=600, help="frames of the GOP-300 clips")
     ap.add_argument("--frames60", type=int, default=360, help="frames of the GOP-60 clip")
     ap.add_argument("--gop", type=int, default=300)
-    ap.add_argument("--seeks", type=int, default=60)
+    ap.add_argument("--seeks", type=int, default=100)
     ap.add_argument("--no-long-gop", action="store_true", help="skip the GOP-300 clips")
     ap.add_argument("--keep", type=Path, help="write the clips here instead of a temp dir")
     args = ap.parse_args()

@@ -194,8 +194,9 @@ class PyAVVideo(VideoSource):
         self._threads = max(1, int(threads))  # FFmpeg decoding threads
         self._lock = threading.RLock()
         self._decoder: PacketDecoder | None = None
-        #: frames decoded on the way to a wanted one, just before it: cached at the next call
-        self._kept: list[tuple[int, av.VideoFrame]] = []
+        #: frames decoded on the way to a wanted one, just before it, not converted yet: cached
+        #: when one of them is asked for, dropped when the decoder seeks elsewhere
+        self._kept: dict[int, av.VideoFrame] = {}
         #: how many frames before a wanted one are decoded in full and cached (the prefetcher
         #: raises it to its window's frames behind, so a jump decodes them on the same pass)
         self.keep_before = KEEP_BEFORE
@@ -323,11 +324,12 @@ class PyAVVideo(VideoSource):
         return self._shared.done.wait(timeout)
 
     def decode_cost(self, index: int) -> int:
-        """About how many frames `frame(index)` would decode now on this object: 0 when cached,
-        the distance when the decoder can go on to it, else the distance from the keyframe
-        before it (the seek). Advisory and never blocking: the GUI asks it before deciding
+        """About how many frames `frame(index)` would decode now on this object: 0 when cached
+        (or kept, see keep_before), the distance when the decoder can go on to it, else the
+        distance from the keyframe before it (the seek); at most that many, as non-reference
+        frames on the way may be skipped. Advisory and never blocking: the GUI asks it before deciding
         whether to decode a frame itself or let the decode-ahead thread do it."""
-        if self._shared.cache.peek(index) is not None:
+        if self._shared.cache.peek(index) is not None or index in self._kept:
             return 0
         st = self._shared.state
         if index >= len(st.pts):  # not indexed yet: located by estimate, from a seek
@@ -353,7 +355,8 @@ class PyAVVideo(VideoSource):
         if img is not None:
             return img
         with self._lock:
-            self._cache_kept()
+            if index in self._kept:
+                self._cache_kept()
             img = self._shared.cache.get(index)
             if img is not None:
                 return img
@@ -402,6 +405,7 @@ class PyAVVideo(VideoSource):
         if not (self._shared.state.timestampless or seek_pts is None):
             self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
         self._decoder = self._packet_decoder()
+        self._kept.clear()
         self._last_pts = None
         self._ordinal = -1
         self.seeks += 1
@@ -423,11 +427,11 @@ class PyAVVideo(VideoSource):
         return self.keep_before
 
     def _cache_kept(self) -> None:
-        """Convert and cache the frames kept on the last decode (after it returned its frame,
-        so a jump's exact frame never waits for its neighbours' conversion)."""
-        kept, self._kept = self._kept, []
+        """Convert and cache the frames kept on the last decode (when asked for: a jump's exact
+        frame and the frames after it never wait for its neighbours' conversion)."""
+        kept, self._kept = self._kept, {}
         cache = self._shared.cache
-        for idx, frame in kept:
+        for idx, frame in sorted(kept.items()):
             if idx not in cache:
                 cache.put(idx, self._convert(frame))
 
@@ -568,7 +572,7 @@ class PyAVVideo(VideoSource):
             idx = self._index_of(key)
             if idx is not None and idx + keep >= index and idx not in cache:
                 # frames just before the target are likely asked for next (stepping back)
-                self._kept.append((idx, frame))
+                self._kept[idx] = frame
 
     def _decode_estimated(self, index: int) -> np.ndarray:
         """A frame past the indexed part: decode to the frame nearest its estimated pts."""
