@@ -94,3 +94,24 @@ def test_a_jump_decodes_the_window_behind_on_the_same_pass(demo3: Path) -> None:
             window = list(range(192, 211))
             assert all(video.cached(i) is not None for i in window)
             assert [sha(video.cached(i)) for i in window] == truth[192:211]
+
+
+def test_frames_kept_before_a_target_are_free_and_exact(demo3: Path) -> None:
+    """Stepping back after a jump: the frames just before the target were decoded on the way
+    (in full, not skipped), are converted when asked for, and a seek elsewhere drops them."""
+    truth = decode_all_hashes(demo3)
+    video = PyAVVideo(demo3)
+    try:
+        assert sha(video.frame(200)) == truth[200]
+        decoded = video.decoded_frames
+        assert video.cached(199) is None  # not converted yet: the target did not wait for it
+        assert video.decode_cost(199) == 0 and video.decode_cost(198) == 0
+        assert [sha(video.frame(i)) for i in (199, 198)] == truth[199:197:-1]
+        assert video.decoded_frames == decoded  # nothing decoded again
+        assert video.decode_cost(197) > 100  # not kept: from the keyframe
+        video.frame(400)  # another GOP: a seek, nothing kept from before survives it
+        assert video.decode_cost(399) == 0 and video.decode_cost(199) == 0  # 199 is cached
+        video.frame(100)
+        assert video.decode_cost(399) > 100
+    finally:
+        video.close()
