@@ -327,8 +327,8 @@ class PyAVVideo(VideoSource):
         """About how many frames `frame(index)` would decode now on this object: 0 when cached
         (or kept, see keep_before), the distance when the decoder can go on to it, else the
         distance from the keyframe before it (the seek); at most that many, as non-reference
-        frames on the way may be skipped. Advisory and never blocking: the GUI asks it before deciding
-        whether to decode a frame itself or let the decode-ahead thread do it."""
+        frames on the way may be skipped. Advisory and never blocking: the GUI asks it before
+        deciding whether to decode a frame itself or let the decode-ahead thread do it."""
         if self._shared.cache.peek(index) is not None or index in self._kept:
             return 0
         st = self._shared.state
