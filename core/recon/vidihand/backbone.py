@@ -310,6 +310,7 @@ def weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
     file, or shards listed in *.safetensors.index.json); no tensor is read."""
     import json
 
+    require("safetensors", "model")
     from safetensors import SafetensorError, safe_open
 
     index = sorted(folder.glob("*.safetensors.index.json"))

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from core.extras import require
 from core.recon.vidihand.config import ViDiHandConfig
 
 GB = 1e9
@@ -132,6 +133,7 @@ def _block_activations(
 ) -> tuple[int, int, int, str]:
     """Saved bytes of one base block and one VACE block at `tokens`, from two measurements on
     the CPU (a line through them: a constant part and a part per token)."""
+    require("diffusers", "model")
     from diffusers.models.transformers.transformer_wan import WanTransformerBlock
     from diffusers.models.transformers.transformer_wan_vace import WanVACETransformerBlock
 
