@@ -1,7 +1,8 @@
 """Compare mode: reference labels (e.g. ground truth) next to the predictions being reviewed.
 
-`CompareModel` holds a second, read-only `LabelDocument` for the open video and the
-`core.metrics.Evaluation` of the session's document against it. The evaluation runs off the GUI
+`CompareModel` shows the workspace's reference labels (a second, read-only `LabelDocument` for
+the open video, owned by `core.workspace.Workspace`) and holds the `core.metrics.Evaluation` of
+the session's document against it. The evaluation runs off the GUI
 thread on a snapshot of the predictions (`BackgroundJob`): when the reference is opened, when
 other predictions are opened, and after edits (debounced). Opening another video drops the
 reference. The views draw the reference through `reference_hand(frame, hand)`; the timeline's
@@ -18,8 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.background import BackgroundJob
 from app.session import Session
-from core.io.labels_h5 import load_labels
-from core.labels.document import LabelDocument
+from core.labels.document import DOCUMENT_FIELDS, Change, LabelDocument
 from core.metrics import Evaluation, evaluate
 
 #: how long after the last edit the metrics are computed again
@@ -39,10 +39,6 @@ class CompareModel(QObject):
     ) -> None:
         super().__init__(parent)
         self.session = session
-        self.reference: LabelDocument | None = None
-        self.reference_path: Path | None = None
-        #: opened despite a mismatch (other video or frame count): compare the common frames
-        self.forced = False
         self.evaluation: Evaluation | None = None
         #: drawn in the overlay and the 3D view
         self.show_reference = True
@@ -51,11 +47,24 @@ class CompareModel(QObject):
         self.job.started.connect(lambda: self.running.emit(True))
         self.job.finished.connect(self._on_result)
         self.job.failed.connect(self._on_failed)
-        session.videoChanged.connect(self.close_reference)
+        session.referenceChanged.connect(self._on_reference)
         session.documentReplaced.connect(lambda: self._recompute(0))
         session.documentEdited.connect(self._on_edit)
 
     # ------------------------------------------------------------- reference
+    @property
+    def reference(self) -> LabelDocument | None:
+        return self.session.work.reference
+
+    @property
+    def reference_path(self) -> Path | None:
+        return self.session.work.reference_path
+
+    @property
+    def forced(self) -> bool:
+        """Opened despite a mismatch (other video or frame count): compare the common frames."""
+        return self.session.work.reference_forced
+
     @property
     def active(self) -> bool:
         return self.reference is not None
@@ -63,25 +72,19 @@ class CompareModel(QObject):
     def open_reference(self, path: str | Path, *, force: bool = False) -> None:
         """Load reference labels for the open video. Raises LabelMismatchError when they were
         made for another video or frame count (unless `force`), LabelFileError when unreadable."""
-        expect = self.session.meta
-        ref = load_labels(path, expect=expect, force=force)
-        self.reference = ref
-        self.reference_path = Path(path).resolve()
-        self.forced = force
+        self.session.work.open_reference(path, force=force)
+
+    def close_reference(self) -> None:
+        self.session.work.close_reference()
+
+    def _on_reference(self) -> None:
+        self.job.cancel()
         self.evaluation = None
+        if self.reference is None:
+            self.running.emit(False)
         self.referenceChanged.emit()
         self.evaluated.emit()
         self._recompute(0)
-
-    def close_reference(self) -> None:
-        if self.reference is None:
-            return
-        self.job.cancel()
-        self.reference = self.reference_path = self.evaluation = None
-        self.forced = False
-        self.running.emit(False)
-        self.referenceChanged.emit()
-        self.evaluated.emit()
 
     def reference_hand(self, frame: int, hand: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(joints_3d (21, 3), joints_2d (21, 2)) of the reference hand on `frame`, or None
@@ -95,8 +98,8 @@ class CompareModel(QObject):
         return t.joints_3d[frame], t.joints_2d[frame]
 
     # ------------------------------------------------------------- metrics
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
-        if not set(change.fields) <= {"extras", "notes"}:
+    def _on_edit(self, change: Change) -> None:
+        if not set(change.fields) <= set(DOCUMENT_FIELDS):
             self._recompute(EDIT_DEBOUNCE_MS)
 
     def _recompute(self, delay_ms: int) -> None:

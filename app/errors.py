@@ -18,6 +18,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
@@ -133,7 +134,9 @@ class ErrorPresenter(QObject):
             sys.excepthook, threading.excepthook = self._old_hooks
             self._old_hooks = None
 
-    def _excepthook(self, etype, value, tb) -> None:  # noqa: ANN001 - sys.excepthook signature
+    def _excepthook(
+        self, etype: type[BaseException], value: BaseException, tb: TracebackType | None
+    ) -> None:
         if issubclass(etype, KeyboardInterrupt):
             sys.__excepthook__(etype, value, tb)
             return

@@ -20,6 +20,7 @@ from app.background import BackgroundJob
 from app.session import Session
 from core.analysis import KINDS, Detections, Segment, Thresholds, detect
 from core.analysis.review import Decision, decision_for, decisions, set_decision
+from core.labels.document import DOCUMENT_FIELDS, Change
 
 #: how long after the last edit the detectors run again
 EDIT_DEBOUNCE_MS = 600
@@ -66,8 +67,8 @@ class FailuresModel(QObject):
         self.updated.emit()
         self.rerun()
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
-        if set(change.fields) <= {"extras", "notes"}:
+    def _on_edit(self, change: Change) -> None:
+        if set(change.fields) <= set(DOCUMENT_FIELDS):
             self.decisionsChanged.emit()
             return
         self.rerun(EDIT_DEBOUNCE_MS)
@@ -142,12 +143,14 @@ class FailuresModel(QObject):
         """Confirm (with a category), dismiss, or (status None) clear the decision on `seg`.
         Clearing also clears a decision the segment only matched by overlap (made when the
         detectors gave it other frames), since that is the one the list shows for it."""
-        doc = self.session.doc
-        if doc is None:
+        doc, history = self.session.doc, self.session.history
+        if doc is None or history is None:
             return
+        key = seg.key
         if status is None:
             old = decision_for(doc, seg.kind, seg.hand, seg.start, seg.end)
-            if old is not None:
-                set_decision(doc, old.key, None)
-            return
-        set_decision(doc, seg.key, status, category, note)
+            if old is None:
+                return
+            key = old.key
+        # one undoable, journaled step through the document's edit history
+        set_decision(history, key, status, category, note)

@@ -9,16 +9,18 @@ drag is one undo gesture of `transform_hand` edits (Escape cancels it like a joi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 
+from app.errors import ErrorPresenter
+from app.selection import Selection
+from app.session import Session
+from app.smooth_preview import SmoothPreview
 from app.widgets.colors import HAND_LABELS
+from app.widgets.view3d import View3D
 from core.errors import VidihandError
-
-if TYPE_CHECKING:
-    from app.editing import EditController
 
 DEG_PER_PX = 0.5
 
@@ -26,10 +28,19 @@ DEG_PER_PX = 0.5
 class HandDrag3D(QObject):
     """Ctrl(+Shift)+drag in the 3D view: move (rotate) the selected hand as one gesture."""
 
-    def __init__(self, editor: EditController) -> None:
-        super().__init__(editor)
-        self.editor = editor
-        self.view3d = editor.window.view3d
+    def __init__(
+        self,
+        session: Session,
+        selection: Selection,
+        preview: SmoothPreview,
+        view3d: View3D,
+        errors: ErrorPresenter,
+        status: Callable[[str, int], None],
+    ) -> None:
+        super().__init__(view3d)
+        self.session, self.selection, self.preview = session, selection, preview
+        self.errors, self.status = errors, status
+        self.view3d = view3d
         self.widget = self.view3d.canvas
         self.mode: str | None = None  #: "move" or "rotate" while dragging
         self._last = QPointF()
@@ -60,23 +71,18 @@ class HandDrag3D(QObject):
         return False
 
     def press(self, pos: QPointF, mode: str) -> bool:
-        ed = self.editor
-        doc, h = ed.session.doc, ed.history
-        if doc is None or h is None or h.in_gesture or ed.edit.recovery is not None:
+        s, hand = self.session, self.selection.hand
+        doc, h = s.doc, s.history
+        if doc is None or h is None or h.in_gesture or s.recovery is not None:
             return True
-        f = ed.frame
-        if (
-            not doc.hands[ed.hand].present[f]
-            or not np.isfinite(doc.hands[ed.hand].joints_3d[f]).all()
-        ):
-            ed.window.statusBar().showMessage(
-                f"The {HAND_LABELS[ed.hand].lower()} hand has no pose on this frame", 4000
-            )
+        f = s.clock.frame
+        if not doc.hands[hand].present[f] or not np.isfinite(doc.hands[hand].joints_3d[f]).all():
+            self.status(f"The {HAND_LABELS[hand].lower()} hand has no pose on this frame", 4000)
             return True
-        ed.session.clock.pause()
-        ed.cancel_preview()
+        s.clock.pause()
+        self.preview.cancel()
         word = "rotate" if mode == "rotate" else "move"
-        h.begin_gesture(f"{word} {HAND_LABELS[ed.hand].lower()} hand in 3D")
+        h.begin_gesture(f"{word} {HAND_LABELS[hand].lower()} hand in 3D")
         self.mode, self._last, self._frame = mode, QPointF(pos), f
         return True
 
@@ -108,29 +114,31 @@ class HandDrag3D(QObject):
         else:
             rot = np.radians(DEG_PER_PX) * (dx * up + dy * right)
             fields = {"rotation": rot.tolist()}
-        ed = self.editor
+        h = self.session.history
+        if h is None:
+            return
         try:
-            ed.history.apply("transform_hand", hand=ed.hand_name, frame=self._frame, **fields)
+            h.apply("transform_hand", hand=self.selection.hand_name, frame=self._frame, **fields)
         except VidihandError as exc:
             self.cancel()
-            ed.window.errors.report(exc, title="Cannot move the hand")
+            self.errors.report(exc, title="Cannot move the hand")
 
     def finish(self) -> None:
         if self.mode is None:
             return
         self.mode = None
-        h = self.editor.history
+        h = self.session.history
         if h is not None and h.in_gesture:
             try:
                 h.end_gesture()
             except VidihandError as exc:
-                self.editor.window.errors.report(exc, title="Cannot move the hand")
+                self.errors.report(exc, title="Cannot move the hand")
 
     def cancel(self) -> None:
         if self.mode is None:
             return
         self.mode = None
-        h = self.editor.history
+        h = self.session.history
         if h is not None and h.in_gesture:
             h.cancel_gesture()
-            self.editor.window.statusBar().showMessage("Hand move cancelled", 3000)
+            self.status("Hand move cancelled", 3000)

@@ -13,19 +13,21 @@ smoothing preview as a dashed skeleton.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 
+from app.errors import ErrorPresenter
+from app.selection import Selection
+from app.session import Session
+from app.smooth_preview import SmoothPreview
 from app.widgets.colors import HAND_COLORS, HAND_LABELS
+from app.widgets.video_view import VideoView
 from core.camera import project
 from core.errors import VidihandError
 from core.labels.joints import BONES, JOINT_NAMES
-
-if TYPE_CHECKING:
-    from app.editing import EditController
 
 #: how close (widget pixels) a press must be to a joint to grab it
 GRAB_RADIUS = 9.0
@@ -35,10 +37,20 @@ PREVIEW_COLOR = QColor(255, 255, 255, 235)
 class JointDrag(QObject):
     """Left-drag of a joint in the video view as one undoable gesture."""
 
-    def __init__(self, editor: EditController) -> None:
-        super().__init__(editor)
-        self.editor = editor
-        self.view = editor.window.video_view
+    def __init__(
+        self,
+        session: Session,
+        selection: Selection,
+        preview: SmoothPreview,
+        view: VideoView,
+        errors: ErrorPresenter,
+        status: Callable[[str, int], None],
+        on_pick: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(view)
+        self.session, self.selection, self.preview = session, selection, preview
+        self.errors, self.status, self.on_pick = errors, status, on_pick
+        self.view = view
         #: (hand, joint, frame) while dragging
         self.target: tuple[int, int, int] | None = None
         self._offset = np.zeros(2)
@@ -54,10 +66,7 @@ class JointDrag(QObject):
             return False
         t = ev.type()
         if t == QEvent.Type.MouseButtonPress and ev.button() == Qt.MouseButton.LeftButton:
-            if (
-                getattr(self.view, "_space", False)
-                or ev.modifiers() != Qt.KeyboardModifier.NoModifier
-            ):
+            if self.view.panning_key or ev.modifiers() != Qt.KeyboardModifier.NoModifier:
                 return False  # space+drag pans (VideoView)
             return self.press(ev.position())
         if t == QEvent.Type.MouseMove:
@@ -84,28 +93,27 @@ class JointDrag(QObject):
 
     def press(self, pos: QPointF) -> bool:
         """Grab the joint under `pos`; True when one was grabbed."""
-        ed = self.editor
+        s = self.session
         hit = self.view.joint_at(pos, GRAB_RADIUS)
-        if hit is None or ed.history is None:
+        history = s.history
+        if hit is None or history is None or s.doc is None:
             return False
         hand, joint = hit
-        ed.select(hand, joint)
-        ed.dock_inspector.raise_()  # show what was picked
-        if ed.edit.recovery is not None or ed.history.in_gesture:
+        self.selection.select(hand, joint)
+        self.on_pick()  # show what was picked
+        if s.recovery is not None or history.in_gesture:
             return True  # selected, but no edit until the restore question is answered
-        if getattr(self.view, "proxy_of", None) is not None:
+        frame = s.clock.frame
+        if self.view.proxy_of is not None:
             # another frame's image stands in while this one decodes: a joint placed on it
             # would be placed against the wrong picture
-            ed.window.statusBar().showMessage(
-                f"Frame {ed.frame} is still decoding: drag the joint once it shows", 4000
-            )
+            self.status(f"Frame {frame} is still decoding: drag the joint once it shows", 4000)
             return True
-        ed.session.clock.pause()
-        ed.cancel_preview()
-        frame = ed.frame
-        uv = ed.session.doc.hands[hand].joints_2d[frame, joint].astype(np.float64)
+        s.clock.pause()
+        self.preview.cancel()
+        uv = s.doc.hands[hand].joints_2d[frame, joint].astype(np.float64)
         self._offset = uv - self.view.widget_to_image(np.array([pos.x(), pos.y()]))
-        ed.history.begin_gesture(
+        history.begin_gesture(
             f"drag {HAND_LABELS[hand].lower()} {JOINT_NAMES[joint].replace('_', ' ')}"
         )
         self.target = (hand, joint, frame)
@@ -118,14 +126,17 @@ class JointDrag(QObject):
             return
         hand, joint, frame = self.target
         uv = self.view.widget_to_image(np.array([pos.x(), pos.y()])) + self._offset
+        history = self.session.history
+        if history is None:
+            return
         try:
-            self.editor.history.apply(
+            history.apply(
                 "move_joint_2d", hand=("left", "right")[hand], frame=frame, joint=joint,
                 uv=[float(uv[0]), float(uv[1])],
             )  # fmt: skip
         except VidihandError as exc:
             self.cancel()
-            self.editor.window.errors.report(exc, title="Cannot move the joint")
+            self.errors.report(exc, title="Cannot move the joint")
             return
         self.moves += 1
 
@@ -135,13 +146,13 @@ class JointDrag(QObject):
             return
         self.target = None
         self.view.unsetCursor()
-        h = self.editor.history
+        h = self.session.history
         if h is None or not h.in_gesture:
             return
         try:
             h.end_gesture()
         except VidihandError as exc:
-            self.editor.window.errors.report(exc, title="Cannot move the joint")
+            self.errors.report(exc, title="Cannot move the joint")
 
     def cancel(self) -> None:
         """Escape: roll the drag back."""
@@ -149,35 +160,36 @@ class JointDrag(QObject):
             return
         self.target = None
         self.view.unsetCursor()
-        h = self.editor.history
+        h = self.session.history
         if h is not None and h.in_gesture:
             h.cancel_gesture()
-            self.editor.window.statusBar().showMessage("Drag cancelled", 3000)
+            self.status("Drag cancelled", 3000)
         self.view.update()
 
 
 class SelectionOverlay:
     """Overlay layer: a ring on the selected joint, the smoothing preview as dashed bones."""
 
-    def __init__(self, editor: EditController) -> None:
-        self.editor = editor
+    def __init__(
+        self, session: Session, selection: Selection, preview: SmoothPreview, view: VideoView
+    ) -> None:
+        self.session, self.selection, self.preview, self.view = session, selection, preview, view
         #: hand -> (21, 2) preview joints drawn in the last paint (for tests)
         self.drawn_preview: dict[int, np.ndarray] = {}
 
     def __call__(self, p: QPainter, frame: int) -> None:
-        ed = self.editor
-        view = ed.window.video_view
-        doc = ed.session.doc
+        sel, view = self.selection, self.view
+        doc = self.session.doc
         if doc is None:
             return
-        uv = view.drawn_joints.get(ed.hand)
-        if uv is not None and np.isfinite(uv[ed.joint]).all():
-            xy = view.image_to_widget(uv[ed.joint])
+        uv = view.drawn_joints.get(sel.hand)
+        if uv is not None and np.isfinite(uv[sel.joint]).all():
+            xy = view.image_to_widget(uv[sel.joint])
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.setPen(QPen(QColor(255, 255, 255, 220), 1.6))
             p.drawEllipse(QPointF(*xy), 8.0, 8.0)
         self.drawn_preview = {}
-        patch = ed.preview
+        patch = self.preview.patch
         if patch is None or "joints_3d" not in patch.values:
             return
         where = np.flatnonzero(patch.frames == frame)

@@ -65,9 +65,7 @@ def run_app(
             ok = window.open_labels(labels)
         elif ok and sample_gt is not None:
             # the sample opens with its ground truth shown; Save asks for a new file
-            ok = window.open_labels(sample_gt)
-            window.session.labels_path = None
-            window.session.pathsChanged.emit()
+            ok = window.open_labels(sample_gt, as_copy=True)
     window.statusBar().clearMessage()
     if frame is not None:
         window.goto(frame)

@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QImage
 
 from core.errors import VidihandError
+from core.labels.document import LabelDocument
+from core.video.base import VideoInfo
 from core.video.hashing import cached_video_sha256, video_sha256
 from core.video.memory import return_freed_frames
+from core.video.reader import VideoSource
 
 #: files from this size on open with the background index and a background hash
 LONG_VIDEO_BYTES = 64 * 2**20
@@ -53,6 +57,27 @@ def is_long(path: Path) -> bool:
     return path.is_file() and path.stat().st_size >= LONG_VIDEO_BYTES
 
 
+class OpenWork(Protocol):
+    """What `LongVideo` uses of `app.session.Session`, which owns it (typed by what it offers,
+    so neither module imports the other)."""
+
+    videoChanged: SignalInstance
+    backgroundError: SignalInstance
+    prefetcher: Any
+    display_frames: Any
+
+    @property
+    def video(self) -> VideoSource | None: ...
+
+    @property
+    def doc(self) -> LabelDocument | None: ...
+
+    @property
+    def labels_path(self) -> Path | None: ...
+
+    def set_document(self, doc: LabelDocument, labels_path: str | Path | None) -> None: ...
+
+
 class LongVideo(QObject):
     """Session helper: open options, background hash, proxy strip, exact-frame notifications."""
 
@@ -65,7 +90,7 @@ class LongVideo(QObject):
     _thumbs_raw = Signal()
     _index_raw = Signal(object)
 
-    def __init__(self, session) -> None:  # noqa: ANN001 - app.session.Session
+    def __init__(self, session: OpenWork) -> None:
         super().__init__(session)
         self.session = session
         self.threshold = LONG_VIDEO_BYTES
@@ -224,7 +249,7 @@ class LongVideo(QObject):
         if not self._thumbs_timer.isActive():
             self._thumbs_timer.start()
 
-    def _on_index(self, info) -> None:  # noqa: ANN001 - core VideoInfo
+    def _on_index(self, info: VideoInfo) -> None:
         session = self.session
         if session.video is None or info.path != session.video.info.path:
             return
@@ -241,82 +266,9 @@ class LongVideo(QObject):
                 )
             )
             return
-        from core.labels.document import LabelDocument
         from core.recon.base import meta_for
 
         session.set_document(LabelDocument(meta_for(session.video, doc.meta.video_sha256)), None)
 
     def close(self) -> None:
         self.close_strip()
-
-
-# ------------------------------------------------------------------ timeline thumbnails
-def thumbnail_lane(long_video: LongVideo, height: int = 36):  # noqa: ANN201 - Lane
-    """A timeline lane of thumbnails: one tile per thumbnail-width of the lane, showing the
-    strip's thumbnail nearest the frame at the tile's centre (empty while it builds)."""
-    from app.widgets.timeline import LANE_BACKGROUND, Lane
-
-    bg = np.array(
-        [LANE_BACKGROUND.red(), LANE_BACKGROUND.green(), LANE_BACKGROUND.blue(), 255], np.uint8
-    )
-
-    def render(doc, cols, h, cache) -> np.ndarray:  # noqa: ANN001
-        img = np.empty((h, cols.width, 4), np.uint8)
-        img[:] = bg
-        strip = long_video.strip
-        if strip is None or not len(strip):
-            return img
-        th, tw = strip.height, strip.width
-        tile = max(8, int(round(h * tw / max(th, 1))))
-        ys = np.minimum((np.arange(h) * th) // h, th - 1)
-        xs = np.minimum((np.arange(tile) * tw) // tile, tw - 1)
-        for x0 in range(0, cols.width, tile):
-            x1 = min(cols.width, x0 + tile)
-            mid = (x0 + x1) // 2
-            frame = int(cols.starts[min(mid, len(cols.starts) - 1)])
-            got = strip.nearest(frame)
-            if got is None:
-                continue
-            small = got[1][ys][:, xs[: x1 - x0]]
-            img[:, x0:x1, :3] = small
-            img[:, x0 : x0 + 1, :3] = bg[:3]  # a thin gap between tiles
-        return img
-
-    return Lane("thumbnails", height, render, "video")
-
-
-def install_long_video(window) -> LongVideo:  # noqa: ANN001 - app.main_window.MainWindow
-    """Wire the session's LongVideo into the window: exact frames swap in, thumbnails lane."""
-    session = window.session
-    lv = session.long_video
-    lane = thumbnail_lane(lv)
-    state = {"lane": False}
-
-    def on_video() -> None:
-        if lv.active and not state["lane"]:
-            window.timeline.add_lane(lane, 0)
-            state["lane"] = True
-        elif not lv.active and state["lane"]:
-            window.timeline.remove_lane(lane)
-            state["lane"] = False
-
-    def on_ready(i: int) -> None:
-        view = window.video_view
-        # only where something stands in for frame i (the view showed frame i already
-        # otherwise: every decoded frame is reported, and a refresh there is wasted work)
-        if i == session.clock.frame and view.proxy_of is not None:
-            view.refresh()
-
-    session.videoChanged.connect(on_video)
-    lv.frameReady.connect(on_ready, Qt.ConnectionType.QueuedConnection)  # from the prefetcher
-    lv.thumbsChanged.connect(window.timeline.refresh_lanes)
-    lv.thumbsChanged.connect(lambda: _thumb_refresh(window, lv))
-    lv.indexChanged.connect(lambda _info: window.video_view.update())
-    return lv
-
-
-def _thumb_refresh(window, lv: LongVideo) -> None:  # noqa: ANN001
-    """A proxy-shown frame whose thumbnail was missing or far: show a closer one."""
-    view = window.video_view
-    if lv.active and getattr(view, "proxy_of", None) is not None:
-        view.refresh()

@@ -15,34 +15,33 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QScrollArea,
-    QWidget,
 )
 
+from app.actions import Action, Actions
 from app.analysis_ui import install_analysis
 from app.drop import install_drops
 from app.editing import install_editing
 from app.errors import ErrorInfo, ErrorPresenter
-from app.long_video import install_long_video
+from app.long_video_ui import install_long_video
 from app.recon import ReconController
 from app.remote_ui import install_remote
 from app.session import Session
-from app.widgets.colors import HAND_LABELS
+from app.shell import Docks, WindowParts
+from app.status_line import StatusLine
 from app.widgets.empty_state import install_empty_state
 from app.widgets.recon_panel import ReconPanel
 from app.widgets.timeline import Timeline
-from app.widgets.video_view import VideoView, format_time
+from app.widgets.video_view import VideoView
 from app.widgets.view3d import View3D
+from app.window_actions import window_actions
 from core.errors import LabelMismatchError, VidihandError
-from core.labels.document import Source
 from core.settings import Settings
 
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
@@ -76,56 +75,54 @@ class MainWindow(QMainWindow):
         )
         self.timeline = Timeline(self.session)
         self.recon_panel = ReconPanel(self.session, self.recon, self.settings.default_backend)
-        self.dock3d = self._dock(
-            "3D view", "dock3d", self.view3d, Qt.DockWidgetArea.RightDockWidgetArea
+        #: the window's commands as data; menus and the F1 list are made from them
+        self.actions = Actions(self, self.menuBar())
+        #: panels at explicit places (features add theirs through WindowParts.docks)
+        self.docks = Docks(self, self.actions)
+        right, bottom = (
+            Qt.DockWidgetArea.RightDockWidgetArea,
+            Qt.DockWidgetArea.BottomDockWidgetArea,
         )
-        self.dock_recon = self._dock(
-            "Reconstruction", "dockRecon", self.recon_panel, Qt.DockWidgetArea.RightDockWidgetArea
-        )
-        self.dock_timeline = self._dock(
-            "Timeline", "dockTimeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea
-        )
+        self.dock3d = self.docks.add("3D view", "dock3d", self.view3d, right)
+        self.dock_timeline = self.docks.add("Timeline", "dockTimeline", self.timeline, bottom)
+        self.dock_recon = self.docks.add("Reconstruction", "dockRecon", self.recon_panel, right)
         self.resizeDocks([self.dock3d, self.dock_recon], [520, 200], Qt.Orientation.Vertical)
         self.resizeDocks([self.dock3d], [460], Qt.Orientation.Horizontal)
 
-        self._build_status_bar()
+        #: frame, hands, run and document state in the status bar; the title's unsaved marker
+        self.status_line = StatusLine(
+            self.session, self.recon, self.statusBar(), self.setWindowTitle
+        )
         self._build_actions()
-        self._build_menus()
         self._frame_error_reported = False
         self.video_view.frameError.connect(self._on_frame_error)
         self.session.backgroundError.connect(self._on_frame_error)
-        self.session.clock.frameChanged.connect(self._update_status)
-        self.session.documentEdited.connect(self._on_edit)
-        self.session.pathsChanged.connect(self._update_title)
-        self.session.documentReplaced.connect(self._update_status)
-        self.recon.progressed.connect(self._on_recon_progress)
-        self.recon.finished.connect(self._on_recon_finished)
-        self.analysis = install_analysis(self)  # failures dock, compare mode, report
-        self.remote = install_remote(self)  # Settings > Remote Hosts, run on, link state
-        self.editing = install_editing(self)  # undo/journal, drag, inspector, range ops, MANO
-        self.long_video = install_long_video(self)  # proxy while scrubbing, thumbnails lane
-        self.empty_state = install_empty_state(self)  # what to do next, over the video pane
-        self.drops = install_drops(self)  # videos and label files dropped on the window
+        self.recon.finished.connect(lambda _outcome: self.view3d.set_preset(self.view3d.preset))
+        self.session.problem.connect(self.errors.report)
+        #: what features installed into the window may use (never the window itself)
+        self.parts = WindowParts(
+            session=self.session, errors=self.errors, settings=self.settings,
+            actions=self.actions, docks=self.docks, status_bar=self.statusBar(),
+            video_view=self.video_view, view3d=self.view3d, timeline=self.timeline,
+            recon=self.recon, recon_panel=self.recon_panel, dialog_parent=self,
+            label_file_for_video=self.label_file_for_video,
+        )  # fmt: skip
+        self.analysis = install_analysis(self.parts)  # failures dock, compare mode, report
+        self.remote = install_remote(self.parts)  # Settings > Remote Hosts, run on, link state
+        self.editing = install_editing(self.parts)  # undo/journal, drag, inspector, range ops
+        self.long_video = install_long_video(self.session, self.timeline, self.video_view)
+        # what to do next, over the video pane
+        self.empty_state = install_empty_state(self.session, self.video_view, self.actions)
+        # videos and label files dropped on the window
+        self.drops = install_drops(self, self.open_video, self.open_labels, self.parts.status)
         self._make_panels_scrollable()
         self.resize(1440, 900)
         self.resizeDocks([self.dock3d], [520], Qt.Orientation.Horizontal)
         self.resizeDocks([self.dock3d, self.dock_recon], [400, 420], Qt.Orientation.Vertical)
         self._restore_layout()
-        self._update_title()
+        self.status_line.update_title()
 
     # ----------------------------------------------------------------- build
-    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-            | QDockWidget.DockWidgetFeature.DockWidgetClosable
-        )
-        self.addDockWidget(area, dock)
-        return dock
-
     def _make_panels_scrollable(self) -> None:
         """Panel docks (reconstruction, inspector, failures ...) scroll when short of room
         instead of imposing their full height: the 3D view keeps a usable size whatever the
@@ -142,147 +139,42 @@ class MainWindow(QMainWindow):
             scroll.setWidget(w)
             dock.setWidget(scroll)
 
-    def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.status_frame = QLabel("no video")
-        self.status_hands = QLabel("")
-        self.status_doc = QLabel("")
-        self.status_recon = QLabel("")
-        for w in (self.status_frame, self.status_hands):
-            sb.addWidget(w)
-        sb.addPermanentWidget(self.status_recon)
-        sb.addPermanentWidget(self.status_doc)
-
-    def action(
-        self,
-        text: str,
-        slot: Callable,
-        shortcut: str | QKeySequence | None = None,
-        tip: str = "",
-        checkable: bool = False,
-    ) -> QAction:
-        """A window action: its shortcut works whichever dock has focus. Plug-in parts (editing,
-        analysis) make theirs here too, so every shortcut behaves the same."""
-        a = QAction(text, self)
-        if shortcut is not None:
-            a.setShortcut(QKeySequence(shortcut))
-            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            a.setStatusTip(tip)
-        a.setCheckable(checkable)
-        a.triggered.connect(slot)
-        self.addAction(a)  # shortcuts work whichever dock has focus
-        return a
-
     def _build_actions(self) -> None:
-        c = self.session.clock
-        A = self.action
-        self.act_open_video = A(
-            "&Open Video...", lambda: self.open_video(), QKeySequence.StandardKey.Open
-        )
-        self.act_open_labels = A("Open &Labels...", lambda: self.open_labels(), "Ctrl+L")
-        self.act_save = A("&Save Labels", lambda: self.save(), QKeySequence.StandardKey.Save)
-        self.act_save_as = A("Save Labels &As...", lambda: self.save_as(), "Ctrl+Shift+S")
-        self.act_export_npz = A("Export &NPZ...", lambda: self.export_npz(), "Ctrl+E")
-        self.act_quit = A("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.act_play = A("Play / Pause", c.toggle, "Space")
-        self.act_next = A("Next Frame", lambda: c.step(1), "Right")
-        self.act_prev = A("Previous Frame", lambda: c.step(-1), "Left")
-        self.act_next10 = A("Forward 10 Frames", lambda: c.step(10), "Shift+Right")
-        self.act_prev10 = A("Back 10 Frames", lambda: c.step(-10), "Shift+Left")
-        self.act_first = A("First Frame", c.first, "Home")
-        self.act_last = A("Last Frame", c.last, "End")
-        self.act_reverse = A("Play Backward (J, again: faster)", c.reverse, "J")
-        self.act_pause = A("Pause (K)", c.pause, "K")
-        self.act_forward = A("Play Forward (L, again: faster)", c.forward, "L")
-        self.act_fit = A("Fit Video", self.video_view.fit, "F")
-        self.act_cam = A("3D: From Camera", lambda: self.view3d.set_preset("camera"), "1")
-        self.act_side = A("3D: Side", lambda: self.view3d.set_preset("side"), "2")
-        self.act_top = A("3D: Top", lambda: self.view3d.set_preset("top"), "3")
-        self.act_mesh = A("3D: Hand Mesh", self.view3d.set_mesh_visible, "M", checkable=True)
-        self.act_mesh.setChecked(self.view3d.show_mesh)
-        self.act_overlay = A("Video: Hand Overlay", self._set_overlay, "O", checkable=True)
-        self.act_overlay.setChecked(True)
-        self.act_tl_reset = A("Timeline: Whole Clip", self.timeline.reset_view, "Ctrl+0")
-        self.act_run = A("&Run Reconstruction", self.recon_panel.run, "Ctrl+R")
-        self.act_cancel = A("&Cancel Reconstruction", self.recon.cancel, "Ctrl+.")
-        self.act_shortcuts = A("&Keyboard Shortcuts", self.show_shortcuts, "F1")
-        self.act_about = A("&About", self.show_about)
+        """The window's own commands, declared (app/window_actions.py); menus come from them.
+        Each is also an attribute: "file.save" -> self.act_save."""
+        for action in window_actions(
+            self, self.session.clock, self.video_view, self.view3d, self.timeline, self.recon,
+            self.recon_panel,
+        ):  # fmt: skip
+            setattr(self, "act_" + action.id.split(".", 1)[1], self.actions.add(action))
+            if action.id == "file.open_labels":  # File > Open Recent, filled when shown
+                self.recent_menu = self.actions.menu("File/Open &Recent", "open")
+                self.recent_menu.aboutToShow.connect(self._fill_recent)
+            elif action.id == "view.mesh":
+                self._build_canvas_menu()
+        self.actions.add_gesture(
+            "Timeline", "Timeline", "click/drag: scrub; wheel: zoom; right- or Shift+drag: zoom "
+            "to range; double-click or Ctrl+0: whole clip",
+        )  # fmt: skip
 
-    def top_menu(self, title: str) -> QMenu:
-        """The menu bar's menu called `title` ("Settings"), created before Help when missing,
-        so plug-in parts of the window (MANO, remote hosts) share one menu."""
-        bar = self.menuBar()
-        help_action = None
-        for action in bar.actions():
-            text = action.text().replace("&", "")
-            if text == title and action.menu() is not None:
-                return action.menu()
-            if text == "Help":
-                help_action = action
-        menu = QMenu(f"&{title}", bar)
-        if help_action is not None:
-            bar.insertMenu(help_action, menu)
-        else:
-            bar.addMenu(menu)
-        return menu
-
-    def _build_menus(self) -> None:
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        m.addActions([self.act_open_video, self.act_open_labels])
-        self.recent_menu = m.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        m.addSeparator()
-        m.addActions([self.act_save, self.act_save_as, self.act_export_npz])
-        m.addSeparator()
-        m.addAction(self.act_quit)
-        m = mb.addMenu("&Playback")
-        m.addActions([self.act_play, self.act_reverse, self.act_pause, self.act_forward])
-        m.addSeparator()
-        m.addActions(
-            [
-                self.act_prev,
-                self.act_next,
-                self.act_prev10,
-                self.act_next10,
-                self.act_first,
-                self.act_last,
-            ]
-        )
-        m = mb.addMenu("&View")
-        m.addActions([self.act_fit, self.act_overlay])
-        m.addSeparator()
-        m.addActions([self.act_cam, self.act_side, self.act_top, self.act_mesh])
-        self._build_canvas_menu(m.addMenu("3D &Rendering"))
-        m.addSeparator()
-        m.addAction(self.act_tl_reset)
-        m.addSeparator()
-        for dock in (self.dock3d, self.dock_timeline, self.dock_recon):
-            m.addAction(dock.toggleViewAction())
-        m = mb.addMenu("&Reconstruct")
-        m.addActions([self.act_run, self.act_cancel])
-        m = mb.addMenu("&Help")
-        m.addActions([self.act_shortcuts, self.act_about])
-
-    def _build_canvas_menu(self, menu: QMenu) -> None:
+    def _build_canvas_menu(self) -> None:
         """How the 3D view is drawn (app/widgets/vtk_canvas.py), kept in the settings and used
         from the next start (the view's actors live in the canvas's plotter)."""
-        group = QActionGroup(self)
-        group.setExclusive(True)
+        self.actions.menu("View/3D &Rendering", "3d")
+        current = (self.settings.view3d_canvas or "auto").lower()
         self.canvas_actions: dict[str, QAction] = {}
         for kind, label in CANVAS_CHOICES.items():
-            a = QAction(label, self, checkable=True)
-            a.setChecked((self.settings.view3d_canvas or "auto").lower() == kind)
-            a.triggered.connect(lambda _checked=False, k=kind: self.choose_canvas(k))
-            group.addAction(a)
-            menu.addAction(a)
-            self.canvas_actions[kind] = a
+            self.canvas_actions[kind] = self.actions.add(
+                Action(
+                    f"view.canvas_{kind}", label, lambda _c=False, k=kind: self.choose_canvas(k),
+                    menu="View/3D &Rendering", checkable=True, checked=current == kind,
+                    exclusive="canvas",
+                )
+            )  # fmt: skip
 
     def choose_canvas(self, kind: str) -> None:
         """Keep `kind` ("auto", "offscreen", "opengl") for the 3D view from the next start."""
-        self.settings.view3d_canvas = kind
-        self.settings._env.pop("view3d_canvas", None)  # the user's choice is the file's value
+        self.settings.choose("view3d_canvas", kind)  # the user's choice is the file's value
         try:
             self.settings.save()
         except OSError as exc:
@@ -294,7 +186,7 @@ class MainWindow(QMainWindow):
             note += f"; VIDIHAND_3D={os.environ['VIDIHAND_3D']} overrides it"
         self.statusBar().showMessage(note, 8000)
 
-    def _set_overlay(self, on: bool) -> None:
+    def set_overlay(self, on: bool) -> None:
         self.video_view.show_overlay = on
         self.video_view.update()
 
@@ -319,7 +211,7 @@ class MainWindow(QMainWindow):
         self.settings.add_recent(path, "video")
         self.settings.last_dir = str(Path(path).resolve().parent)
         self.statusBar().showMessage(f"Opened {Path(path).name}", 5000)
-        self._update_title()
+        self.status_line.update_title()
         return True
 
     def label_file_for_video(
@@ -334,17 +226,23 @@ class MainWindow(QMainWindow):
             path, _ = QFileDialog.getOpenFileName(self, title, self.settings.last_dir, LABEL_FILTER)
         return path or None
 
-    def open_labels(self, path: str | Path | None = None, *, force: bool = False) -> bool:
+    def open_labels(
+        self, path: str | Path | None = None, *, force: bool = False, as_copy: bool = False
+    ) -> bool:
+        """Open labels for the open video (`as_copy`: Save asks for a new file)."""
         path = self.label_file_for_video(path, "Open labels", "Open the video before its labels.")
         if path is None:
             return False
         if not force and not self._may_discard():
             return False
         try:
-            self.session.load_labels(path, force=force)
+            self.session.load_labels(path, force=force, as_copy=as_copy)
         except LabelMismatchError as exc:
             self.errors.report(
-                exc, actions={"Open anyway": lambda p=path: self.open_labels(p, force=True)}
+                exc,
+                actions={
+                    "Open anyway": lambda p=path: self.open_labels(p, force=True, as_copy=as_copy)
+                },
             )
             return False
         except (VidihandError, OSError) as exc:
@@ -382,7 +280,7 @@ class MainWindow(QMainWindow):
             return False
         self.settings.add_recent(written, "labels")
         self.statusBar().showMessage(f"Saved {written}", 5000)
-        self._update_title()
+        self.status_line.update_title()
         return True
 
     def export_npz(self, path: str | Path | None = None) -> bool:
@@ -459,63 +357,6 @@ class MainWindow(QMainWindow):
             "timeline": self.timeline.shown_frame,
         }
 
-    # ----------------------------------------------------------------- status
-    def _update_status(self, *_args: object) -> None:
-        s = self.session
-        doc, f = s.doc, s.clock.frame
-        if doc is None:
-            self.status_frame.setText("no video")
-            return
-        self.status_frame.setText(
-            f"Frame {f} / {doc.n_frames - 1}   {format_time(s.clock.time_of(f))}   {doc.meta.fps:.3g} fps"
-        )
-        parts = []
-        for h in (0, 1):
-            t = doc.hands[h]
-            if 0 <= f < doc.n_frames and t.present[f]:
-                src = Source(int(t.source[f])).name.lower()
-                rev = ", reviewed" if t.reviewed[f] else ""
-                parts.append(f"{HAND_LABELS[h]} {t.confidence[f]:.2f} ({src}{rev})")
-            else:
-                parts.append(f"{HAND_LABELS[h]} -")
-        self.status_hands.setText("   ".join(parts))
-        self._update_doc_status()
-
-    def _update_doc_status(self) -> None:
-        doc = self.session.doc
-        if doc is None:
-            return
-        c = doc.present_counts()
-        self.status_doc.setText(
-            f"hands on {c['any']}/{doc.n_frames} frames{'  ·  unsaved' if doc.dirty else ''}"
-        )
-
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
-        if self.session.clock.frame in set(change.frames.tolist()):
-            self._update_status()
-        self._update_doc_status()
-        self._update_title()
-
-    def _update_title(self) -> None:
-        s = self.session
-        name = s.video_path.name if s.video_path else "no video"
-        labels = f" — {s.labels_path.name}" if s.labels_path else ""
-        star = "*" if s.dirty else ""
-        self.setWindowTitle(f"{star}{name}{labels} — ViDiHand Studio")
-
-    def _on_recon_progress(self, state) -> None:  # noqa: ANN001
-        from app.widgets.recon_panel import format_eta
-
-        self.status_recon.setText(
-            f"{state.backend}: {state.done}/{state.total}  {state.fps:.0f} fps  {format_eta(state.eta)} left"
-        )
-
-    def _on_recon_finished(self, outcome: str) -> None:
-        st = self.recon.state
-        self.status_recon.setText(f"{st.backend}: {outcome} ({st.done}/{st.total})")
-        self._update_status()
-        self.view3d.set_preset(self.view3d.preset)
-
     def _on_frame_error(self, exc: Exception) -> None:
         if not self._frame_error_reported:
             self._frame_error_reported = True
@@ -526,7 +367,8 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- dialogs
     def show_shortcuts(self) -> None:
         rows = "".join(
-            f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in SHORTCUTS
+            f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>"
+            for k, v in self.actions.shortcut_rows()
         )
         box = QMessageBox(QMessageBox.Icon.Information, "Keyboard shortcuts", "", parent=self)
         box.setText(f"<table>{rows}</table>")
@@ -578,24 +420,3 @@ CANVAS_CHOICES: dict[str, str] = {
     "offscreen": "Off-screen Image",
     "opengl": "Embedded OpenGL",
 }
-
-SHORTCUTS: tuple[tuple[str, str], ...] = (
-    ("Space", "play / pause"),
-    ("Left / Right", "previous / next frame"),
-    ("Shift+Left / Shift+Right", "10 frames back / forward"),
-    ("Home / End", "first / last frame"),
-    ("J / K / L", "play backward / pause / play forward (repeat J or L: faster)"),
-    ("F, double-click", "fit the video; wheel zooms, middle-drag or Space+drag pans"),
-    ("O", "hand overlay on / off"),
-    ("1 / 2 / 3", "3D view from the camera / side / top"),
-    ("M", "3D hand mesh on / off"),
-    (
-        "Timeline",
-        "click/drag: scrub; wheel: zoom; right- or Shift+drag: zoom to range; "
-        "double-click or Ctrl+0: whole clip",
-    ),
-    ("Ctrl+O / Ctrl+L", "open video / labels"),
-    ("Ctrl+S / Ctrl+Shift+S", "save / save as"),
-    ("Ctrl+E", "export NPZ"),
-    ("Ctrl+R / Ctrl+.", "run / cancel reconstruction"),
-)

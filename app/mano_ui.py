@@ -15,21 +15,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyvista as pv
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QLabel
+from PySide6.QtWidgets import QFileDialog, QLabel, QStatusBar, QWidget
 
+from app.actions import Action, Actions
+from app.errors import ErrorPresenter
+from app.session import Session
 from app.widgets.colors import HAND_RGB
+from app.widgets.view3d import View3D
 from core.edits import use_hand_model
-from core.edits.model import ManoEditModel
 from core.errors import VidihandError
-
-if TYPE_CHECKING:
-    from app.editing import EditController
+from core.hands.model import ManoEditModel
+from core.labels.document import Change
+from core.settings import Settings
 
 NO_MANO_NOTE = (
     "No MANO files: simple mesh.\nAdd MANO: Settings > MANO Folder...\nor VIDIHAND_MANO_DIR"
@@ -41,12 +42,20 @@ class ManoUI(QObject):
 
     modelChanged = Signal()
 
-    def __init__(self, editor: EditController) -> None:
-        super().__init__(editor)
-        self.editor = editor
-        window = editor.window
-        self.window = window
-        self.view3d = window.view3d
+    def __init__(
+        self,
+        session: Session,
+        view3d: View3D,
+        settings: Settings,
+        errors: ErrorPresenter,
+        status_bar: QStatusBar,
+        actions: Actions,
+        dialog_parent: QWidget,
+    ) -> None:
+        super().__init__(dialog_parent)
+        self.session, self.settings, self.errors = session, settings, errors
+        self.status_bar, self.dialog_parent = status_bar, dialog_parent
+        self.view3d = view3d
         self.model = None  #: core.hands.mano.ManoModel when MANO files are configured
         self.cache = None  #: ManoTrackCache over the open document
         self.folder: Path | None = None
@@ -55,21 +64,18 @@ class ManoUI(QObject):
         self._meshes: list[pv.PolyData | None] = [None, None]
         self._actors: list = [None, None]
         self.status = QLabel("")
-        window.statusBar().addPermanentWidget(self.status)
+        status_bar.addPermanentWidget(self.status)
 
-        self.act_folder = QAction("&MANO Folder...", window)
-        self.act_folder.setStatusTip("The folder with your MANO_RIGHT.pkl and MANO_LEFT.pkl")
-        self.act_folder.triggered.connect(lambda: self.choose_folder())
-        self.window.top_menu("Settings").addAction(self.act_folder)
-
-        act_mesh = getattr(window, "act_mesh", None)
-        if act_mesh is not None:  # M toggles the meshes: the MANO one follows
-            act_mesh.toggled.connect(lambda _on: self.show_frame(window.session.clock.frame))
-        session = window.session
+        self.act_folder = actions.add(Action(
+            "settings.mano_folder", "&MANO Folder...", lambda: self.choose_folder(),
+            menu="Settings", tip="The folder with your MANO_RIGHT.pkl and MANO_LEFT.pkl",
+        ))  # fmt: skip
+        # M toggles the meshes: the MANO one follows
+        actions["view.mesh"].toggled.connect(lambda _on: self.show_frame(session.clock.frame))
         session.clock.frameChanged.connect(self.show_frame)
         session.documentReplaced.connect(self._on_document)
         session.documentEdited.connect(self._on_edit)
-        folder = os.environ.get("VIDIHAND_MANO_DIR") or window.settings.mano_dir
+        folder = os.environ.get("VIDIHAND_MANO_DIR") or settings.mano_dir
         self.set_folder(folder or None, save=False, report=False)
 
     # --------------------------------------------------------------- folder
@@ -77,8 +83,8 @@ class ManoUI(QObject):
         """Ask for (or take) the MANO folder, load it, keep it in the settings."""
         if folder is None:
             folder = QFileDialog.getExistingDirectory(
-                self.window, "MANO folder (MANO_RIGHT.pkl, MANO_LEFT.pkl)",
-                self.window.settings.mano_dir or self.window.settings.last_dir,
+                self.dialog_parent, "MANO folder (MANO_RIGHT.pkl, MANO_LEFT.pkl)",
+                self.settings.mano_dir or self.settings.last_dir,
             )  # fmt: skip
             if not folder:
                 return False
@@ -96,18 +102,18 @@ class ManoUI(QObject):
                 model = ManoModel(folder)
             except (VidihandError, OSError, ValueError) as exc:
                 if report:
-                    self.window.errors.report(exc, title="Cannot use these MANO files")
+                    self.errors.report(exc, title="Cannot use these MANO files")
                     return False
                 model = None
         self.model = model
         self.folder = Path(folder).expanduser() if model is not None else None
         use_hand_model(ManoEditModel(model) if model is not None else None)
         if save and model is not None:
-            self.window.settings.mano_dir = str(self.folder)
+            self.settings.mano_dir = str(self.folder)
             try:
-                self.window.settings.save()
+                self.settings.save()
             except OSError as exc:
-                self.window.statusBar().showMessage(f"Settings not saved: {exc}", 5000)
+                self.status_bar.showMessage(f"Settings not saved: {exc}", 5000)
         self._build_actors()
         self._on_document()
         self.modelChanged.emit()
@@ -144,23 +150,20 @@ class ManoUI(QObject):
         if self.cache is not None:
             self.cache.close()
             self.cache = None
-        doc = self.window.session.doc
+        doc = self.session.doc
         if self.model is not None and doc is not None:
             self.cache = ManoTrackCache(self.model, doc)
-        self.show_frame(self.window.session.clock.frame)
+        self.show_frame(self.session.clock.frame)
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
-        if change.hand is not None and self.editor.window.session.clock.frame in set(
-            change.frames.tolist()
-        ):
-            self.show_frame(self.window.session.clock.frame)
+    def _on_edit(self, change: Change) -> None:
+        if change.hand is not None and self.session.clock.frame in set(change.frames.tolist()):
+            self.show_frame(self.session.clock.frame)
 
     def show_frame(self, frame: int) -> None:
         """MANO mesh of each hand whose MANO is known on `frame`; the simple mesh otherwise."""
-        doc = self.window.session.doc
+        doc = self.session.doc
         drawn: dict[int, int] = {}
         v = self.view3d
-        simple = getattr(v, "_mesh_actors", [None, None])  # View3D's simple-mesh actors
         for h in (0, 1):
             actor = self._actors[h]
             if actor is None:
@@ -174,7 +177,7 @@ class ManoUI(QObject):
                 try:
                     verts = self.cache.vertices(h, [frame])[0]
                 except (VidihandError, RuntimeError, ValueError) as exc:
-                    self.window.statusBar().showMessage(f"MANO mesh: {exc}", 5000)
+                    self.status_bar.showMessage(f"MANO mesh: {exc}", 5000)
                 ok = verts is not None and bool(np.isfinite(verts).all())
             show = ok and v.show_mesh
             if ok:
@@ -182,8 +185,8 @@ class ManoUI(QObject):
                 self._meshes[h].Modified()
                 drawn[h] = frame
             actor.SetVisibility(show)
-            if show and simple[h] is not None:
-                simple[h].SetVisibility(False)  # the MANO mesh replaces the simple one here
+            if show:
+                v.hide_simple_mesh(h)  # the MANO mesh replaces the simple one here
         self.drawn = drawn
         v.schedule_render()
 

@@ -155,7 +155,7 @@ class ReconController(QObject):
         if isinstance(msg, Started):
             self.state.backend = msg.backend
             if self._doc is not None:
-                self._doc.backend, self._doc.backend_version = msg.backend, msg.backend_version
+                self._doc.set_backend(msg.backend, msg.backend_version)
         elif isinstance(msg, Batch):
             if self._doc is not None and msg.n_frames:
                 written = apply_batch(self._doc, msg.to_frame_batch(), source=Source.PREDICTED)
@@ -179,7 +179,7 @@ class ReconController(QObject):
     def _final_version(self, version: str) -> None:
         # a remote backend learns the server's version while it runs: "<version> (remote)"
         if version and self._doc is not None:
-            self._doc.backend_version = version
+            self._doc.set_backend(version=version)
 
     def _finish(self, outcome: str) -> None:
         self._timer.stop()

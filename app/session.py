@@ -1,51 +1,100 @@
-"""What the window has open: one video, its label document, their paths and the frame clock.
+"""The window's adapter of the open work: `core.workspace.Workspace` (video, document, edit
+history and journal, label path, reference labels) re-emitted as Qt signals, plus what only a
+window needs: the frame clock, decode-ahead and the long-video helpers.
 
 Views never hold the document directly across a file change: they read `session.doc` and
 observe `documentReplaced` (another document) and `documentEdited` (a write through
-`LabelDocument.write`, forwarded with its `Change`), so undo, a worker's batches and later
-editors all redraw through the same path.
+`LabelDocument.write`, forwarded with its `Change`), so undo, a worker's batches and editors all
+redraw through the same path. The workspace owns the document's life; this class only forwards.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.frame_clock import FrameClock
 from app.long_video import LongVideo
+from core.edits.history import EditHistory
+from core.edits.session import EditSession
 from core.errors import VideoOpenError
-from core.io.labels_h5 import load_labels, save_labels
 from core.labels.document import Change, LabelDocument, VideoMeta
-from core.recon.base import meta_for
 from core.video.reader import VideoSource, open_video
+from core.workspace import Workspace
 
 
 class Session(QObject):
     videoChanged = Signal()
     documentReplaced = Signal()
     documentEdited = Signal(object)  #: core.labels.document.Change
+    #: the label path or the saved state changed (the title's marker)
     pathsChanged = Signal()
+    #: the undo/redo stacks changed
+    historyChanged = Signal()
+    #: reference labels (compare mode) opened or closed
+    referenceChanged = Signal()
     #: an error on a background thread (decode-ahead); delivered queued in the GUI thread
     backgroundError = Signal(object)
+    #: an error the workspace could not raise to a caller (closing the previous journal)
+    problem = Signal(object)
+    #: the crash journal records edits again after it had failed (reported through `problem`)
+    autosaveRestored = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.work = Workspace()
         self.clock = FrameClock(parent=self)
-        self.video: VideoSource | None = None
-        self.video_path: Path | None = None
-        self.doc: LabelDocument | None = None
-        self.labels_path: Path | None = None
         self.prefetcher = None  #: core.video.prefetch.Prefetcher when available
         #: display-size copies the prefetcher makes for the video pane (core/video/display.py)
         self.display_frames = None
-        #: core.edits.EditSession editing `doc` (undo + crash journal; set by app/editing.py)
-        self.edit_session = None
         #: big files: background index and hash, proxy thumbnails (app/long_video.py)
         self.long_video = LongVideo(self)
-        self._unsubscribe = None
         self.clock.frameChanged.connect(self._on_frame)
+        w = self.work
+        w.subscribe("video_changed", self._on_video)
+        w.subscribe("document_replaced", self._on_document)
+        w.subscribe("document_edited", self._on_change)
+        w.subscribe("paths_changed", self.pathsChanged.emit)
+        w.subscribe("history_changed", self.historyChanged.emit)
+        w.subscribe("reference_changed", self.referenceChanged.emit)
+        w.subscribe("error", self.problem.emit)
+        w.subscribe("autosave_restored", self.autosaveRestored.emit)
+
+    # ------------------------------------------------------- the workspace's state
+    @property
+    def video(self) -> VideoSource | None:
+        return self.work.video
+
+    @property
+    def video_path(self) -> Path | None:
+        return self.work.video_path
+
+    @property
+    def doc(self) -> LabelDocument | None:
+        return self.work.doc
+
+    @property
+    def labels_path(self) -> Path | None:
+        return self.work.labels_path
+
+    @property
+    def edit_session(self) -> EditSession | None:
+        return self.work.edit
+
+    @property
+    def history(self) -> EditHistory | None:
+        return self.work.history
+
+    @property
+    def recovery(self) -> dict[str, Any] | None:
+        return self.work.recovery
+
+    @property
+    def dirty(self) -> bool:
+        return self.work.unsaved
 
     # ----------------------------------------------------------------- video
     def open_video(self, path: str | Path) -> None:
@@ -58,14 +107,12 @@ class Session(QObject):
         except OSError as exc:
             video.close()
             raise VideoOpenError(f"{path.name} cannot be read to hash it ({exc}).") from exc
-        old = self.video
         self._stop_prefetch()
-        self.video, self.video_path = video, path.resolve()
-        if old is not None:
-            old.close()
+        self.work.set_video(video, path, sha)
+
+    def _on_video(self) -> None:
         self._start_prefetch()
         self.videoChanged.emit()
-        self.set_document(LabelDocument(meta_for(video, sha)), None)
 
     @property
     def meta(self) -> VideoMeta | None:
@@ -114,46 +161,40 @@ class Session(QObject):
             self.prefetcher.set_current(index)
 
     # -------------------------------------------------------------- document
-    def set_document(self, doc: LabelDocument, labels_path: str | Path | None) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        self.doc = doc
-        self.labels_path = None if labels_path is None else Path(labels_path).resolve()
-        self._unsubscribe = doc.subscribe(self._on_change)
+    def set_document(
+        self, doc: LabelDocument, labels_path: str | Path | None, *, as_copy: bool = False
+    ) -> None:
+        self.work.set_document(doc, labels_path, as_copy=as_copy)
+
+    def _on_document(self) -> None:
+        doc = self.work.doc
+        assert doc is not None
         frame = min(self.clock.frame, max(doc.n_frames - 1, 0))
         # views refresh on documentReplaced and read the clock: give it the new length first
         self.clock.reset(doc.n_frames, doc.meta.fps, frame, notify=False)
         self.documentReplaced.emit()
-        self.pathsChanged.emit()
         self.clock.reset(doc.n_frames, doc.meta.fps, frame)
 
     def _on_change(self, change: Change) -> None:
         self.documentEdited.emit(change)
 
-    def load_labels(self, path: str | Path, *, force: bool = False) -> None:
-        """Load a label file for the open video; LabelMismatchError unless it fits or `force`."""
+    def load_labels(self, path: str | Path, *, force: bool = False, as_copy: bool = False) -> None:
+        """Load a label file for the open video; LabelMismatchError unless it fits or `force`.
+        `as_copy`: Save asks for a new file (the sample's ground truth is never overwritten)."""
         self.long_video.finish_hash()
-        expect = self.meta
-        doc = load_labels(path, expect=expect, force=force)
-        if expect is not None:
-            # keep the opened video's identity (the hash may differ when forced)
-            doc.meta.video_path = expect.video_path
-        self.set_document(doc, path)
+        self.work.load_labels(path, force=force, as_copy=as_copy)
 
     def save_labels(self, path: str | Path | None = None) -> Path:
-        if self.doc is None:
-            raise RuntimeError("nothing to save")
-        target = Path(path) if path is not None else self.labels_path
-        if target is None:
-            raise ValueError("no label path yet: use save as")
+        """Save atomically (to `path`, or where the labels came from); restarts the journal."""
         self.long_video.finish_hash()
-        if self.edit_session is not None and self.edit_session.doc is self.doc:
-            written = self.edit_session.save(target)  # atomic; restarts the crash journal
-        else:
-            written = save_labels(self.doc, target)
-        self.labels_path = written.resolve()
-        self.pathsChanged.emit()
-        return written
+        return self.work.save(path)
+
+    def restore_recovery(self) -> LabelDocument:
+        """Take back the crashed session's unsaved work (the workspace replaces the document)."""
+        return self.work.restore()
+
+    def discard_recovery(self) -> None:
+        self.work.discard_recovery()
 
     def export_npz(self, path: str | Path) -> Path:
         from core.io.npz import save_npz
@@ -162,19 +203,7 @@ class Session(QObject):
             raise RuntimeError("nothing to export")
         return save_npz(self.doc, path)
 
-    @property
-    def dirty(self) -> bool:
-        return self.doc is not None and self.doc.dirty
-
     def close(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self.edit_session is not None:  # keeps the journal only for unsaved work
-            self.edit_session.close()
-            self.edit_session = None
         self.long_video.close()
         self._stop_prefetch()
-        if self.video is not None:
-            self.video.close()
-            self.video = None
+        self.work.close()

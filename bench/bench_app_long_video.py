@@ -22,9 +22,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,7 +66,7 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1000.0, q)) if xs else float("nan")
 
 
-def pump(app, until, timeout: float) -> bool:  # noqa: ANN001
+def pump(app: QApplication, until: Callable[[], bool], timeout: float) -> bool:
     end = time.perf_counter() + timeout
     while not until():
         if time.perf_counter() > end:
@@ -69,7 +76,7 @@ def pump(app, until, timeout: float) -> bool:  # noqa: ANN001
     return True
 
 
-def open_and_show(app, window, path: Path) -> float:  # noqa: ANN001
+def open_and_show(app: QApplication, window: MainWindow, path: Path) -> float:
     view = window.video_view
     window.session.clock.set_frame(0)  # a new video keeps the clock's frame: open at frame 0
     t0 = time.perf_counter()
@@ -80,7 +87,9 @@ def open_and_show(app, window, path: Path) -> float:  # noqa: ANN001
     return time.perf_counter() - t0
 
 
-def jumps(app, window, positions: list[int], exact_timeout: float) -> dict[str, list[float]]:  # noqa: ANN001
+def jumps(
+    app: QApplication, window: MainWindow, positions: list[int], exact_timeout: float
+) -> dict[str, list[float]]:
     """Jump to each position as a timeline click does; time to the first image painted
     (thumbnail or exact) and to the exact frame painted."""
     clock, view = window.session.clock, window.video_view
@@ -97,7 +106,9 @@ def jumps(app, window, positions: list[int], exact_timeout: float) -> dict[str, 
     return {"first": first, "exact": exact, "proxied": [proxied]}
 
 
-def bench_file(app, window, path: Path, scrubs: int, rss: Rss) -> dict[str, float]:  # noqa: ANN001
+def bench_file(
+    app: QApplication, window: MainWindow, path: Path, scrubs: int, rss: Rss
+) -> dict[str, float]:
     from app.long_video import LONG_VIDEO_BYTES
 
     session = window.session

@@ -120,6 +120,12 @@ class Settings:
                 )
             setattr(self, key, value)
 
+    def choose(self, name: str, value: Any) -> None:
+        """Set `name` as the user's choice: the value the file keeps (one an environment
+        variable gave for this run no longer replaces it when saving)."""
+        self._env.pop(name, None)
+        setattr(self, name, value)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("path", None)

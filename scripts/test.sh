@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export QT_API=pyside6 PYTHONFAULTHANDLER=1
+# the structure, enforced: import contracts (pyproject [tool.importlinter]) and types (mypy)
+echo "test: import contracts"
+.venv/bin/lint-imports --no-cache
+echo "test: mypy"
+.venv/bin/mypy
 set +e
 xvfb-run -a -s '-screen 0 1600x1000x24' .venv/bin/python -m pytest -p no:cacheprovider "$@"
 rc=$?

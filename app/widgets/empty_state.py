@@ -16,6 +16,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
+from app.actions import Actions
 from app.session import Session
 
 
@@ -149,15 +150,15 @@ class EmptyState(QFrame):
         return False
 
 
-def install_empty_state(window) -> EmptyState:  # type: ignore[no-untyped-def]
-    """The card over the window's video pane, with the window's own actions."""
+def install_empty_state(session: Session, video_pane: QWidget, act: Actions) -> EmptyState:
+    """The card over the window's video pane, with the window's own declared actions."""
     return EmptyState(
-        window.session,
-        window.video_view,
-        no_video=[Step(window.act_open_video, "Open a video")],
+        session,
+        video_pane,
+        no_video=[Step(act["file.open_video"], "Open a video")],
         no_labels=[
-            Step(window.act_run, "Run a reconstruction (MediaPipe on the CPU by default)"),
-            Step(window.act_open_labels, "Open labels (.h5)"),
+            Step(act["recon.run"], "Run a reconstruction (MediaPipe on the CPU by default)"),
+            Step(act["file.open_labels"], "Open labels (.h5)"),
         ],
-        footer=[Step(window.act_shortcuts, "all shortcuts")],
+        footer=[Step(act["help.shortcuts"], "all shortcuts")],
     )

@@ -3,11 +3,14 @@
 Shows presence, source, review state, keyframe, flags and the frame's note; edits them, rotates
 and moves the whole hand (Euler angles in degrees and millimetres in the camera frame, applied
 about the wrist: `transform_hand`) and sets the selected joint's MANO rotation
-(`set_joint_rotation`, axis-angle in degrees). Every control calls the `EditController`, never
-the document: each change is one undo step.
+(`set_joint_rotation`, axis-angle in degrees). Every control calls the edit commands (`EditCommands`,
+the `EditController`), never the document: each change is one undo step.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -27,8 +30,10 @@ from PySide6.QtWidgets import (
 )
 from scipy.spatial.transform import Rotation
 
+from app.selection import Selection
+from app.session import Session
 from app.widgets.colors import HAND_LABELS
-from core.labels.document import FLAG_NAMES, Source
+from core.labels.document import FLAG_NAMES, Change, Source
 from core.labels.joints import JOINT_NAMES, MANO16_TO_21
 
 #: label joints that have a MANO rotation (the wrist and the non-tip finger joints)
@@ -55,12 +60,32 @@ def _spin(lo: float, hi: float, step: float, suffix: str, decimals: int = 1) -> 
     return box
 
 
-class Inspector(QWidget):
-    """Inspector for `editor.hand` on the clock's frame."""
+class EditCommands(Protocol):
+    """What the inspector asks of the editor (app/editing.py's `EditController`)."""
 
-    def __init__(self, editor) -> None:  # noqa: ANN001 - app.editing.EditController
+    def apply(self, label: str, edits: Mapping[str, Any] | list[Mapping[str, Any]]) -> bool: ...
+
+    def set_present(self, present: bool | None = None) -> bool: ...
+
+    def mark_reviewed(self, reviewed: bool = True) -> bool: ...
+
+    def set_flag(self, name: str, on: bool) -> bool: ...
+
+    def set_note(self, text: str) -> bool: ...
+
+
+class Inspector(QWidget):
+    """Inspector for the selected hand on the clock's frame."""
+
+    def __init__(
+        self,
+        session: Session,
+        selection: Selection,
+        commands: EditCommands,
+        smooth_bar: QWidget,
+    ) -> None:
         super().__init__()
-        self.editor = editor
+        self.session, self.selection, self.commands = session, selection, commands
         self.setObjectName("inspector")
         self._updating = False
         outer = QVBoxLayout(self)
@@ -136,55 +161,54 @@ class Inspector(QWidget):
         self.note = QLineEdit()
         self.note.setPlaceholderText("note for this frame (Enter to keep)")
         outer.addWidget(self.note)
-        outer.addWidget(editor.smooth_bar)
+        outer.addWidget(smooth_bar)
         outer.addStretch(1)
 
-        self.hand_box.currentIndexChanged.connect(lambda i: self._guard(editor.select, hand=i))
+        self.hand_box.currentIndexChanged.connect(lambda i: self._guard(selection.select, hand=i))
         self.joint_box.currentIndexChanged.connect(
-            lambda i: self._guard(editor.select, joint=self.joint_box.itemData(i))
+            lambda i: self._guard(selection.select, joint=self.joint_box.itemData(i))
         )
-        self.present.toggled.connect(lambda on: self._guard(editor.set_present, on))
+        self.present.toggled.connect(lambda on: self._guard(commands.set_present, on))
         self.keyframe.toggled.connect(lambda on: self._guard(self._keyframe, on))
-        self.reviewed_button.clicked.connect(lambda: editor.mark_reviewed(True))
+        self.reviewed_button.clicked.connect(lambda: commands.mark_reviewed(True))
         self.transform_button.clicked.connect(self.apply_transform)
         self.joint_button.clicked.connect(self.apply_joint_rotation)
-        self.note.editingFinished.connect(lambda: self._guard(editor.set_note, self.note.text()))
+        self.note.editingFinished.connect(lambda: self._guard(commands.set_note, self.note.text()))
 
-        session = editor.session
         session.clock.frameChanged.connect(self.refresh)
         session.documentEdited.connect(self._on_edit)
         session.documentReplaced.connect(self.refresh)
-        editor.selectionChanged.connect(self.refresh)
+        selection.selectionChanged.connect(self.refresh)
         self.refresh()
 
     # --------------------------------------------------------------- actions
-    def _guard(self, fn, *args, **kwargs) -> None:  # noqa: ANN001
+    def _guard(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
         if not self._updating:
             fn(*args, **kwargs)
 
     def _flag(self, name: str, on: bool) -> None:
         if not self._updating:
-            self.editor.set_flag(name, on)
+            self.commands.set_flag(name, on)
 
     def _keyframe(self, on: bool) -> None:
-        ed = self.editor
-        a, b = ed.span()
+        ed, sel = self.commands, self.selection
+        a, b = sel.span()
         ed.apply(
             f"{'Mark' if on else 'Unmark'} keyframe",
-            {"op": "set_keyframe", "hand": ed.hand_name, "start": a, "end": b, "keyframe": on},
+            {"op": "set_keyframe", "hand": sel.hand_name, "start": a, "end": b, "keyframe": on},
         )
 
     def apply_transform(self) -> bool:
         """Rotate/move the selected hand by the spinboxes' values (then reset them)."""
-        ed = self.editor
+        ed, sel = self.commands, self.selection
         deg = np.array([b.value() for b in self.rot])
         mm = np.array([b.value() for b in self.move])
         if not deg.any() and not mm.any():
             return False
-        a, b = ed.span()
+        a, b = sel.span()
         ok = ed.apply(
-            f"Rotate/move {HAND_LABELS[ed.hand].lower()} hand",
-            {"op": "transform_hand", "hand": ed.hand_name, "start": a, "end": b,
+            f"Rotate/move {HAND_LABELS[sel.hand].lower()} hand",
+            {"op": "transform_hand", "hand": sel.hand_name, "start": a, "end": b,
              "rotation": euler_to_axis_angle(deg).tolist(), "translation": (mm / 1000.0).tolist()},
         )  # fmt: skip
         if ok:
@@ -193,24 +217,24 @@ class Inspector(QWidget):
         return ok
 
     def apply_joint_rotation(self) -> bool:
-        ed = self.editor
+        ed, sel = self.commands, self.selection
         j = int(self.joint_box.currentData())
         aa = np.radians([b.value() for b in self.aa])
         return ed.apply(
             f"Rotate {JOINT_NAMES[j].replace('_', ' ')}",
-            {"op": "set_joint_rotation", "hand": ed.hand_name, "frame": ed.frame, "joint": j,
+            {"op": "set_joint_rotation", "hand": sel.hand_name, "frame": sel.frame, "joint": j,
              "axis_angle": aa.tolist()},
         )  # fmt: skip
 
     # --------------------------------------------------------------- display
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
-        f = self.editor.frame
+    def _on_edit(self, change: Change) -> None:
+        f = self.selection.frame
         if change.hand is None or f in set(change.frames.tolist()):
             self.refresh()
 
     def refresh(self, *_args: object) -> None:
-        ed = self.editor
-        doc = ed.session.doc
+        ed = self.selection
+        doc = self.session.doc
         self._updating = True
         try:
             self.hand_box.setCurrentIndex(ed.hand)

@@ -1,26 +1,25 @@
 """The smoothing preview in the 3D view: a thin white skeleton where smoothing would put the hand.
 
 One line actor, added once and moved per frame (like the reference skeleton of compare mode);
-shown while `EditController.preview` holds the current frame.
+shown while the smoothing preview (app/smooth_preview.py) holds the current frame.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pyvista as pv
 
+from app.frame_clock import FrameClock
+from app.smooth_preview import SmoothPreview
+from app.widgets.view3d import View3D
 from core.labels.joints import BONES, N_JOINTS
-
-if TYPE_CHECKING:
-    from app.editing import EditController
 
 
 class Preview3D:
-    def __init__(self, editor: EditController) -> None:
-        self.editor = editor
-        self.view = editor.window.view3d
+    def __init__(self, preview: SmoothPreview, clock: FrameClock, view: View3D) -> None:
+        self.preview = preview
+        self.clock = clock
+        self.view = view
         cells = np.array([[2, a, b] for a, b in BONES], np.int64).ravel()
         self.lines = pv.PolyData(np.zeros((N_JOINTS, 3)), lines=cells)
         self.actor = self.view.plotter.add_mesh(
@@ -30,14 +29,14 @@ class Preview3D:
         self.actor.SetVisibility(False)
         #: frame of the preview drawn last (-1: none)
         self.drawn = -1
-        editor.previewChanged.connect(self.refresh)
-        editor.session.clock.frameChanged.connect(self.show_frame)
+        preview.previewChanged.connect(self.refresh)
+        clock.frameChanged.connect(self.show_frame)
 
     def refresh(self) -> None:
-        self.show_frame(self.editor.frame)
+        self.show_frame(self.clock.frame)
 
     def show_frame(self, frame: int) -> None:
-        patch = self.editor.preview
+        patch = self.preview.patch
         j = None
         if patch is not None and "joints_3d" in patch.values:
             where = np.flatnonzero(patch.frames == frame)

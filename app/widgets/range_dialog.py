@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -16,10 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.smooth_preview import SmoothPreview
 from app.widgets.colors import HAND_LABELS
-
-if TYPE_CHECKING:
-    from app.editing import EditController
 
 
 class RangeDialog(QDialog):
@@ -54,9 +52,9 @@ class RangeDialog(QDialog):
 class SmoothBar(QWidget):
     """Shown under the inspector while a smoothing preview is on: sigma, Apply, Cancel."""
 
-    def __init__(self, editor: EditController) -> None:
+    def __init__(self, preview: SmoothPreview, apply: Callable[[], object]) -> None:
         super().__init__()
-        self.editor = editor
+        self.preview = preview
         self.setObjectName("smoothBar")
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 4, 4, 4)
@@ -74,10 +72,17 @@ class SmoothBar(QWidget):
         row.addWidget(self.sigma_box)
         row.addWidget(self.apply_button)
         row.addWidget(self.cancel_button)
-        self.sigma_box.valueChanged.connect(lambda v: self.editor.update_preview(v))
-        self.apply_button.clicked.connect(self.editor.apply_smooth)
-        self.cancel_button.clicked.connect(self.editor.cancel_preview)
+        self.sigma_box.valueChanged.connect(lambda v: self.preview.update(v))
+        self.apply_button.clicked.connect(lambda: apply())
+        self.cancel_button.clicked.connect(self.preview.cancel)
+        preview.previewChanged.connect(self._on_preview)
         self.hide()
+
+    def _on_preview(self) -> None:
+        if self.preview.params is None:
+            self.hide()
+        else:
+            self.show_for(self.preview.params)
 
     def sigma(self) -> float:
         return float(self.sigma_box.value())

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -26,6 +26,7 @@ from PySide6.QtGui import (
     QImage,
     QMouseEvent,
     QPainter,
+    QPaintEvent,
     QPen,
     QPixmap,
     QPolygonF,
@@ -46,7 +47,7 @@ from app.widgets.colors import (
     TEXT,
     TEXT_DIM,
 )
-from core.labels.document import LabelDocument, Source
+from core.labels.document import Change, LabelDocument, Source
 
 HEADER_W = 124
 RULER_H = 22
@@ -200,6 +201,11 @@ def _cum(cache: dict, doc: LabelDocument, key: tuple) -> np.ndarray:
     return cache[key]
 
 
+#: the helpers lanes made in other modules use (app/widgets/edit_lanes.py)
+lane_fill = _fill
+prefix_sums = _cum
+
+
 def default_lanes() -> list[Lane]:
     lanes: list[Lane] = []
     for hand in (0, 1):
@@ -243,7 +249,14 @@ class Timeline(QWidget):
         session.documentEdited.connect(self._on_edit)
 
     # -------------------------------------------------------------- layout
-    def add_lane(self, lane: Lane, index: int | None = None) -> None:
+    def add_lane(self, lane: Lane, index: int | None = None, *, after: str | None = None) -> None:
+        """Add `lane` at `index` (None: at the end). With `after`, place it explicitly in its
+        group: just after the group's lane labelled `after` ("", or no such lane: at the end of
+        the group; the group absent: at the end)."""
+        if after is not None:
+            group = [i for i, x in enumerate(self.lanes) if x.group == lane.group]
+            named = [i for i in group if self.lanes[i].label == after] if after else []
+            index = (named or group or [len(self.lanes) - 1])[-1] + 1
         self.lanes.insert(len(self.lanes) if index is None else index, lane)
         self._update_height()
         self._invalidate()
@@ -299,7 +312,7 @@ class Timeline(QWidget):
         self._invalidate()
         self.viewChanged.emit(self._v0, self._v1)
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def _on_edit(self, change: Change) -> None:
         self._invalidate()
 
     def _invalidate(self) -> None:
@@ -419,7 +432,7 @@ class Timeline(QWidget):
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.reset_view()
 
-    def leaveEvent(self, event) -> None:  # noqa: ANN001, N802
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
         self._hover_x = None
         self.update()
 
@@ -495,7 +508,7 @@ class Timeline(QWidget):
             self._static, self._static_key = pm, key
         return self._static
 
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         p.drawPixmap(0, 0, self._static_layer())
         p.setFont(QFont(self.font().family(), 8))

@@ -19,9 +19,12 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QImage,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
+    QPaintEvent,
     QPen,
+    QResizeEvent,
     QTransform,
     QWheelEvent,
 )
@@ -37,6 +40,7 @@ from app.widgets.colors import (
     confidence_color,
 )
 from core.errors import VidihandError
+from core.labels.document import Change
 from core.labels.joints import BONES, MIDDLE_MCP, N_JOINTS, WRIST
 
 _MIN_ZOOM, _MAX_ZOOM = 0.05, 40.0
@@ -76,7 +80,7 @@ class VideoView(QWidget):
         self._offset = QPointF(0, 0)
         self._fit = True
         self._pan_from: QPointF | None = None
-        self._space = False
+        self._space = False  #: Space is held: a left-drag pans (`panning_key`)
         #: what the last paint showed
         self.shown_frame = -1
         self.drawn_joints: dict[int, np.ndarray] = {}
@@ -97,7 +101,12 @@ class VideoView(QWidget):
         self._fit = True
         self._frame = -1
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    @property
+    def panning_key(self) -> bool:
+        """Space is held: a left-drag pans the view rather than acting on the image."""
+        return self._space
+
+    def _on_edit(self, change: Change) -> None:
         if change.hand is None or self._frame in set(change.frames.tolist()):
             self.update()
 
@@ -113,8 +122,8 @@ class VideoView(QWidget):
         shown = self.proxy_of if self.proxy_of is not None else self._frame
         had_exact = self._array is not None and self._image is not None and shown >= 0
         self.proxy_of = None
-        lv = getattr(self.session, "long_video", None)
-        if lv is not None and self.session.video is not None and lv.decodes_in_background(index):
+        lv = self.session.long_video
+        if self.session.video is not None and lv.decodes_in_background(index):
             img, self.proxy_of = lv.image_for(index)  # never decodes on the GUI thread
             if not isinstance(img, np.ndarray):  # something stands in until it is decoded
                 if self.proxy_of == -1 and had_exact:
@@ -282,24 +291,24 @@ class VideoView(QWidget):
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.fit()
 
-    def keyPressEvent(self, event) -> None:  # noqa: ANN001, N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         # space+drag pans; a plain space press (no drag) still reaches the play/pause action
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
         super().keyPressEvent(event)
 
-    def keyReleaseEvent(self, event) -> None:  # noqa: ANN001, N802
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = False
         super().keyReleaseEvent(event)
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         if self._fit:
             self._fit_transform()
         super().resizeEvent(event)
 
     # ---------------------------------------------------------------- paint
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
         p.fillRect(self.rect(), BACKGROUND)
         t = self.transform()

@@ -19,12 +19,14 @@ os.environ.setdefault("QT_API", "pyside6")
 import numpy as np
 import pyvista as pv
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from app.session import Session
 from app.widgets.colors import HAND_RGB
 from app.widgets.vtk_canvas import make_canvas
+from core.labels.document import Change
 from core.labels.joints import BONES, N_JOINTS, WRIST
 
 try:  # the simple mesh is optional: without it the view shows the skeleton only
@@ -202,7 +204,13 @@ class View3D(QWidget):
         self.set_preset(self._preset, render=False)
         self.show_frame(self.session.clock.frame)
 
-    def _on_edit(self, change) -> None:  # noqa: ANN001 - core Change
+    def hide_simple_mesh(self, hand: int) -> None:
+        """Hide the simple mesh of `hand` until the next frame is drawn (a MANO mesh replaces
+        it there: app/mano_ui.py)."""
+        if hand < len(self._mesh_actors) and self._mesh_actors[hand] is not None:
+            self._mesh_actors[hand].SetVisibility(False)
+
+    def _on_edit(self, change: Change) -> None:
         f = self.session.clock.frame
         if change.hand is None:
             return
@@ -255,7 +263,7 @@ class View3D(QWidget):
         self.schedule_render()
         self.rendered.emit(frame)
 
-    def showEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
         if self._stale:
             self.show_frame(self.session.clock.frame)
@@ -332,7 +340,7 @@ class View3D(QWidget):
         half_v_for_width = np.arctan(np.tan(np.arctan(w / 2 / K[0, 0])) / aspect)
         return float(np.degrees(2 * max(half_v, half_v_for_width)) * 1.04)
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
         if self._preset == "camera":
             self.plotter.camera.view_angle = self._camera_view_angle()

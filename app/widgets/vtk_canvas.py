@@ -40,7 +40,17 @@ os.environ.setdefault("QT_API", "pyside6")
 import numpy as np
 import pyvista as pv
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 from pyvistaqt import QtInteractor
 from vtkmodules.util.numpy_support import vtk_to_numpy
@@ -177,7 +187,7 @@ class VtkCanvas(QWidget):
             self.render()
         return qimage_rgb(self._image)
 
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
         if self._dirty and not self._closed:
             self._painting = True
             try:
@@ -246,7 +256,7 @@ class VtkCanvas(QWidget):
         dpr = self.devicePixelRatioF()
         return max(16, int(round(self.width() * dpr))), max(16, int(round(self.height() * dpr)))
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt API
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
         if self._closed:
             return
@@ -256,7 +266,7 @@ class VtkCanvas(QWidget):
         self.request_render()
 
     # ----------------------------------------------------------------- input
-    def _event_info(self, ev, repeat: int = 0) -> None:  # noqa: ANN001
+    def _event_info(self, ev: QMouseEvent | QWheelEvent, repeat: int = 0) -> None:
         dpr = self.devicePixelRatioF()
         pos = ev.position()
         mods = ev.modifiers()
@@ -270,7 +280,7 @@ class VtkCanvas(QWidget):
             None,
         )
 
-    def mousePressEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt API
+    def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
         names = _BUTTON_EVENTS.get(ev.button())
         if names is None or self._closed:
             return
@@ -281,7 +291,7 @@ class VtkCanvas(QWidget):
 
     mouseDoubleClickEvent = mousePressEvent
 
-    def mouseReleaseEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt API
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
         names = _BUTTON_EVENTS.get(ev.button())
         if names is None or self._closed:
             return
@@ -289,7 +299,7 @@ class VtkCanvas(QWidget):
         getattr(self.iren, names[1])()
         self.request_render()
 
-    def mouseMoveEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt API
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
         if self._closed:
             return
         self._event_info(ev)
@@ -297,7 +307,7 @@ class VtkCanvas(QWidget):
         if ev.buttons() != Qt.MouseButton.NoButton:
             self.request_render()
 
-    def wheelEvent(self, ev) -> None:  # noqa: ANN001, N802 - Qt API
+    def wheelEvent(self, ev: QWheelEvent) -> None:  # noqa: N802 - Qt API
         if self._closed:
             return
         self._event_info(ev)

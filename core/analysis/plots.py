@@ -7,6 +7,7 @@ matplotlib backend untouched, so the report can be built inside the Qt app too.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ HAND_MPL = {0: HAND_COLORS_HEX[0], 1: HAND_COLORS_HEX[1]}
 
 def _figure(
     width: float, height: float, *, left: float = 0.8, bottom: float = 0.55, right: float = 0.25
-):  # -> Figure
+) -> Any:  # matplotlib Figure (imported lazily)
     """A figure with fixed margins in inches (a layout engine would draw everything twice)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -33,7 +34,7 @@ def _figure(
     return fig
 
 
-def _png(fig) -> bytes:
+def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
@@ -114,8 +115,7 @@ def detector_lanes(det: Detections, fps: float) -> bytes:
     cmap = LinearSegmentedColormap.from_list(
         "lane",
         [(0.0, "#fbfbfb"), (1 / 3 - 1e-3, "#fff0c2"), (1 / 3, "#f59f00"), (1.0, "#8b0000")],
-    )
-    cmap = cmap.with_extremes(bad="#dddddd")
+    ).with_extremes(bad="#dddddd")
     im = ax.imshow(np.clip(img, 0, 3), aspect="auto", cmap=cmap, vmin=0, vmax=3,
                    interpolation="nearest")  # fmt: skip
     for s in det.segments:
@@ -135,7 +135,7 @@ def detector_lanes(det: Detections, fps: float) -> bytes:
     return _png(fig)
 
 
-def _rect(x: float, y: float, w: float, h: float):
+def _rect(x: float, y: float, w: float, h: float) -> Any:  # matplotlib Rectangle
     from matplotlib.patches import Rectangle
 
     return Rectangle((x, y), w, h, fill=False, edgecolor="black", lw=0.8)

@@ -42,7 +42,12 @@ TABLE_METRICS = (
     "FAcc", "F1", "MPJPE-p", "PA-MPJPE-p", "EPE-p", "OrientErr-p", "TranslErr-p",
     "MPJPE", "PA-MPJPE", "EPE", "RR-MPJPE", "MRRPE", "Jitter", "Jitter-GT", "AccelErr",
 )  # fmt: skip
-GT_STYLE = {"color": (255, 255, 255), "thickness": 1.2, "joint_radius": 1.8, "alpha": 1.0}
+GT_STYLE: dict[str, Any] = {
+    "color": (255, 255, 255),
+    "thickness": 1.2,
+    "joint_radius": 1.8,
+    "alpha": 1.0,
+}
 
 
 def build_report(
@@ -129,7 +134,9 @@ def _thumbnails(
             # scale the frame first, then draw: lines stay crisp at thumbnail size
             pil = Image.fromarray(np.asarray(src.frame(f)))
             scale = THUMB_WIDTH / pil.width
-            pil = pil.resize((THUMB_WIDTH, max(1, round(pil.height * scale))), Image.LANCZOS)
+            pil = pil.resize(
+                (THUMB_WIDTH, max(1, round(pil.height * scale))), Image.Resampling.LANCZOS
+            )
             img = np.array(pil)
 
             def px(j2: np.ndarray, scale: float = scale) -> np.ndarray:  # pixel-centre convention

@@ -11,6 +11,9 @@ Decisions live in `LabelDocument.extras["failures"]` (JSON, saved by core/io/lab
 
 ("note", free text, is optional.)
 
+Every decision is a `set_extra` edit (core/edits/ops.py): through an app's `EditHistory` it is
+one undo step, journaled, and it counts as an unsaved change like any other edit.
+
 A changed threshold can give a segment other frames and so another key; the old decision stays
 in the file (nothing is silently dropped) and `decision_for` finds it by overlap.
 """
@@ -21,6 +24,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
+from core.edits.history import EditHistory
 from core.errors import EditError
 from core.labels.document import LabelDocument
 from core.labels.joints import HAND_NAMES
@@ -82,33 +86,24 @@ def parse_key(key: str) -> tuple[str, int, int, int]:
     return kind, h, start, end
 
 
-def _store(doc: LabelDocument) -> dict[str, Any]:
-    store = doc.extras.get(EXTRAS_KEY)
-    if not isinstance(store, dict) or "decisions" not in store:
-        store = {"version": VERSION, "decisions": {}}
-        doc.extras[EXTRAS_KEY] = store
-    return store
-
-
-def set_decision(
+def decision_edits(
     doc: LabelDocument,
     segment_key: str,
     status: str | None,
     category: str | None = None,
     note: str | None = None,
-) -> None:
-    """Record (or with status None, clear) the decision on a segment and notify observers.
-    `note` is optional free text (why, what was seen)."""
+) -> list[dict[str, Any]]:
+    """The checked JSON edits (`set_extra`, docs/edits-format.md) that record (or with status
+    None, clear) the decision on a segment: what `set_decision` applies, and what an app applies
+    through its undo history. `note` is optional free text (why, what was seen)."""
     _, _, _, end = parse_key(segment_key)
     if end >= doc.n_frames:
         raise EditError(
             f"Segment {segment_key} ends after the last frame ({doc.n_frames - 1}).",
             hint="Run the detectors on this document again.",
         )
-    store = _store(doc)
-    if status is None:
-        store["decisions"].pop(segment_key, None)
-    else:
+    entry: dict[str, Any] | None = None
+    if status is not None:
         if status not in STATUSES:
             raise EditError(
                 f"Unknown review status {status!r}.", hint="Use 'confirmed' or 'dismissed'."
@@ -121,12 +116,42 @@ def set_decision(
                 )
         elif category is not None and category not in CATEGORIES:
             raise EditError(f"Unknown failure category {category!r}.")
-        entry: dict[str, Any] = {"status": status, "category": category}
+        entry = {"status": status, "category": category}
         if note and note.strip():
             entry["note"] = note.strip()
         entry["updated"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-        store["decisions"][segment_key] = entry
-    doc.notify_document_changed(("extras",))
+    edits: list[dict[str, Any]] = []
+    store = doc.extras.get(EXTRAS_KEY)
+    if not isinstance(store, dict) or not isinstance(store.get("decisions"), dict):
+        new_store = {"version": VERSION, "decisions": {}}
+        edits.append({"op": "set_extra", "key": EXTRAS_KEY, "value": new_store})
+    edits.append(
+        {"op": "set_extra", "key": EXTRAS_KEY, "path": ["decisions", segment_key], "value": entry}
+    )
+    return edits
+
+
+def decision_label(segment_key: str, status: str | None) -> str:
+    """The undo step's name for a decision ("Confirm lr_swap left 40-60")."""
+    verb = {"confirmed": "Confirm", "dismissed": "Dismiss", None: "Clear decision on"}[status]
+    return f"{verb} {segment_key.replace(':', ' ')}"
+
+
+def set_decision(
+    target: LabelDocument | EditHistory,
+    segment_key: str,
+    status: str | None,
+    category: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Record (or with status None, clear) the decision on a segment through the document's
+    write path: one undoable, journaled gesture when `target` is the document's `EditHistory`
+    (what the app passes), a logged edit of the document otherwise."""
+    history = target if isinstance(target, EditHistory) else EditHistory(target)
+    edits = decision_edits(history.doc, segment_key, status, category, note)
+    with history.gesture(decision_label(segment_key, status)):
+        for edit in edits:
+            history.apply(edit)
 
 
 def decisions(doc: LabelDocument) -> dict[str, Decision]:
@@ -135,7 +160,7 @@ def decisions(doc: LabelDocument) -> dict[str, Decision]:
     out: dict[str, Decision] = {}
     for key, d in (raw.get("decisions", {}) if isinstance(raw, dict) else {}).items():
         if isinstance(d, dict) and d.get("status") in STATUSES:
-            note = d.get("note") if isinstance(d.get("note"), str) else ""
+            note = d["note"] if isinstance(d.get("note"), str) else ""
             out[key] = Decision(key, d["status"], d.get("category"), d.get("updated", ""), note)
     return out
 

@@ -64,6 +64,7 @@ def run_chunk(
     """
     from core.batch.plan import keep_rows
     from core.labels.document import FrameBatch
+    from core.recon.base import stream_reconstruction
     from core.recon.registry import create_backend
     from core.video.reader import open_video
 
@@ -72,7 +73,7 @@ def run_chunk(
         with open_video(path) as video, create_backend(backend, **options) as recon:
             parts = [
                 keep_rows(b, range(*keep))
-                for b in recon.reconstruct(video, range(*run), np.asarray(K, np.float64))
+                for b, _progress in stream_reconstruction(recon, video, range(*run), K)
             ]
             batch = FrameBatch.concat([p for p in parts if len(p)]) if parts else None
             if batch is None or len(batch) != keep[1] - keep[0]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.errors import LabelFileError
 from core.io.labels_h5 import check_matches, describe, load_labels
-from core.labels.document import Source
+from core.labels.document import LabelDocument, Source
 from core.recon.base import meta_for
 from core.video.hashing import video_sha256
 from core.video.reader import open_video
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def consistency_problems(doc) -> list[str]:
+def consistency_problems(doc: LabelDocument) -> list[str]:
     """Problems a valid-looking file can still have: present hands without joints, joints on
     absent hands, sources out of range, non-positive depths."""
     problems = []
@@ -48,7 +48,7 @@ def consistency_problems(doc) -> list[str]:
     return problems
 
 
-def projection_rms(doc) -> dict[str, float | None]:
+def projection_rms(doc: LabelDocument) -> dict[str, float | None]:
     """Per hand: RMS distance (px) between the projection of joints_3d and joints_2d over
     present frames (None when no frame has both). Informative: backends whose 2D joints come
     from a separate detector may legitimately differ by a few pixels."""

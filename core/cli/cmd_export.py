@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.cli.output import add_force, check_outputs
+
+if TYPE_CHECKING:
+    from core.labels.document import LabelDocument
 
 #: interchange formats: name -> (what -o names, help)
 INTERCHANGE = {
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_interchange(args: argparse.Namespace, doc) -> int:  # type: ignore[no-untyped-def]
+def _run_interchange(args: argparse.Namespace, doc: LabelDocument) -> int:
     """Every interchange format writes the one file named by -o, atomically."""
     name = args.name or Path(args.labels).stem
     out = Path(args.output)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from core.cli.output import add_force, add_quiet, check_outputs
+
+if TYPE_CHECKING:
+    from core.labels.document import LabelDocument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_cvat(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _import_cvat(args: argparse.Namespace) -> LabelDocument:
     from core.errors import VidihandError
     from core.io.cvat import import_cvat
     from core.recon.base import meta_for

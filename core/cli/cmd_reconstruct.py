@@ -8,12 +8,15 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.errors import VidihandError
 from core.labels.document import intrinsics_from_values
+
+if TYPE_CHECKING:
+    from core.recon.base import Progress, Reconstructor
 
 
 class UsageError(VidihandError):
@@ -149,7 +152,7 @@ def check_remote_checkpoint(name: str | None) -> None:
         )
 
 
-def create(name: str, options: dict[str, Any]):
+def create(name: str, options: dict[str, Any]) -> Reconstructor:
     """create_backend, turning unknown options into a clear error."""
     from core.errors import ReconstructorError
     from core.recon.registry import create_backend
@@ -205,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         )
         cancel = CancelToken()
 
-        def on_progress(p):
+        def on_progress(p: Progress) -> None:
             bar.update(p.done - bar.n)
 
         try:

@@ -8,6 +8,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.labels.document import LabelDocument
+    from core.video.reader import VideoSource
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_video(video, doc) -> None:  # type: ignore[no-untyped-def]
+def _check_video(video: VideoSource, doc: LabelDocument) -> None:
     from core.cli.cmd_reconstruct import UsageError
 
     info = video.info

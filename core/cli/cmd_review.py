@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +22,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--size", default="1600x960", help="window size for --screenshot (WxH)")
     p.set_defaults(func=run)
+
+
+#: the entry-point group the GUI registers its launchers in (pyproject.toml): core finds the app
+#: by name, never by importing it, so core stays importable without Qt
+APP_GROUP = "vidihand.apps"
+
+
+def load_app(name: str) -> Callable[..., int]:
+    """The launcher the installed app registered as `name` in the `vidihand.apps` group."""
+    from importlib.metadata import entry_points
+
+    from core.errors import VidihandError
+
+    for ep in entry_points(group=APP_GROUP):
+        if ep.name == name:
+            launcher: Callable[..., int] = ep.load()
+            return launcher
+    raise VidihandError(
+        f"The review app is not installed with this copy of vidihand (no {name!r} entry point in "
+        f"the {APP_GROUP!r} group).",
+        hint="Install the project with its app: bash scripts/setup.sh (or pip install -e .).",
+    )
 
 
 def require_display() -> None:
@@ -56,8 +79,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         raise VidihandError(f"--size must look like 1600x960, got {args.size!r}.") from None
     require_display()
-    from app.launch import run_app
-
-    return run_app(
+    return load_app("review")(
         args.video, args.labels, frame=args.frame, screenshot=args.screenshot, size=(w, h)
     )

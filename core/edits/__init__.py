@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from core.edits.history import DEFAULT_MAX_BYTES, Delta, EditHistory, Step
+from core.edits.history import DEFAULT_MAX_BYTES, EditHistory, Step
 from core.edits.interpolate import preview_smooth
-from core.edits.model import hand_model, use_hand_model
 from core.edits.navigate import (
     keyframe_span,
     next_flagged,
@@ -29,6 +28,8 @@ from core.edits.navigate import (
 )
 from core.edits.registry import OPS, load_ops
 from core.edits.session import EditSession
+from core.hands.model import hand_model, use_hand_model
+from core.labels.delta import Delta
 from core.labels.document import LabelDocument
 
 

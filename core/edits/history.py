@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.errors import EditError
+from core.labels.delta import Delta
 from core.labels.document import LabelDocument, Patch
 
 if TYPE_CHECKING:
@@ -35,12 +36,15 @@ def patch_nbytes(patch: Patch) -> int:
 
 @dataclass
 class Step:
-    """What one gesture changed: writes as (old, new) patches, note changes and applied edits."""
+    """What one gesture changed: writes as (old, new) patches, note and extras changes and the
+    applied edits."""
 
     label: str
     writes: list[tuple[Patch, Patch]] = field(default_factory=list)
     #: (frame, old text or None, new text or None)
     notes: list[tuple[int, str | None, str | None]] = field(default_factory=list)
+    #: (extras key, old value or None, new value or None)
+    extras: list[tuple[str, Any, Any]] = field(default_factory=list)
     #: the JSON edits this gesture appended to doc.history
     edits: list[dict[str, Any]] = field(default_factory=list)
     #: len(doc.history) before the gesture
@@ -51,22 +55,13 @@ class Step:
         return sum(patch_nbytes(a) + patch_nbytes(b) for a, b in self.writes)
 
     def is_empty(self) -> bool:
-        return not (self.writes or self.notes or self.edits)
+        return not (self.writes or self.notes or self.extras or self.edits)
 
     def undo(self, doc: LabelDocument) -> None:
-        for old, _ in reversed(self.writes):
-            doc.apply_patch(old)
-        for frame, old_text, _ in reversed(self.notes):
-            _put_note(doc, frame, old_text)
-        del doc.history[self.history_len :]
+        self.backward_delta().apply(doc)
 
     def redo(self, doc: LabelDocument) -> None:
-        for _, new in self.writes:
-            doc.apply_patch(new)
-        for frame, _, new_text in self.notes:
-            _put_note(doc, frame, new_text)
-        del doc.history[self.history_len :]
-        doc.history.extend(dict(e) for e in self.edits)
+        self.forward_delta().apply(doc)
 
     def forward_delta(self) -> Delta:
         """The net change of doing (or redoing) this step, for the journal."""
@@ -76,6 +71,7 @@ class Step:
             [(f, new) for f, _, new in self.notes],
             self.history_len,
             [dict(e) for e in self.edits],
+            [(k, new) for k, _, new in self.extras],
         )
 
     def backward_delta(self) -> Delta:
@@ -86,40 +82,8 @@ class Step:
             [(f, old) for f, old, _ in reversed(self.notes)],
             self.history_len,
             [],
+            [(k, old) for k, old, _ in reversed(self.extras)],
         )
-
-
-@dataclass
-class Delta:
-    """A change of document state in absolute terms (values written, not differences).
-
-    Applying a delta twice gives the same state as applying it once, which keeps journal recovery
-    safe even if a record is replayed on a document that already holds it.
-    """
-
-    label: str
-    patches: list[Patch]
-    notes: list[tuple[int, str | None]]
-    #: doc.history is cut to this length, then `history_append` is appended
-    history_len: int
-    history_append: list[dict[str, Any]]
-
-    def apply(self, doc: LabelDocument) -> None:
-        for patch in self.patches:
-            doc.apply_patch(patch)
-        for frame, text in self.notes:
-            _put_note(doc, frame, text)
-        del doc.history[self.history_len :]
-        doc.history.extend(dict(e) for e in self.history_append)
-
-
-def _put_note(doc: LabelDocument, frame: int, text: str | None) -> None:
-    if text is None:
-        if frame in doc.notes:
-            doc.notes.pop(frame)
-            doc.notify_document_changed(("notes",))
-    else:
-        doc.set_note(frame, text)
 
 
 class EditHistory:
@@ -322,11 +286,17 @@ class EditHistory:
         self.doc.set_note(int(frame), text)
         step.notes.append((int(frame), old, self.doc.notes.get(int(frame))))
 
+    def set_extra(self, key: str, value: Any) -> None:
+        """Set (None: remove) the document's extra JSON state `key` in the open gesture."""
+        step = self._current()
+        old = self.doc.set_extra(key, value)
+        step.extras.append((key, old, self.doc.extras.get(key)))
+
     def log(self, edit: dict[str, Any]) -> None:
         """Append an applied edit's JSON form to doc.history (undone with its gesture)."""
         step = self._current()
         step.edits.append(dict(edit))
-        self.doc.history.append(dict(edit))
+        self.doc.set_history(len(self.doc.history), [edit])
 
     def apply(self, edit: Mapping[str, Any] | str, /, **fields: Any) -> dict[str, Any]:
         """Apply one edit (a JSON dict, or an op name and its fields) as one gesture.

@@ -24,9 +24,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from core.camera import project
-from core.edits.model import hand_model
 from core.edits.registry import get_float, get_range, one_hand, register
 from core.errors import EditError
+from core.hands.model import hand_model
 from core.hands.rotations import (
     axis_angle_to_matrix,
     axis_angle_to_quat,
@@ -38,7 +38,7 @@ from core.labels.document import MANO_FIELDS, LabelDocument, Patch, Source
 from core.labels.joints import BONES, MIDDLE_MCP, WRIST
 
 if TYPE_CHECKING:
-    from core.edits.history import EditHistory
+    from core.edits.registry import Editor
 
 
 # ------------------------------------------------------------------------------ rotation math
@@ -58,7 +58,8 @@ def slerp_directions(d0: np.ndarray, d1: np.ndarray, t: np.ndarray) -> np.ndarra
     w0 = np.where(near, 1.0 - t, np.sin((1.0 - t) * omega) / np.where(near, 1.0, so))
     w1 = np.where(near, t, np.sin(t * omega) / np.where(near, 1.0, so))
     out = w0 * d0 + w1 * d1
-    return out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+    unit: np.ndarray = out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+    return unit
 
 
 def palm_frame(joints: np.ndarray) -> np.ndarray:
@@ -114,7 +115,12 @@ def interpolated_values(
         return np.empty(0, np.int64), {}
     frames = np.arange(start + 1, end)
     t = (frames - start) / float(end - start)
-    lerp = lambda a, b: (1 - t).reshape(-1, *[1] * a.ndim) * a + t.reshape(-1, *[1] * a.ndim) * b  # noqa: E731
+
+    def lerp(a: np.ndarray | np.float64, b: np.ndarray | np.float64) -> np.ndarray:
+        shape = (-1, *[1] * a.ndim)
+        out: np.ndarray = (1 - t).reshape(shape) * a + t.reshape(shape) * b
+        return out
+
     p0 = {k: getattr(track, k)[start].astype(np.float64) for k in MANO_FIELDS}
     p1 = {k: getattr(track, k)[end].astype(np.float64) for k in MANO_FIELDS}
     has_mano = all(np.isfinite(v).all() for v in (*p0.values(), *p1.values()))
@@ -146,7 +152,7 @@ def interpolated_values(
 
 
 @register("interpolate", ("hand", "start", "end"))
-def interpolate(h: EditHistory, e: dict[str, Any]) -> None:
+def interpolate(h: Editor, e: dict[str, Any]) -> None:
     """Make start and end keyframes and fill the frames strictly between by interpolation."""
     hand = one_hand(e)
     start, end = get_range(h.doc, e)
@@ -165,7 +171,8 @@ def _smooth_series(x: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray
     flat = np.where(valid[:, None], x.reshape(len(x), -1), 0.0)
     num = gaussian_filter1d(flat * w[:, None], sigma, axis=0, mode="nearest")
     den = gaussian_filter1d(w, sigma, mode="nearest")
-    return (num / np.maximum(den, 1e-12)[:, None]).reshape(x.shape)
+    smooth: np.ndarray = (num / np.maximum(den, 1e-12)[:, None]).reshape(x.shape)
+    return smooth
 
 
 def _smooth_rotations(aa: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
@@ -223,7 +230,7 @@ def preview_smooth(
 
 
 @register("smooth", ("hand", "start", "end", "sigma"))
-def smooth(h: EditHistory, e: dict[str, Any]) -> None:
+def smooth(h: Editor, e: dict[str, Any]) -> None:
     """Gaussian-smooth a hand over start..end (sigma in frames); keyframes are pinned."""
     hand = one_hand(e)
     start, end = get_range(h.doc, e)

@@ -29,7 +29,7 @@ def _next(mask: np.ndarray, frame: int, forward: bool = True) -> int | None:
 
 def unreviewed_mask(doc: LabelDocument, hand: int | str | None = None) -> np.ndarray:
     """(T,) frames where a chosen hand is not reviewed."""
-    return np.logical_or.reduce([~doc.hands[h].reviewed for h in _hands(hand)])
+    return np.asarray(np.logical_or.reduce([~doc.hands[h].reviewed for h in _hands(hand)]), bool)
 
 
 def flagged_mask(
@@ -40,7 +40,9 @@ def flagged_mask(
     bits = Flag.NONE
     for name in flags or FLAG_NAMES:
         bits |= FLAG_NAMES[name]
-    mask = np.logical_or.reduce([(doc.hands[h].flags & int(bits)) != 0 for h in _hands(hand)])
+    mask = np.asarray(
+        np.logical_or.reduce([(doc.hands[h].flags & int(bits)) != 0 for h in _hands(hand)]), bool
+    )
     if flags is None and doc.notes:
         noted = np.array([f for f in doc.notes if 0 <= f < doc.n_frames], np.int64)
         mask = mask.copy()

@@ -8,6 +8,7 @@ core/edits/interpolate.py.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,13 +27,13 @@ from core.errors import EditError
 from core.labels.document import MANO_FIELDS, POSE_FIELDS, TRACK_FIELDS, Source
 
 if TYPE_CHECKING:
-    from core.edits.history import EditHistory
+    from core.edits.registry import Editor
 
 FRAMES_FIELDS = ("frames", "start", "end", "frame")
 
 
 @register("set_present", ("hand", "present"), FRAMES_FIELDS)
-def set_present(h: EditHistory, e: dict[str, Any]) -> None:
+def set_present(h: Editor, e: dict[str, Any]) -> None:
     """Mark a hand present or absent on frames. Pose values are kept (so toggling back restores
     them); confidence becomes 1 (present) or 0 (absent); the frames become EDITED keyframes."""
     hand, frames = one_hand(e), get_frames(h.doc, e)
@@ -50,7 +51,7 @@ def set_present(h: EditHistory, e: dict[str, Any]) -> None:
 
 
 @register("swap_hands", ("start", "end"))
-def swap_hands(h: EditHistory, e: dict[str, Any]) -> None:
+def swap_hands(h: Editor, e: dict[str, Any]) -> None:
     """Exchange every per-frame field of the left and right hand on start..end (inclusive).
 
     Afterwards the source of frames that had one becomes EDITED; everything else (review state,
@@ -66,7 +67,7 @@ def swap_hands(h: EditHistory, e: dict[str, Any]) -> None:
         h.write(hand, frames, v)
 
 
-def find_pose_frame(h: EditHistory, hand: int, frame: int, direction: int) -> int:
+def find_pose_frame(h: Editor, hand: int, frame: int, direction: int) -> int:
     """Nearest frame before (direction -1) or after (+1) `frame` where `hand` has a pose."""
     track = h.doc.hands[hand]
     known = track.present & np.isfinite(track.joints_3d).all(axis=(1, 2))
@@ -81,7 +82,7 @@ def find_pose_frame(h: EditHistory, hand: int, frame: int, direction: int) -> in
 
 
 @register("copy_pose", ("hand", "frame"), ("from", "from_frame"))
-def copy_pose(h: EditHistory, e: dict[str, Any]) -> None:
+def copy_pose(h: Editor, e: dict[str, Any]) -> None:
     """Copy a hand's pose (joints, 2D joints, MANO, presence, confidence) onto a frame from the
     nearest earlier ("from": "prev") or later ("next") frame where the hand has a pose, or from
     an explicit "from_frame". The frame becomes an EDITED keyframe."""
@@ -99,7 +100,7 @@ def copy_pose(h: EditHistory, e: dict[str, Any]) -> None:
 
 
 @register("delete_range", ("hand", "start", "end"))
-def delete_range(h: EditHistory, e: dict[str, Any]) -> None:
+def delete_range(h: Editor, e: dict[str, Any]) -> None:
     """Remove a hand on start..end (inclusive): absent, confidence 0, joints and MANO NaN,
     source NONE, not keyframes. Review state and flags are kept."""
     hand = one_hand(e)
@@ -112,7 +113,7 @@ def delete_range(h: EditHistory, e: dict[str, Any]) -> None:
 
 
 @register("set_reviewed", (), ("hand", "reviewed", *FRAMES_FIELDS))
-def set_reviewed(h: EditHistory, e: dict[str, Any]) -> None:
+def set_reviewed(h: Editor, e: dict[str, Any]) -> None:
     """Mark frames reviewed (or not, with "reviewed": false) for one hand or "both" (default)."""
     frames = get_frames(h.doc, e)
     reviewed = get_bool(e, "reviewed", True)
@@ -121,7 +122,7 @@ def set_reviewed(h: EditHistory, e: dict[str, Any]) -> None:
 
 
 @register("set_flags", ("flags",), ("hand", "on", *FRAMES_FIELDS))
-def set_flags(h: EditHistory, e: dict[str, Any]) -> None:
+def set_flags(h: Editor, e: dict[str, Any]) -> None:
     """Turn flags (names, e.g. ["occluded", "motion_blur"]) on (default) or off for frames of one
     hand or "both" (default). Other flags are left as they are."""
     frames = get_frames(h.doc, e)
@@ -134,17 +135,47 @@ def set_flags(h: EditHistory, e: dict[str, Any]) -> None:
 
 
 @register("set_keyframe", ("hand",), ("keyframe", *FRAMES_FIELDS))
-def set_keyframe(h: EditHistory, e: dict[str, Any]) -> None:
+def set_keyframe(h: Editor, e: dict[str, Any]) -> None:
     """Mark frames of a hand as keyframes (or not) without changing their values."""
     hand, frames = one_hand(e), get_frames(h.doc, e)
     h.write(hand, frames, {"keyframe": get_bool(e, "keyframe", True)})
 
 
 @register("set_note", ("frame", "text"))
-def set_note(h: EditHistory, e: dict[str, Any]) -> None:
+def set_note(h: Editor, e: dict[str, Any]) -> None:
     """Set the free-text note of a frame (an empty text removes it)."""
     frame = get_frame(h.doc, e)
     text = e["text"]
     if not isinstance(text, str):
         raise EditError(f"text must be a string, got {text!r}")
     h.set_note(frame, text)
+
+
+@register("set_extra", ("key",), ("path", "value"))
+def set_extra(h: Editor, e: dict[str, Any]) -> None:
+    """Set named JSON state saved with the labels (doc.extras, e.g. failure review decisions).
+
+    `key` names the extra; `path` (a list of keys, optional) the place inside it, created as
+    needed; `value` (null or absent: remove) what goes there.
+    """
+    key, path, value = e["key"], e.get("path", []), e.get("value")
+    if not isinstance(key, str) or not key:
+        raise EditError(f"key must be a non-empty string, got {key!r}")
+    if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
+        raise EditError(f"path must be a list of strings, got {path!r}")
+    if not path:
+        h.set_extra(key, value)
+        return
+    store = copy.deepcopy(h.doc.extras.get(key))
+    root = store if isinstance(store, dict) else {}
+    node = root
+    for i, name in enumerate(path[:-1]):
+        child = node.setdefault(name, {})
+        if not isinstance(child, dict):
+            raise EditError(f"extras[{key!r}] has no object at {'/'.join(path[: i + 1])}")
+        node = child
+    if value is None:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+    h.set_extra(key, root)

@@ -6,7 +6,7 @@ present hand with confidence 1.
 
 Keeping joints and MANO consistent:
 - after a joint is moved, MANO is refitted to the 21 joints through the hand model when one is
-  available (core/edits/model.py), once per frame when the gesture ends (a drag is one refit,
+  available (core/hands/model.py), once per frame when the gesture ends (a drag is one refit,
   seeded with the MANO of before the drag); until then, and for good without a model, the
   frame's MANO fields are NaN (they no longer describe the joints). joints_3d always keep
   exactly what the person placed.
@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.camera import project, unproject
-from core.edits.model import hand_model
 from core.edits.registry import (
     get_frame,
     get_frames,
@@ -33,12 +32,13 @@ from core.edits.registry import (
     register,
 )
 from core.errors import EditError
+from core.hands.model import hand_model
 from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from core.labels.document import MANO_FIELDS, Source
 from core.labels.joints import MANO16_TO_21, N_JOINTS, PARENTS
 
 if TYPE_CHECKING:
-    from core.edits.history import EditHistory
+    from core.edits.registry import Editor
 
 #: Parent of each of MANO's 16 joints (MANO order: wrist, index, middle, little, ring, thumb).
 MANO_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
@@ -46,8 +46,8 @@ MANO_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13
 EDITED = {"present": True, "confidence": 1.0, "source": int(Source.EDITED), "keyframe": True}
 
 
-def _known_joints(h: EditHistory, hand: int, frame: int) -> np.ndarray:
-    j = h.doc.hands[hand].joints_3d[frame].astype(np.float64)
+def _known_joints(h: Editor, hand: int, frame: int) -> np.ndarray:
+    j: np.ndarray = h.doc.hands[hand].joints_3d[frame].astype(np.float64)
     if not np.isfinite(j).all():
         raise EditError(
             f"the {('left', 'right')[hand]} hand has no 3D joints on frame {frame}",
@@ -57,7 +57,7 @@ def _known_joints(h: EditHistory, hand: int, frame: int) -> np.ndarray:
 
 
 def set_joints(
-    h: EditHistory, hand: int, frame: int, joints: np.ndarray, uv: dict[int, np.ndarray]
+    h: Editor, hand: int, frame: int, joints: np.ndarray, uv: dict[int, np.ndarray]
 ) -> None:
     """Write a frame's edited 21 joints: 2D positions of the joints in `uv` are set as given,
     unknown 2D positions come from projection, MANO is refitted (or NaN without a model)."""
@@ -88,7 +88,7 @@ def _in_front(joints: np.ndarray, frame: int) -> None:
         )
 
 
-def _refit(h: EditHistory, model: Any, hand: int, frame: int, init: dict[str, np.ndarray]) -> None:
+def _refit(h: Editor, model: Any, hand: int, frame: int, init: dict[str, np.ndarray]) -> None:
     """Fit MANO to the frame's (edited) joints and write the MANO fields."""
     joints = h.doc.hands[hand].joints_3d[frame].astype(np.float64)
     if not np.isfinite(joints).all():
@@ -98,7 +98,7 @@ def _refit(h: EditHistory, model: Any, hand: int, frame: int, init: dict[str, np
 
 
 @register("move_joint_2d", ("hand", "frame", "joint", "uv"))
-def move_joint_2d(h: EditHistory, e: dict[str, Any]) -> None:
+def move_joint_2d(h: Editor, e: dict[str, Any]) -> None:
     """Drag a joint in the image: the 3D joint slides along the camera ray through `uv` at its
     current depth (z), so it projects exactly onto uv."""
     hand, frame, joint = one_hand(e), get_frame(h.doc, e), get_joint(e)
@@ -107,12 +107,12 @@ def move_joint_2d(h: EditHistory, e: dict[str, Any]) -> None:
     z = joints[joint, 2]
     if z <= 0:
         raise EditError(f"joint {joint} is behind the camera (z = {z:.3f} m) on frame {frame}")
-    joints[joint] = unproject(uv, np.float64(z), h.doc.K)
+    joints[joint] = unproject(uv, np.asarray(z, np.float64), h.doc.K)
     set_joints(h, hand, frame, joints, {joint: uv})
 
 
 @register("move_joint_3d", ("hand", "frame", "joint", "xyz"))
-def move_joint_3d(h: EditHistory, e: dict[str, Any]) -> None:
+def move_joint_3d(h: Editor, e: dict[str, Any]) -> None:
     """Place a joint at a 3D position (camera frame, metres)."""
     hand, frame, joint = one_hand(e), get_frame(h.doc, e), get_joint(e)
     xyz = get_vec(e, "xyz", 3)
@@ -124,7 +124,7 @@ def move_joint_3d(h: EditHistory, e: dict[str, Any]) -> None:
 @register(
     "transform_hand", ("hand",), ("frame", "frames", "start", "end", "rotation", "translation")
 )
-def transform_hand(h: EditHistory, e: dict[str, Any]) -> None:
+def transform_hand(h: Editor, e: dict[str, Any]) -> None:
     """Rotate a whole hand about its wrist (axis-angle `rotation`, camera frame) and then move it
     by `translation` (metres) on each chosen frame.
 
@@ -187,7 +187,7 @@ def _world_rotation(go: np.ndarray, pose: np.ndarray, m: int) -> np.ndarray:
 
 
 @register("set_joint_rotation", ("hand", "frame", "joint", "axis_angle"))
-def set_joint_rotation(h: EditHistory, e: dict[str, Any]) -> None:
+def set_joint_rotation(h: Editor, e: dict[str, Any]) -> None:
     """Set one joint's MANO rotation (axis-angle, relative to its parent as in hand_pose; the
     wrist's is global_orient). `joint` is a label joint index (not a fingertip)."""
     hand, frame, joint = one_hand(e), get_frame(h.doc, e), get_joint(e)
@@ -229,7 +229,7 @@ def set_joint_rotation(h: EditHistory, e: dict[str, Any]) -> None:
 
 
 @register("refit_mano", ("hand",), ("frame", "frames", "start", "end"))
-def refit_mano(h: EditHistory, e: dict[str, Any]) -> None:
+def refit_mano(h: Editor, e: dict[str, Any]) -> None:
     """Fit MANO to the frames' 3D joints (needs a MANO model); joints are left as they are."""
     hand, frames = one_hand(e), get_frames(h.doc, e)
     model = hand_model()

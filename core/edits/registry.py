@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,10 +22,32 @@ from core.labels.document import FLAG_NAMES, Flag
 from core.labels.joints import HAND_NAMES, JOINT_NAMES, N_JOINTS
 
 if TYPE_CHECKING:
-    from core.edits.history import EditHistory
-    from core.labels.document import LabelDocument
+    from core.labels.document import LabelDocument, Patch
 
-OpFunc = Callable[["EditHistory", dict[str, Any]], None]
+
+class Editor(Protocol):
+    """What an operation uses of the undo history (`core.edits.history.EditHistory`): the
+    document and its recorded write path. Typed by what it offers, so this module does not
+    import the history, which imports this one to run edits."""
+
+    doc: LabelDocument
+
+    def write(
+        self, hand: int | str, frames: Iterable[int] | slice | int, values: Mapping[str, Any]
+    ) -> Patch: ...
+
+    def set_note(self, frame: int, text: str) -> None: ...
+
+    def set_extra(self, key: str, value: Any) -> None: ...
+
+    def log(self, edit: dict[str, Any]) -> None: ...
+
+    def defer(self, key: Hashable, fn: Callable[[], None]) -> bool: ...
+
+    def flush_deferred(self) -> None: ...
+
+
+OpFunc = Callable[[Editor, dict[str, Any]], None]
 
 #: modules whose import registers operations
 _OP_MODULES = (
@@ -69,7 +91,7 @@ def load_ops() -> dict[str, OpSpec]:
     return OPS
 
 
-def run_edit(history: EditHistory, edit: Mapping[str, Any]) -> dict[str, Any]:
+def run_edit(history: Editor, edit: Mapping[str, Any]) -> dict[str, Any]:
     """Check and run one edit inside the open gesture; return its JSON form (also logged)."""
     load_ops()
     if not isinstance(edit, Mapping):
@@ -95,7 +117,7 @@ def run_edit(history: EditHistory, edit: Mapping[str, Any]) -> dict[str, Any]:
         raise EditError(
             f"{name} has unknown field(s) {', '.join(unknown)}", hint=_fields_hint(spec)
         )
-    clean = to_json(dict(edit))
+    clean: dict[str, Any] = to_json(dict(edit))
     if name not in DEFERRING_OPS:
         history.flush_deferred()  # e.g. a drag's refit, before an edit that may read MANO
     spec.func(history, clean)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ _PARAM_DIM = 3 + 45 + 10 + 3
 class ManoTrackCache:
     """Per-frame MANO results of both tracks of a document."""
 
-    def __init__(self, model, doc: LabelDocument, *, max_vertex_frames: int = 4096) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, model: Any, doc: LabelDocument, *, max_vertex_frames: int = 4096) -> None:
         self.model = model
         self.doc = doc
         n = doc.n_frames

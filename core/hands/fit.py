@@ -18,10 +18,12 @@ Frames whose target joints contain NaN are not fitted (NaN parameters, NaN error
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle, normalize
+from core.hands.threads import single_thread
 from core.labels.joints import MANO16_TO_21, MIDDLE_MCP, WRIST, hand_index
 
 #: joints that only the global rotation and translation move (wrist and finger knuckles)
@@ -90,7 +92,7 @@ def analytic_pose(
 
 
 def fit_mano(
-    model,  # type: ignore[no-untyped-def]  # core.hands.mano.ManoModel
+    model: Any,  # core.hands.mano.ManoModel
     hand: int | str,
     joints: np.ndarray,
     init: dict[str, np.ndarray] | None = None,
@@ -188,8 +190,6 @@ def fit_mano(
         steps[0] += 1
         return loss
 
-    from core.hands.mano import single_thread
-
     with single_thread():
         opt.step(closure)
     with torch.no_grad():
@@ -204,7 +204,7 @@ def fit_mano(
 
 
 def fit_track(
-    model,  # type: ignore[no-untyped-def]  # core.hands.mano.ManoModel
+    model: Any,  # core.hands.mano.ManoModel
     hand: int | str,
     joints: np.ndarray,
     *,

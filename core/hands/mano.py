@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import VidihandError
+from core.hands.threads import single_thread
 from core.labels.joints import LEFT, MANO16_TO_21, MANO_TIP_VERTICES, N_JOINTS, RIGHT, hand_index
 
 MANO_FILES = {LEFT: "MANO_LEFT.pkl", RIGHT: "MANO_RIGHT.pkl"}
@@ -178,20 +179,6 @@ def mano_available(folder: str | os.PathLike[str] | None = None) -> bool:
 
 
 # ------------------------------------------------------------------------------ the model
-@contextlib.contextmanager
-def single_thread():  # type: ignore[no-untyped-def]
-    """Run torch on one intra-op thread for the duration. MANO's tensors are small: extra
-    threads only add synchronisation, and on a busy machine that costs 10-20x (measured)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class ManoModel:
     """Both MANO hands (smplx, torch, CPU by default): parameters -> vertices and 21 joints."""
 
@@ -234,7 +221,7 @@ class ManoModel:
         self._order = torch.as_tensor(np.argsort(_FULL_ORDER), device=self.device)
         self._fast = [self._joint_buffers(layer) for layer in self.layers]
 
-    def _joint_buffers(self, layer) -> dict:  # type: ignore[no-untyped-def]
+    def _joint_buffers(self, layer: Any) -> dict[str, Any]:
         """What the joints-only forward needs: the regressed rest joints and their shape
         directions, and the fingertip vertices' template, shape, pose and skinning rows."""
         import torch
@@ -257,7 +244,9 @@ class ManoModel:
             }
 
     # -------------------------------------------------------------------- torch
-    def forward_torch(self, hand: int, global_orient, hand_pose, betas, transl):  # type: ignore[no-untyped-def]
+    def forward_torch(
+        self, hand: int, global_orient: Any, hand_pose: Any, betas: Any, transl: Any
+    ) -> Any:
         """(vertices (N, 778, 3), joints (N, 21, 3)) as torch tensors; differentiable."""
         import torch
 
@@ -269,7 +258,9 @@ class ManoModel:
         j = torch.cat([j16, tips], dim=1)[:, self._order]
         return out.vertices, j
 
-    def joints_torch(self, hand: int, global_orient, hand_pose, betas, transl):  # type: ignore[no-untyped-def]
+    def joints_torch(
+        self, hand: int, global_orient: Any, hand_pose: Any, betas: Any, transl: Any
+    ) -> Any:
         """(N, 21, 3) joints only, as torch; equal to `forward_torch`'s joints but skins just
         the five fingertip vertices (what fitting and joint caches need), so it is much faster.
         Uses smplx's own rotation and kinematic-chain functions on the layer's buffers."""

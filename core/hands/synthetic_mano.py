@@ -28,6 +28,7 @@ import pickle
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -220,7 +221,7 @@ def _pose_basis(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 _MIRROR = np.array([-1.0, 1.0, 1.0])
 
 
-def synthetic_mano_arrays(side: str = "right", seed: int = 0) -> dict[str, np.ndarray]:
+def synthetic_mano_arrays(side: str = "right", seed: int = 0) -> dict[str, Any]:
     """The arrays of a synthetic MANO_RIGHT.pkl or MANO_LEFT.pkl (see the module docstring)."""
     rng = np.random.default_rng(seed)
     hand = _right_hand()
@@ -230,7 +231,7 @@ def synthetic_mano_arrays(side: str = "right", seed: int = 0) -> dict[str, np.nd
     mean, components = _pose_basis(rng)
     kintree = np.stack([KINTREE_PARENTS, np.arange(N_MANO_JOINTS)]).astype(np.int64)
     kintree[0, 0] = 4294967295  # as in the real files (uint32 -1)
-    out = {
+    out: dict[str, Any] = {
         "v_template": v,
         "f": hand["f"].astype(np.uint32),
         "J_regressor": hand["J_regressor"],
@@ -293,7 +294,7 @@ def write_synthetic_mano(
         sys.modules["chumpy"], sys.modules["chumpy.ch"] = pkg, mod
         try:
             for key in ("v_template", "shapedirs", "hands_components", "hands_mean"):
-                obj = ch_cls.__new__(ch_cls)
+                obj: Any = object.__new__(ch_cls)
                 obj.__dict__.update({"x": data[key], "_dirty_vars": set(), "label": None})
                 data[key] = obj
             with open(path, "wb") as fh:

@@ -84,14 +84,17 @@ def export_arctic(
 def _coordinate_frame(doc: LabelDocument) -> str:
     for source in doc.extras.values():
         if isinstance(source, dict) and isinstance(source.get("coordinate_frame"), str):
-            return source["coordinate_frame"]
+            return str(source["coordinate_frame"])
     return "camera (OpenCV: x right, y down, z forward, metres)"
 
 
 def _load_dict(path: Path) -> dict[str, Any]:
     try:
         obj = np.load(path, allow_pickle=True)
-        return obj.item() if isinstance(obj, np.ndarray) and obj.dtype == object else obj
+        out: dict[str, Any] = (
+            obj.item() if isinstance(obj, np.ndarray) and obj.dtype == object else obj
+        )
+        return out
     except (OSError, ValueError) as exc:
         raise LabelFileError(f"{path.name} is not a readable .npy dict ({exc}).") from None
 
@@ -101,8 +104,8 @@ def import_arctic(
 ) -> LabelDocument:
     """A label document from an ARCTIC-style `<seq>.mano.npy` (and its egocam/provenance files
     when they sit beside it). Without a `valid` mask, frames with finite values are valid.
-    Joints come from MANO when a hand model is available (core/edits/model.py)."""
-    from core.edits.model import hand_model
+    Joints come from MANO when a hand model is available (core/hands/model.py)."""
+    from core.hands.model import hand_model
 
     mano_path = Path(mano_path)
     mano = _load_dict(mano_path)

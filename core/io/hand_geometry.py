@@ -41,7 +41,7 @@ class HandGeometry:
         ok = t.present & np.isfinite(t.joints_3d).all((1, 2))
         if self.kind == "mano":
             ok = t.present & t.has_mano()
-        return ok
+        return np.asarray(ok, bool)
 
     @property
     def is_lines(self) -> bool:
@@ -57,8 +57,8 @@ class HandGeometry:
             return np.asarray(self.model.vertices(self.hand, params), np.float32)
         joints = t.joints_3d[frames]
         if self.kind == "skeleton":
-            return joints.astype(np.float32)
-        return simple_hand_mesh(joints).astype(np.float32)
+            return np.asarray(joints, np.float32)
+        return np.asarray(simple_hand_mesh(joints), np.float32)
 
 
 def _mano_model() -> Any:

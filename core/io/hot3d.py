@@ -18,7 +18,7 @@ What the import does:
   (extras["hot3d"]["coordinate_frame"] says so), unless `camera` names a stream of
   camera_models.json: then, with a MANO model, labels are moved into that camera's OpenCV frame
   through the headset trajectory (T_camera_world = (T_world_device T_device_camera)^-1).
-  Joints come from MANO when a hand model is available (core/edits/model.py), else NaN.
+  Joints come from MANO when a hand model is available (core/hands/model.py), else NaN.
 - source IMPORTED, present where a hand has an entry, confidence 1; T_world_device from
   headset_trajectory.csv (when beside the file) goes to extras["hot3d"]["T_world_device"].
 """
@@ -268,7 +268,7 @@ def import_hot3d(
     camera's OpenCV frame using the headset trajectory; this needs a MANO model (the wrist's
     rest position depends on the shape) and K is the fisheye's pinhole part (fx, fy, cx, cy).
     """
-    from core.edits.model import hand_model
+    from core.hands.model import hand_model
 
     path = Path(path)
     traj = read_mano_trajectory(path)

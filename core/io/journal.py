@@ -12,7 +12,8 @@ never saved `data_dir()/autosave/<video sha256>.journal`. It holds records, each
 - `snapshot`: the whole document (track arrays, K, meta, notes, history, extras), raw arrays
   (float labels barely compress: zlib took 15x longer than writing for a 25% saving);
 - `delta`: what one gesture, undo or redo changed, as absolute values (the patches written, notes
-  set, doc.history cut and appended). Replaying a delta twice gives the same state as once.
+  set, extras set, doc.history cut and appended). Replaying a delta twice gives the same state
+  as once.
 
 - `saving`: a save of the document is starting, under a random token that the saved label file
   carries (`save_id` attribute). A journal whose last `saving` token is in the file at its path,
@@ -50,11 +51,12 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from core.errors import LabelFileError
+from core.labels.delta import Delta
 from core.labels.document import (
     TRACK_FIELDS,
     HandTrack,
@@ -63,9 +65,6 @@ from core.labels.document import (
     VideoMeta,
 )
 from core.paths import data_dir
-
-if TYPE_CHECKING:  # core.edits imports this module (EditSession): no import cycle at runtime
-    from core.edits.history import Delta
 
 JOURNAL_VERSION = 1
 #: a snapshot is due once change records since the last one hold this many bytes
@@ -139,21 +138,26 @@ def _encode_delta(delta: Delta) -> tuple[dict[str, Any], bytes]:
         "notes": [[f, t] for f, t in delta.notes],
         "history_len": delta.history_len,
         "history_append": delta.history_append,
+        "extras": [[k, v] for k, v in delta.extras],
     }
     return header, payload
 
 
 def _decode_delta(header: dict[str, Any], payload: bytes) -> Delta:
-    from core.edits.history import Delta
-
     arrays = _unpack_arrays(header["arrays"], payload)
     patches = [
         Patch(p["hand"], arrays[f"{i}/frames"], {k: arrays[f"{i}/{k}"] for k in p["fields"]})
         for i, p in enumerate(header["patches"])
     ]
     notes = [(int(f), t) for f, t in header["notes"]]
+    extras = [(str(k), v) for k, v in header.get("extras", [])]  # absent before extras
     return Delta(
-        header["label"], patches, notes, int(header["history_len"]), header["history_append"]
+        header["label"],
+        patches,
+        notes,
+        int(header["history_len"]),
+        header["history_append"],
+        extras,
     )
 
 
@@ -269,7 +273,7 @@ class Journal:
             raise ValueError("give a labels path or the video's sha256")
         folder = data_dir() / "autosave"
         folder.mkdir(parents=True, exist_ok=True)
-        return cls(folder / f"{video_sha256}.journal", **options)
+        return cls(folder / f"{video_sha256}.journal", None, **options)
 
     # ------------------------------------------------------------------ writing
     def _frame(self, header: dict[str, Any], payload: bytes = b"") -> bytes:

@@ -35,7 +35,7 @@ def save_npz(doc: LabelDocument, path: str | os.PathLike[str]) -> Path:
     arrays["history"] = np.array(json.dumps(doc.history))
     arrays["extras"] = np.array(json.dumps(doc.extras))
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, allow_pickle=False, **arrays)
     path = Path(path)
     atomic_write_bytes(path, buf.getvalue())
     return path

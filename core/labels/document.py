@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any
 
@@ -69,6 +69,9 @@ TRACK_FIELDS: dict[str, tuple[tuple[int, ...], Any, Any]] = {
 }
 
 MANO_FIELDS = ("global_orient", "hand_pose", "betas", "transl")
+#: Document-level data a `Change` with hand None names (what `set_note`, `set_extra`,
+#: `set_history` and `set_backend` change): none of it is drawn per frame.
+DOCUMENT_FIELDS = ("notes", "extras", "history", "backend")
 #: Fields that describe the hand itself (what swap, copy and interpolation move around).
 POSE_FIELDS = ("present", "confidence", "joints_3d", "joints_2d", *MANO_FIELDS)
 
@@ -107,12 +110,13 @@ class HandTrack:
 
     def has_mano(self) -> np.ndarray:
         """(T,) bool: frames whose MANO parameters are all known."""
-        return ~(
+        known: np.ndarray = ~(
             np.isnan(self.global_orient).any(1)
             | np.isnan(self.hand_pose).any(1)
             | np.isnan(self.betas).any(1)
             | np.isnan(self.transl).any(1)
         )
+        return known
 
     def copy(self) -> HandTrack:
         return HandTrack(**{k: v.copy() for k, v in self.arrays().items()})
@@ -207,7 +211,11 @@ class LabelDocument:
         #: named extra JSON-able state saved with the labels (e.g. failure review decisions)
         self.extras: dict[str, Any] = {}
         self._observers: list[Callable[[Change], None]] = []
-        self.dirty = False
+        #: the change counter: bumped by every change of the document, whatever made it (a write,
+        #: an undo, a reconstruction batch, a note, extras, history). "Unsaved" (`dirty`) means it
+        #: moved since the last save or load (`mark_saved`), never an undo-stack position.
+        self.revision = 0
+        self._saved_revision = 0
         #: True while the tracks are still the empty ones made here (no `write` since): the crash
         #: journal then records "a blank document" instead of a snapshot of every array
         self.blank = hands is None
@@ -227,6 +235,23 @@ class LabelDocument:
             f"present left={pres[0]} right={pres[1]}, backend={self.backend or '-'})"
         )
 
+    # ------------------------------------------------------------ saved state
+    @property
+    def dirty(self) -> bool:
+        """True when the document changed since it was last saved or loaded."""
+        return self.revision != self._saved_revision
+
+    @dirty.setter
+    def dirty(self, value: bool) -> None:
+        if not value:
+            self.mark_saved()
+        elif not self.dirty:
+            self.revision += 1
+
+    def mark_saved(self) -> None:
+        """What the document holds now is on disk (a save or a load)."""
+        self._saved_revision = self.revision
+
     # -------------------------------------------------------------- observers
     def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
         """Call `callback(change)` after every write; returns a function that unsubscribes."""
@@ -239,7 +264,7 @@ class LabelDocument:
         return unsubscribe
 
     def _notify(self, change: Change) -> None:
-        self.dirty = True
+        self.revision += 1
         for callback in list(self._observers):
             callback(change)
 
@@ -303,12 +328,39 @@ class LabelDocument:
         return self.write(patch.hand, patch.frames, patch.values, notify=notify)
 
     def set_note(self, frame: int, text: str) -> None:
+        """Set the note of `frame` (blank text removes it)."""
         self._frames(frame)
         if text.strip():
             self.notes[int(frame)] = text
         else:
             self.notes.pop(int(frame), None)
         self.notify_document_changed(("notes",))
+
+    def set_extra(self, key: str, value: Any) -> Any:
+        """Set the named extra JSON state (None removes it); returns the value it replaced
+        (None when absent). The one write path of `extras` (failure decisions, imports...)."""
+        old = self.extras.get(key)
+        if value is None:
+            self.extras.pop(key, None)
+        else:
+            self.extras[key] = _deep_copy_json(value)
+        self.notify_document_changed(("extras",))
+        return old
+
+    def set_history(self, length: int, append: Iterable[Mapping[str, Any]] = ()) -> None:
+        """Cut the edit log (`history`) to `length` entries, then append `append`: the one
+        write path of the log (an applied edit, its undo and redo)."""
+        del self.history[int(length) :]
+        self.history.extend(dict(e) for e in append)
+        self.notify_document_changed(("history",))
+
+    def set_backend(self, backend: str | None = None, version: str | None = None) -> None:
+        """Record which reconstructor (and version) made the predictions."""
+        if backend is not None:
+            self.backend = backend
+        if version is not None:
+            self.backend_version = version
+        self.notify_document_changed(("backend",))
 
     # ----------------------------------------------------------------- queries
     def present_counts(self) -> dict[str, int]:
@@ -381,10 +433,10 @@ class FrameBatch:
     confidence: np.ndarray  # (N, 2) float32
     joints_3d: np.ndarray  # (N, 2, 21, 3) float32
     joints_2d: np.ndarray  # (N, 2, 21, 2) float32
-    global_orient: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N, 2, 3)
-    hand_pose: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N, 2, 45)
-    betas: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N, 2, 10)
-    transl: np.ndarray = field(default=None)  # type: ignore[assignment]  # (N, 2, 3)
+    global_orient: np.ndarray = None  # type: ignore[assignment]  # (N, 2, 3); NaN when None
+    hand_pose: np.ndarray = None  # type: ignore[assignment]  # (N, 2, 45); NaN when None
+    betas: np.ndarray = None  # type: ignore[assignment]  # (N, 2, 10); NaN when None
+    transl: np.ndarray = None  # type: ignore[assignment]  # (N, 2, 3); NaN when None
 
     def __post_init__(self) -> None:
         n = len(self.frames)

@@ -194,7 +194,7 @@ class Evaluation:
                 m = self.metrics.get(f"{name}/{h}")
                 cells.append(_fmt(m.value) if m else "")
             cells += [spec.unit, str(both.n)]
-            rows.append(tuple(cells))
+            rows.append((cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = []
         for k, r in enumerate(rows):

@@ -8,7 +8,10 @@ keeps what it finished. Backends are chosen by name (`core.recon.registry`).
     for batch in backend.reconstruct(video, frames=range(0, 100), K=K, cancel=token):
         apply_batch(doc, batch)
 
-`run_reconstruction` wraps that loop with progress reporting and writes into a document.
+`stream_reconstruction` is that loop with progress and cancelling: the one loop every run uses,
+local (`run_reconstruction`, which writes into a document), in a worker process
+(core/worker/process.py), on a remote server (core/remote/runner.py) and in batch chunks
+(core/batch/tasks.py).
 """
 
 from __future__ import annotations
@@ -49,12 +52,17 @@ class CancelToken:
 
 @dataclass
 class Progress:
-    """Where a run stands; sent after every batch."""
+    """Where a run stands; known after every batch. The one progress type: the worker's
+    `core.worker.messages.Progress` message is this plus the job's id."""
 
-    done: int  #: frames finished
-    total: int  #: frames asked for
-    elapsed: float  #: seconds since the start
-    fps: float  #: frames per second so far
+    done: int = 0  #: frames finished
+    total: int = 0  #: frames asked for
+    elapsed: float = 0.0  #: seconds since the start
+    fps: float = 0.0  #: frames per second so far
+
+    @classmethod
+    def measure(cls, done: int, total: int, elapsed: float) -> Progress:
+        return cls(done, total, elapsed, done / elapsed if elapsed > 0 else 0.0)
 
     @property
     def eta(self) -> float:
@@ -122,6 +130,28 @@ def frames_range(spec: str | None, n_frames: int) -> range:
     return range(start, stop)
 
 
+def stream_reconstruction(
+    backend: Reconstructor,
+    video: VideoSource,
+    frames: range,
+    K: np.ndarray,
+    *,
+    cancel: CancelToken | None = None,
+) -> Iterator[tuple[FrameBatch, Progress]]:
+    """Run `backend` over `frames`: yield each batch with where the run stands after it.
+
+    The one loop that runs a reconstructor. When `cancel` is set it stops after the batch in
+    progress (that batch is still yielded: finished frames are never dropped).
+    """
+    t0 = time.perf_counter()
+    done = 0
+    for batch in backend.reconstruct(video, frames, np.asarray(K, np.float64), cancel):
+        done += len(batch)
+        yield batch, Progress.measure(done, len(frames), time.perf_counter() - t0)
+        if cancel is not None and cancel.cancelled:
+            break
+
+
 def run_reconstruction(
     backend: Reconstructor,
     video: VideoSource,
@@ -139,27 +169,20 @@ def run_reconstruction(
     CancelledError; everything finished so far is already in `doc`.
     """
     frames = range(doc.n_frames) if frames is None else frames
-    total = len(frames)
-    t0 = time.perf_counter()
-    done = 0
-    doc.backend, doc.backend_version = backend.name, backend.version
-    progress = Progress(0, total, 0.0, 0.0)
-    for batch in backend.reconstruct(video, frames, doc.K, cancel):
+    doc.set_backend(backend.name, backend.version)
+    progress = Progress(0, len(frames))
+    for batch, progress in stream_reconstruction(backend, video, frames, doc.K, cancel=cancel):
         apply_batch(doc, batch, source=Source.PREDICTED, keep_edited=keep_edited)
-        done += len(batch)
-        elapsed = time.perf_counter() - t0
-        progress = Progress(done, total, elapsed, done / elapsed if elapsed > 0 else 0.0)
         if on_batch is not None:
             on_batch(batch)
         if on_progress is not None:
             on_progress(progress)
-        if cancel is not None and cancel.cancelled:
-            break
     # read again: a remote backend learns the server's version while it runs
-    doc.backend, doc.backend_version = backend.name, backend.version
-    if cancel is not None and cancel.cancelled and done < total:
+    doc.set_backend(backend.name, backend.version)
+    if cancel is not None and cancel.cancelled and progress.done < progress.total:
         raise CancelledError(
-            f"Reconstruction cancelled after {done} of {total} frames; those frames were kept."
+            f"Reconstruction cancelled after {progress.done} of {progress.total} frames; those "
+            "frames were kept."
         )
     return progress
 

@@ -66,7 +66,7 @@ class GroundTruthReconstructor(Reconstructor):
         # frame count and size must agree; the hash is checked by whoever opened the video
         check_matches(self.doc, meta_for(video), path=self.path)
         if self.decode and len(frames):
-            indices = (
+            indices: Iterator[int] = (
                 i
                 for i, _ in video.iter_frames(frames.start, frames[-1] + 1)
                 if (i - frames.start) % frames.step == 0

@@ -148,13 +148,14 @@ class MediaPipeReconstructor(Reconstructor):
         )
         # a fresh graph per run: tracking restarts at the range's first frame
         # the graph's threads print their chatter from its creation to its first frame
-        quiet: contextlib.ExitStack | None = contextlib.ExitStack()
-        quiet.enter_context(_native_stderr_silenced())
+        silenced = contextlib.ExitStack()
+        silenced.enter_context(_native_stderr_silenced())
         try:
             graph = self._mp_hands.Hands(**self.options)
         except BaseException:
-            quiet.close()
+            silenced.close()
             raise
+        quiet: contextlib.ExitStack | None = silenced
         with graph as hands:
             try:
                 batch_frames: list[int] = []

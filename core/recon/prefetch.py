@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ class _Failure:
         self.exc = exc
 
 
-def prefetch(source: Iterator[T], depth: int = 4) -> Iterator[T]:
+def prefetch(source: Iterator[T], depth: int = 4) -> Generator[T, None, None]:
     """Yield the items of `source`, produced `depth` items ahead on a daemon thread.
 
     Exceptions raised by `source` are re-raised in the consumer, in order. Closing the returned

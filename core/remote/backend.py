@@ -27,6 +27,7 @@ import numpy as np
 from core.errors import CancelledError, ReconstructorError, RemoteError
 from core.labels.document import FrameBatch
 from core.recon.base import CancelToken, Reconstructor
+from core.recon.base import Progress as RunProgress
 from core.remote.client import RemoteClient
 from core.remote.protocol import ConnectionLost
 from core.remote.tunnel import Endpoint, TunnelError
@@ -188,6 +189,7 @@ class RemoteReconstructor(Reconstructor):
                     if cancel is not None and not watcher_started:
                         watcher.start()
                         watcher_started = True
+                    assert self.job_id is not None  # _start_job set it
                     for item in client.stream(self.job_id, cursor):
                         self._note_status(item.status)
                         failures = 0
@@ -256,9 +258,8 @@ class RemoteReconstructor(Reconstructor):
             self._state("connected", detail=f"job {status['state']}")
 
     def _emit_progress(self, done: int, total: int, elapsed: float) -> None:
-        fps = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / fps if fps else float("inf")
-        self._emit(Progress(done=done, total=total, fps=fps, elapsed=elapsed, eta=eta))
+        p = RunProgress.measure(done, total, elapsed)
+        self._emit(Progress(done=p.done, total=p.total, fps=p.fps, elapsed=p.elapsed))
 
     def _upload_file_options(self, client: RemoteClient) -> dict[str, Any]:
         """Options naming a local file (e.g. groundtruth's labels=gt.h5) are uploaded and sent as

@@ -175,7 +175,7 @@ class Job:
             return
         name = f"{len(self.index):06d}.npz"
         with atomic_path(self.folder / name) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **batch.to_dict())
+            np.savez(fh, allow_pickle=False, **batch.to_dict())
         entry = IndexEntry(name, int(frames[0]), int(frames[-1]), int(len(frames)))
         with open(self.folder / "index.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(asdict(entry)) + "\n")
@@ -233,7 +233,8 @@ def _read_index(folder: Path) -> list[IndexEntry]:
     path = folder / "index.jsonl"
     if not path.exists():
         return []
-    entries, good_bytes = [], 0
+    entries: list[IndexEntry] = []
+    good_bytes = 0
     raw = path.read_bytes()
     for line in raw.splitlines(keepends=True):
         if not line.endswith(b"\n"):
@@ -284,7 +285,7 @@ class JobStore:
     def get(self, job_id: object) -> Job:
         check_job_id(job_id)
         with self._lock:
-            job = self._jobs.get(job_id)  # type: ignore[arg-type]
+            job = self._jobs.get(str(job_id))
         if job is None:
             raise ProtocolError(
                 f"no job {job_id} on this server.",

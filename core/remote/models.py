@@ -87,6 +87,10 @@ class ContentHasher:
 #: one per process: the server's listings and the warm worker's checks share the cache
 HASHER = ContentHasher()
 
+#: held while a backend is built (warm.py) or a model described in this process: diffusers'
+#: lazy imports fail when two threads trigger them at once ("cannot import name ...")
+BUILD_LOCK = threading.Lock()
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -167,8 +171,6 @@ class ModelRegistry:
         with self._lock:
             hit = self._params.get(text)
         if hit is None:
-            from core.remote.warm import BUILD_LOCK
-
             with BUILD_LOCK:  # diffusers' lazy imports are not safe from two threads at once
                 from core.recon.vidihand.checkpoint import read_checkpoint_config
                 from core.recon.vidihand.model import ViDiHandModel

@@ -14,6 +14,7 @@ beyond the stated (bounded) lengths. See docs/remote.md for the message catalogu
 
 from __future__ import annotations
 
+import builtins
 import math
 import socket
 import struct
@@ -85,7 +86,9 @@ class Packet:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     version: int = PROTOCOL_VERSION
 
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+    def get(
+        self, name: str, kind: builtins.type | tuple[builtins.type, ...], default: Any = ...
+    ) -> Any:
         """A field checked for type; a missing or mistyped field is a malformed message."""
         if name not in self.fields:
             if default is not ...:
@@ -119,7 +122,7 @@ def encode(packet: Packet) -> list[bytes | memoryview]:
             )
         specs.append([name, dt, list(a.shape)])
         if a.nbytes:
-            buffers.append(memoryview(a).cast("B"))
+            buffers.append(a.data.cast("B"))
         total += a.nbytes
     header = msgpack.packb(
         {"type": packet.type, "v": packet.version, "fields": packet.fields, "arrays": specs},

@@ -26,7 +26,7 @@ import numpy as np
 
 from core.errors import CancelledError, ReconstructorError, VidihandError
 from core.labels.document import FrameBatch
-from core.recon.base import Reconstructor
+from core.recon.base import Reconstructor, stream_reconstruction
 from core.remote.jobs import FINAL_STATES, Job, JobError, JobStore
 from core.remote.protocol import ProtocolError
 from core.remote.warm import BackendCache, WarmEvent, WarmWorker
@@ -295,10 +295,10 @@ class JobRunner:
         job.backend_version = str(getattr(backend, "version", ""))
         with open_video(path) as video:
             try:
-                for batch in backend.reconstruct(video, frames, K, job.cancel):
+                for batch, _progress in stream_reconstruction(
+                    backend, video, frames, K, cancel=job.cancel
+                ):
                     self._keep(job, batch)
-                    if job.cancel.cancelled:
-                        break
             finally:
                 backend.close()  # a cached backend stays loaded (warm.py)
 

@@ -19,7 +19,7 @@ from core.remote.models import ServerModels, preload
 from core.remote.options import check_options
 from core.remote.protocol import ProtocolError
 from core.remote.runner import BackendFactory, JobRunner, default_backend_factory
-from core.remote.session import Session, close_socket
+from core.remote.session import Connection, close_socket
 
 log = logging.getLogger("vidihand.remote")
 
@@ -189,7 +189,7 @@ class Server:
     # -------------------------------------------------------------- connection
     def _serve_conn(self, conn: socket.socket, addr: tuple) -> None:
         peer = f"{addr[0]}:{addr[1]}"
-        session = Session(self, conn, peer)
+        session = Connection(self, conn, peer)
         try:
             session.run()
         finally:

@@ -1,4 +1,4 @@
-"""One client connection on the server: the handshake, then one request at a time.
+"""One client connection on the server (`Connection`): the handshake, then one request at a time.
 
 Every connection starts with `hello` carrying the token (compared in constant time); nothing
 else is read before that. A frame that breaks the format closes the connection after an `error`
@@ -12,7 +12,7 @@ import hmac
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -35,7 +35,45 @@ from core.remote.protocol import (
 )
 
 if TYPE_CHECKING:
-    from core.remote.server import Server
+    import threading
+
+    from core.remote.blobs import BlobStore
+    from core.remote.jobs import JobStore
+    from core.remote.limits import Limits
+    from core.remote.models import ServerModels
+    from core.remote.runner import JobRunner
+
+
+class ServerConfigLike(Protocol):
+    @property
+    def token(self) -> bytes: ...
+
+    @property
+    def max_upload_bytes(self) -> int: ...
+
+    @property
+    def max_jobs(self) -> int: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+
+class Server(Protocol):
+    """What a connection uses of its server (core/remote/server.py's `Server`, which makes the
+    connections: typed here by what it offers, so this module does not import that one)."""
+
+    closing: threading.Event
+    blobs: BlobStore
+    store: JobStore
+    runner: JobRunner
+    models: ServerModels
+
+    @property
+    def config(self) -> ServerConfigLike: ...
+
+    def video_frames(self, sha: str) -> int: ...
+    def authenticated(self, conn: socket.socket) -> None: ...
+
 
 log = logging.getLogger("vidihand.remote")
 
@@ -60,7 +98,7 @@ class _Heard:
         self.conn.settimeout(value)
 
 
-class Session:
+class Connection:
     """The state of one authenticated connection."""
 
     def __init__(self, server: Server, conn: socket.socket, peer: str) -> None:
@@ -222,7 +260,7 @@ class Session:
         data = p.arrays.get("data")
         if data is None or data.dtype != np.uint8 or data.ndim != 1:
             raise ProtocolError("upload_chunk needs a 1-D uint8 array 'data'.")
-        self.upload.write(p.get("offset", int), memoryview(data))
+        self.upload.write(p.get("offset", int), data.data)
 
     def _on_upload_end(self, p: Packet) -> None:
         if self.upload is None:

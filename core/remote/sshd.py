@@ -102,8 +102,8 @@ class LocalSshd:
             remote_port,
             identity_file=str(self.folder / key),
             known_hosts=str(self.folder / "known_hosts"),
-            **kw,
-        )  # type: ignore[arg-type]
+            **kw,  # type: ignore[arg-type]  # the caller's SshTunnel options, passed through
+        )
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -32,15 +32,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from core.errors import CheckpointError, ReconstructorError
+from core.remote.models import BUILD_LOCK, HASHER
 from core.worker.messages import Done, Error, Message, is_final
 
 log = logging.getLogger("vidihand.remote")
 
 Factory = Callable[[str, dict[str, Any]], Any]
-
-#: held while a backend is built or a model described in this process: diffusers' lazy imports
-#: fail when two threads trigger them at once ("cannot import name ...")
-BUILD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -131,8 +128,6 @@ class BackendCache:
             backend = self.factory(name, options)
         seconds = time.perf_counter() - t0
         if expect is not None and ckpt:
-            from core.remote.models import HASHER
-
             now = HASHER.checkpoint(Path(ckpt))
             if now != expect:
                 backend.close()

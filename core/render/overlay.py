@@ -244,7 +244,10 @@ def draw_meshes(
 
 
 def hand_meshes(
-    joints_3d: np.ndarray, present: Sequence[bool] | np.ndarray = (True, True), *, colors=None
+    joints_3d: np.ndarray,
+    present: Sequence[bool] | np.ndarray = (True, True),
+    *,
+    colors: Sequence[tuple[int, int, int]] | None = None,
 ) -> list[Mesh]:
     """Simple meshes of the present hands ((2, 21, 3) joints, left then right)."""
     from core.hands.simple_mesh import SIMPLE_HAND_FACES, simple_hand_mesh

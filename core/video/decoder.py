@@ -100,7 +100,7 @@ class _Shared:
         self.bit_rate = int(stream.bit_rate or container.bit_rate or 0)
         n_header = int(stream.frames or 0)
         if n_header <= 0:
-            if stream.duration:
+            if stream.duration and stream.time_base is not None:
                 secs = float(stream.duration * stream.time_base)
             else:
                 secs = (container.duration or 0) / 1e6
@@ -176,6 +176,18 @@ class _Shared:
             fn(info)
 
 
+def to_rgb(reformatter: VideoReformatter, frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as a read-only (H, W, 3) RGB array, upright (the stream's rotation
+    applied). One reformatter per decoder: frame.to_ndarray() builds a new swscale context per
+    call."""
+    img: np.ndarray = reformatter.reformat(frame, format="rgb24").to_ndarray()
+    r = int(frame.rotation or 0) % 360 // 90  # FFmpeg: counter-clockwise degrees
+    if r:
+        img = np.ascontiguousarray(np.rot90(img, k=r))
+    img.flags.writeable = False
+    return img
+
+
 class PyAVVideo(VideoSource):
     """A video file decoded through PyAV with exact random access."""
 
@@ -213,7 +225,7 @@ class PyAVVideo(VideoSource):
             self._stream = self._container.streams.video[0]
         except IndexError:
             self._container.close()
-            kinds = sorted({s.type for s in self._container.streams}) or ["no streams"]
+            kinds: list[str] = sorted({s.type for s in self._container.streams}) or ["no streams"]
             raise VideoOpenError(
                 f"{self.path.name} has no video stream (it holds {', '.join(kinds)}).",
                 hint="Choose a video file (mp4, mov, mkv, avi, webm ...) or a folder of images.",
@@ -400,7 +412,7 @@ class PyAVVideo(VideoSource):
             if self._container is not None:
                 self._container.close()
             self._container = av.open(str(self.path), metadata_errors="ignore")
-            self._stream = self._container.streams[self._shared.stream_index]
+            self._stream = self._container.streams[self._shared.stream_index]  # type: ignore[assignment]  # the video stream
             limit_threads(self._stream, self._threads)
         if not (self._shared.state.timestampless or seek_pts is None):
             self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
@@ -477,13 +489,7 @@ class PyAVVideo(VideoSource):
         return None
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
-        # one reformatter per decoder: frame.to_ndarray() builds a new swscale context per call
-        img = self._reformatter.reformat(frame, format="rgb24").to_ndarray()
-        r = int(frame.rotation or 0) % 360 // 90  # FFmpeg: counter-clockwise degrees
-        if r:
-            img = np.ascontiguousarray(np.rot90(img, k=r))
-        img.flags.writeable = False
-        return img
+        return to_rgb(self._reformatter, frame)
 
     def _decode_first(self) -> np.ndarray:
         """Background mode: frame 0 is the first frame the decoder hands out."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from core.video.cache import FrameCache
 DISPLAY_BYTES = 24 * 2**20
 
 
-def _cv2():
+def _cv2() -> Any:
     """OpenCV, or None (then the GUI scales frames itself, as before)."""
     try:
         import cv2

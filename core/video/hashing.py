@@ -20,7 +20,8 @@ def _cache_file() -> Path:
 
 def _load_cache() -> dict[str, str]:
     try:
-        return json.loads(_cache_file().read_text())
+        cache: dict[str, str] = json.loads(_cache_file().read_text())
+        return cache
     except (OSError, ValueError):
         return {}
 

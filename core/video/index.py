@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import av
 import numpy as np
@@ -57,7 +58,7 @@ class _Accumulator:
         self.suspect_tail = False
         self.packets = 0
 
-    def add(self, packet: av.Packet) -> None:
+    def add(self, packet: av.Packet[Any]) -> None:
         if packet.size == 0:
             return
         self.packets += 1
@@ -177,7 +178,7 @@ class BackgroundIndexer:
         try:
             with av.open(self.path, metadata_errors="ignore") as container:
                 stream = container.streams[self.stream_index]
-                scan(container, stream, os.path.getsize(self.path), self.on_state, self._stop)
+                scan(container, stream, os.path.getsize(self.path), self.on_state, self._stop)  # type: ignore[arg-type]  # a video stream
         except Exception as exc:  # noqa: BLE001 - reported through the state, never lost
             self.on_state(
                 IndexState(

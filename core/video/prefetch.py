@@ -82,7 +82,7 @@ class Prefetcher:
         self.decoded = 0
         self.interrupted = 0
         if hasattr(self._worker_video, "interrupt"):
-            self._worker_video.interrupt = self._should_interrupt  # type: ignore[attr-defined]
+            self._worker_video.interrupt = self._should_interrupt
         self._thread = threading.Thread(target=self._run, name="vidihand-prefetch", daemon=True)
         self._thread.start()
 

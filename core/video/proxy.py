@@ -202,7 +202,7 @@ class ProxyStrip:
             if self._stop.is_set():
                 return
             img = Image.fromarray(self.video.frame(i)).resize(
-                (self.width, self.height), Image.BILINEAR
+                (self.width, self.height), Image.Resampling.BILINEAR
             )
             self._add(i / info.fps, np.asarray(img))
 

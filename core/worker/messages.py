@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from core.labels.document import FrameBatch
+from core.recon.base import Progress as RunProgress
 
 
 @dataclass
@@ -57,19 +58,11 @@ class Started(Message):
 
 
 @dataclass
-class Progress(Message):
-    """Frames finished so far, speed and time left (seconds; inf when unknown)."""
+class Progress(Message, RunProgress):
+    """Where the run stands (`core.recon.base.Progress`: frames done, total, seconds, speed;
+    `eta` and `fraction` computed from them), as a message of the job."""
 
     kind: ClassVar[str] = "progress"
-    done: int = 0
-    total: int = 0
-    fps: float = 0.0
-    eta: float = float("inf")
-    elapsed: float = 0.0
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 1.0
 
 
 @dataclass

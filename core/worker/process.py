@@ -74,7 +74,7 @@ def run_job(
     """
     from core.errors import CancelledError, VidihandError
     from core.labels.document import default_intrinsics
-    from core.recon.base import CancelToken
+    from core.recon.base import CancelToken, stream_reconstruction
     from core.recon.registry import create_backend
     from core.video.reader import open_video
 
@@ -109,19 +109,11 @@ def run_job(
                 stop=stop,
             )
         )
-        for batch in backend.reconstruct(video, frames, np.asarray(K, np.float64), token):
+        for batch, p in stream_reconstruction(backend, video, frames, K, cancel=token):
             emit(Batch.from_frame_batch(batch, spec.job_id))
-            done += len(batch)
-            elapsed = time.perf_counter() - t0
-            fps = done / elapsed if elapsed > 0 else 0.0
-            eta = (total - done) / fps if fps > 0 else float("inf")
-            emit(
-                Progress(
-                    job_id=spec.job_id, done=done, total=total, fps=fps, eta=eta, elapsed=elapsed
-                )
-            )
-            if token.cancelled:
-                break
+            done = p.done
+            emit(Progress(job_id=spec.job_id, done=p.done, total=p.total, fps=p.fps,
+                          elapsed=p.elapsed))  # fmt: skip
         elapsed = time.perf_counter() - t0
         version = str(backend.version)
         if token.cancelled and done < total:

@@ -122,6 +122,12 @@ def test_failures_listed_jump_review_persist(window, qtbot, faulty, artifacts, t
     assert d[swap.key].note == "hands cross behind the cup"
     assert d[spike.key].status == "dismissed"
     assert window.session.dirty and window.windowTitle().startswith("*")
+    # each decision is one undo step of the document's history (issue #15)
+    assert window.editing.act_undo.text() == "&Undo Dismiss " + spike.key.replace(":", " ")
+    window.editing.act_undo.trigger()
+    assert spike.key not in decisions(window.session.doc) and window.session.dirty
+    window.editing.act_redo.trigger()
+    assert decisions(window.session.doc)[spike.key].status == "dismissed"
     row = panel.rows.index(swap)
     assert panel.table.item(row, 4).text() == "confirmed: occlusion (hands cross behind the cup)"
     panel.status_filter.setCurrentIndex(panel.status_filter.findData("confirmed"))

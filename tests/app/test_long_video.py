@@ -6,6 +6,8 @@ window treats it as long by lowering the size threshold)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,8 +35,8 @@ def gated_index(monkeypatch):
     gate = threading.Event()
     real = decoder.BackgroundIndexer
 
-    def gated(path, stream_index, on_state):  # noqa: ANN001
-        def publish(state):  # noqa: ANN001
+    def gated(path: str, stream_index: int, on_state: Callable[[Any], None]) -> Any:
+        def publish(state: Any) -> None:
             gate.wait(30)
             on_state(state)
 

@@ -140,7 +140,7 @@ def ssh_tunnels(port: int, parent: int | None = None) -> list[int]:
 
 
 def test_hosts_dialog_validates_saves_and_tests(window, qtbot, remote, tmp_path, artifacts):
-    menu = window.remote.menu  # Settings > Remote Hosts...
+    menu = window.actions.menu("Settings")  # Settings > Remote Hosts... (a declared action)
     assert menu.title() == "&Settings" and window.remote.act_hosts in menu.actions()
     window.remote.act_hosts.trigger()
     dlg = window.remote.dialog

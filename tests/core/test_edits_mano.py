@@ -8,8 +8,8 @@ import pytest
 
 from core.camera import project
 from core.edits import EditHistory, use_hand_model
-from core.edits.model import ManoEditModel
 from core.hands.mano import ManoModel
+from core.hands.model import ManoEditModel
 from core.hands.synthetic_mano import write_synthetic_mano
 from core.io.hot3d import import_hot3d, read_mano_trajectory
 from core.labels.document import LabelDocument, Source, VideoMeta

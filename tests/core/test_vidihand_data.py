@@ -11,7 +11,8 @@ import pytest
 from core.errors import LabelFileError
 from core.hands.rotations import axis_angle_to_matrix
 from core.recon.vidihand.config import load_config
-from core.recon.vidihand.data import LabelVideoDataset, build_dataset
+from core.recon.vidihand.data import LabelVideoDataset
+from core.recon.vidihand.datasets import build_dataset
 from core.recon.vidihand.datasets_ext import (
     hot3d_dataset,
     hot3d_in_camera,

@@ -20,7 +20,8 @@ from core.errors import LabelFileError
 from core.hands.mano import ManoModel
 from core.hands.rotations import axis_angle_to_matrix
 from core.recon.vidihand.config import load_config, set_path
-from core.recon.vidihand.data import MixedDataset, build_dataset
+from core.recon.vidihand.data import MixedDataset
+from core.recon.vidihand.datasets import build_dataset
 from core.recon.vidihand.datasets_ext import arctic_dataset
 from core.recon.vidihand.train import read_log, run_training
 

@@ -167,9 +167,9 @@ def _gap_confidence(conf: np.ndarray, known: np.ndarray, gap: np.ndarray) -> np.
     if idx.size == 0:
         return out
     for f in np.flatnonzero(gap):
-        p = np.searchsorted(idx, f)
+        p = int(np.searchsorted(idx, f))
         a, b = idx[max(p - 1, 0)], idx[min(p, idx.size - 1)]
-        out[f] = min(conf[a], conf[b])
+        out[f] = min(float(conf[a]), float(conf[b]))
     return out
 
 

@@ -18,7 +18,7 @@ from core.edits.registry import get_int, get_range, register
 from core.errors import EditError
 
 if TYPE_CHECKING:
-    from core.edits.history import EditHistory
+    from core.edits.registry import Editor
     from core.labels.document import LabelDocument, Patch
 
 
@@ -39,7 +39,7 @@ def preview_refine(
 
 
 @register("refine", ("start", "end"), ("max_gap",))
-def refine(h: EditHistory, e: dict[str, Any]) -> None:
+def refine(h: Editor, e: dict[str, Any]) -> None:
     """Refit both hands over start..end; constraint frames are kept and followed."""
     start, end = get_range(h.doc, e)
     max_gap = get_int(e, "max_gap") if "max_gap" in e else None

@@ -34,7 +34,7 @@ _MAJORITY = 0.8
 
 
 def _centre_size(uv: np.ndarray) -> tuple[np.ndarray, float]:
-    return uv.mean(0), float(max(np.linalg.norm(uv.max(0) - uv.min(0)), 1.0))
+    return uv.mean(0), max(float(np.linalg.norm(uv.max(0) - uv.min(0))), 1.0)
 
 
 def _dist(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,8 +78,9 @@ def _decide(dets: dict[int, np.ndarray], recent: list[np.ndarray | None]) -> dic
             if recent[0] is not None and recent[1] is not None:
                 pick = 0 if _dist(a, recent[0]) <= _dist(b, recent[1]) else 1
             side = pick
-            if recent[pick] is not None and recent[1 - pick] is not None:
-                side = 0 if _dist(dets[pick], recent[0]) <= _dist(dets[pick], recent[1]) else 1
+            r0, r1 = recent[0], recent[1]
+            if r0 is not None and r1 is not None:
+                side = 0 if _dist(dets[pick], r0) <= _dist(dets[pick], r1) else 1
             return {pick: side}
         for s in (0, 1):  # one slot took the other hand over: near it, far from its own track
             other = recent[1 - s]

@@ -84,7 +84,7 @@ def forward(
         F = matmul3(F, M[:, :, :, k])
         pos = pos + lengths[..., k, None] * F[..., :, 0]
         chain.append(pos)
-    joints = [None] * 21
+    joints: list[torch.Tensor | None] = [None] * 21
     for i, j in enumerate(PALM):
         joints[j] = palm[:, :, i]
     for f in range(5):

@@ -38,7 +38,8 @@ def lbfgs(
         d = -q
         slope = float(g @ d)
         if slope >= 0:  # not a descent direction: restart from the gradient
-            s_list.clear(), y_list.clear()
+            s_list.clear()
+            y_list.clear()
             d, slope = -g, -float(g @ g)
         step = 1.0
         for _ in range(12):

@@ -28,7 +28,9 @@ _FINGER_JOINTS = [list(FINGERS[f][1:]) for f in range(5)]
 _HINGE_COLS = torch.tensor([6 + 6 * f + 2 * k for f in range(5) for k in (1, 2)])
 
 
-def unpack(p: torch.Tensor, R0: torch.Tensor, t0: torch.Tensor):  # type: ignore[no-untyped-def]
+def unpack(
+    p: torch.Tensor, R0: torch.Tensor, t0: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Parameters (..., 36) -> rotation (..., 3, 3), translation (..., 3), angles (..., 5, 3, 2)."""
     R = R0 @ rodrigues(p[..., :3])
     t = t0 + T_UNIT * p[..., 3:6]

@@ -39,7 +39,7 @@ _CONTINUE = 0.5
 
 
 def _size(uv: np.ndarray) -> float:
-    return float(max(np.linalg.norm(uv.max(0) - uv.min(0)), 8.0))
+    return max(float(np.linalg.norm(uv.max(0) - uv.min(0))), 8.0)
 
 
 def _dist(a: np.ndarray, b: np.ndarray) -> float:
@@ -110,7 +110,11 @@ def _detect(hands: Any, image: np.ndarray) -> list[tuple[float, np.ndarray, np.n
     return [(score, uv, world) for _, score, uv, world in _detections(hands.process(image), w, h)]
 
 
-def _nearest(dets: list, target: np.ndarray, avoid: np.ndarray | None):  # type: ignore[no-untyped-def]
+#: one detection: score, (21, 2) image joints, (21, 3) world joints
+_Det = tuple[float, np.ndarray, np.ndarray]
+
+
+def _nearest(dets: list[_Det], target: np.ndarray, avoid: np.ndarray | None) -> _Det | None:
     """The detection continuing `target` (and not sitting on `avoid`), or None."""
     size = _size(target)
     best, best_d = None, _CONTINUE * size
@@ -123,7 +127,9 @@ def _nearest(dets: list, target: np.ndarray, avoid: np.ndarray | None):  # type:
     return best
 
 
-def _crop_detect(detector: _Detector, image: np.ndarray, predicted: np.ndarray, crop_px: int):  # type: ignore[no-untyped-def]
+def _crop_detect(
+    detector: _Detector, image: np.ndarray, predicted: np.ndarray, crop_px: int
+) -> list[_Det]:
     import cv2
 
     H, W = image.shape[:2]
@@ -138,7 +144,7 @@ def _crop_detect(detector: _Detector, image: np.ndarray, predicted: np.ndarray, 
     scale = crop_px / max(x1 - x0, y1 - y0)
     big = cv2.resize(crop, (round((x1 - x0) * scale), round((y1 - y0) * scale)),
                      interpolation=cv2.INTER_LINEAR)  # fmt: skip
-    out = []
+    out: list[_Det] = []
     for score, uv, world in _detect(detector.image_mode(), np.ascontiguousarray(big)):
         uv_full = (uv + 0.5) / scale - 0.5 + np.array([x0, y0])
         out.append((score, uv_full, world))

@@ -209,28 +209,6 @@ class MixedDataset:
         return self.parts[int(rng.choice(len(self.parts), p=self.p))].sample(rng)
 
 
-def build_dataset(specs: list[dict], cfg: ViDiHandConfig) -> MixedDataset:
-    """Datasets from specs: {"kind": "labels", "labels", "video"} | {"kind": "hot3d", ...} |
-    {"kind": "arctic", ...} (see docs/vidihand.md)."""
-    from core.recon.vidihand import datasets_ext
-
-    parts = []
-    for spec in specs:
-        kind = spec.get("kind", "labels")
-        if kind == "labels":
-            span = tuple(spec["frames"]) if spec.get("frames") else None
-            parts.append(LabelVideoDataset(spec["labels"], spec["video"], cfg, span=span))
-        elif kind == "hot3d":
-            parts.append(datasets_ext.hot3d_dataset(spec, cfg))
-        elif kind == "arctic":
-            parts.append(datasets_ext.arctic_dataset(spec, cfg))
-        else:
-            raise LabelFileError(
-                f"Unknown training data kind {kind!r}: use labels, hot3d or arctic."
-            )
-    return MixedDataset(parts)
-
-
 def collate(windows: list[Window], device: str = "cpu") -> dict:
     """Stack windows into torch tensors: clip (B, 3, T, H, W) in [-1, 1], K, targets."""
     import torch

@@ -185,6 +185,7 @@ def _block_activations(
 
 
 def _rope(cfg: ViDiHandConfig, lat: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    require("diffusers", "model")
     from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
 
     t = cfg.raw["transformer"]

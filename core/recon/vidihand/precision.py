@@ -18,13 +18,10 @@ sees at training time the same numbers it sees at inference.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from core.recon.vidihand.backbone import Backbone
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -39,8 +36,9 @@ def kept_in_fp32(name: str, keep: tuple[str, ...]) -> bool:
     return any(part in keep for part in name.split("."))
 
 
-def cast_backbone(backbone: Backbone, dtype: torch.dtype, *, keep_trainable: bool = False) -> None:
-    """Cast the transformer to `dtype` in place, except diffusers' float32 modules (parameters
+def cast_backbone(backbone: Any, dtype: torch.dtype, *, keep_trainable: bool = False) -> None:
+    """Cast the transformer of `backbone` (a backbone.Backbone, not imported here: it imports
+    this module) to `dtype` in place, except diffusers' float32 modules (parameters
     float32, buffers untouched). `keep_trainable`: the VACE branch and the text embedding stay
     float32 too (master weights for training under autocast). The VAE stays float32."""
     tr = backbone.transformer

@@ -26,7 +26,8 @@ from core.recon.vidihand.checkpoint import (
     save_checkpoint,
 )
 from core.recon.vidihand.config import ViDiHandConfig
-from core.recon.vidihand.data import build_dataset, collate
+from core.recon.vidihand.data import collate
+from core.recon.vidihand.datasets import build_dataset
 from core.recon.vidihand.losses import overlay_video, stage1_loss, stage2_losses
 from core.recon.vidihand.model import ViDiHandModel
 from core.recon.vidihand.precision import cast_backbone, precision_of
