@@ -20,6 +20,7 @@ own decoder once a prefetch thread decodes for it); the next `frame()` reopens t
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from core.errors import VideoOpenError, VideoReadError
 from core.video.base import VideoInfo, VideoSource
 from core.video.cache import DEFAULT_CACHE_BYTES, FrameCache
 from core.video.index import BackgroundIndexer, IndexState, scan
+from core.video.packets import SKIPPABLE_CODECS, PacketDecoder
 from core.video.quirks import guessed_pts, open_container, ordinal_if_reordered, verify_tail
 
 #: when the wanted frame lies at most this many frames ahead in a not yet indexed region,
@@ -41,7 +43,7 @@ _CONTINUE_FRAMES = 300
 #: after failed seeks, frames up to this index are still found by decoding from the start
 _FROM_START_LIMIT = 5000
 #: decoded frames this close before the wanted one are cached too (stepping back is common)
-_KEEP_BEFORE = 2
+KEEP_BEFORE = 2
 #: decoder threads: FFmpeg's automatic count (cores + 1, up to 16) gives each frame thread its
 #: own frames in flight, hundreds of MiB per decoder at 4K; a few threads decode nearly as fast
 DECODER_THREADS = min(4, os.cpu_count() or 1)
@@ -92,6 +94,8 @@ class _Shared:
         cc = stream.codec_context
         self.coded_size = (int(cc.width), int(cc.height))
         self.codec = cc.name or ""
+        #: non-reference frames before a wanted frame may be skipped (core.video.packets)
+        self.can_skip = self.codec in SKIPPABLE_CODECS
         self.pix_fmt = str(cc.pix_fmt or "")
         self.bit_rate = int(stream.bit_rate or container.bit_rate or 0)
         n_header = int(stream.frames or 0)
@@ -201,7 +205,16 @@ class PyAVVideo(VideoSource):
         self.path = Path(path)
         self._threads = max(1, int(threads))  # FFmpeg decoding threads
         self._lock = threading.RLock()
-        self._decoder: Iterator[av.VideoFrame] | None = None
+        self._decoder: PacketDecoder | None = None
+        #: frames decoded on the way to a wanted one, just before it, not converted yet: cached
+        #: when one of them is asked for, dropped when the decoder seeks elsewhere
+        self._kept: dict[int, av.VideoFrame] = {}
+        #: how many frames before a wanted one are decoded in full and cached (the prefetcher
+        #: raises it to its window's frames behind, so a jump decodes them on the same pass)
+        self.keep_before = KEEP_BEFORE
+        #: counters for tests and benchmarks: seeks (and reopens), frames the decoder handed out
+        self.seeks = 0
+        self.decoded_frames = 0
         self._last_pts: int | None = None  # key of the last frame the decoder handed out
         self._ordinal = -1  # output count since the last restart (timestampless streams)
         self._reformatter = VideoReformatter()
@@ -307,6 +320,7 @@ class PyAVVideo(VideoSource):
         cache and the forks stay. The next `frame()` reopens the file and seeks."""
         with self._lock:
             self._decoder = None
+            self._kept.clear()
             self._last_pts = None
             if self._container is not None:
                 self._container.close()
@@ -322,11 +336,12 @@ class PyAVVideo(VideoSource):
         return self._shared.done.wait(timeout)
 
     def decode_cost(self, index: int) -> int:
-        """About how many frames `frame(index)` would decode now on this object: 0 when cached,
-        the distance when the decoder can go on to it, else the distance from the keyframe
-        before it (the seek). Advisory and never blocking: the GUI asks it before deciding
-        whether to decode a frame itself or let the decode-ahead thread do it."""
-        if self._shared.cache.peek(index) is not None:
+        """About how many frames `frame(index)` would decode now on this object: 0 when cached
+        (or kept, see keep_before), the distance when the decoder can go on to it, else the
+        distance from the keyframe before it (the seek); at most that many, as non-reference
+        frames on the way may be skipped. Advisory and never blocking: the GUI asks it before
+        deciding whether to decode a frame itself or let the decode-ahead thread do it."""
+        if self._shared.cache.peek(index) is not None or index in self._kept:
             return 0
         st = self._shared.state
         if index >= len(st.pts):  # not indexed yet: located by estimate, from a seek
@@ -352,6 +367,8 @@ class PyAVVideo(VideoSource):
         if img is not None:
             return img
         with self._lock:
+            if index in self._kept:
+                self._cache_kept()
             img = self._shared.cache.get(index)
             if img is not None:
                 return img
@@ -380,6 +397,7 @@ class PyAVVideo(VideoSource):
             sh.indexer.stop()
         with self._lock:
             self._decoder = None
+            self._kept.clear()
             if self._owner:
                 sh.cache.clear()
             if self._container is not None:
@@ -398,9 +416,36 @@ class PyAVVideo(VideoSource):
             limit_threads(self._stream, self._threads)
         if not (self._shared.state.timestampless or seek_pts is None):
             self._container.seek(seek_pts, stream=self._stream, backward=True, any_frame=False)
-        self._decoder = self._container.decode(self._stream)
+        self._decoder = self._packet_decoder()
+        self._kept.clear()
         self._last_pts = None
         self._ordinal = -1
+        self.seeks += 1
+
+    def _packet_decoder(self) -> PacketDecoder:
+        can_skip = self._shared.can_skip and not self._shared.state.timestampless
+        return PacketDecoder(self._container, self._stream, can_skip)
+
+    def _skip_before(self, pts: int | None) -> None:
+        """Decode frames from `pts` on in full; non-reference ones before it may be skipped."""
+        if self._decoder is not None:
+            self._decoder.skip_below = pts
+
+    def _keep_count(self) -> int:
+        """Frames before a wanted one worth caching: none when the cache cannot hold them."""
+        frame_bytes = self.info.frame_bytes if self._shared.info is not None else 0
+        if frame_bytes and self._shared.cache.max_bytes < (self.keep_before + 2) * frame_bytes:
+            return 0
+        return self.keep_before
+
+    def _cache_kept(self) -> None:
+        """Convert and cache the frames kept on the last decode (when asked for: a jump's exact
+        frame and the frames after it never wait for its neighbours' conversion)."""
+        kept, self._kept = self._kept, {}
+        cache = self._shared.cache
+        for idx, frame in sorted(kept.items()):
+            if idx not in cache:
+                cache.put(idx, self._convert(frame))
 
     def _next(self) -> tuple[av.VideoFrame, int] | None:
         """Next decoded frame and its key (pts, or output ordinal); None at the end."""
@@ -417,6 +462,7 @@ class PyAVVideo(VideoSource):
                     f"{self.path.name} is damaged after {self._where()}: {exc}",
                     hint="Frames beyond the damage cannot be shown; re-encode or re-copy the file.",
                 ) from exc
+            self.decoded_frames += 1
             if self._shared.state.timestampless:
                 self._ordinal += 1
                 key = self._ordinal
@@ -447,7 +493,7 @@ class PyAVVideo(VideoSource):
 
     def _decode_first(self) -> np.ndarray:
         """Background mode: frame 0 is the first frame the decoder hands out."""
-        self._decoder = self._container.decode(self._stream)
+        self._decoder = self._packet_decoder()
         try:
             frame = next(self._decoder)
         except StopIteration:
@@ -483,10 +529,13 @@ class PyAVVideo(VideoSource):
         attempts = [s0] if st.timestampless else [s0, s0 + 1, s0 + 2]
         if not st.timestampless and index <= _FROM_START_LIMIT:
             attempts.append(-1)
+        keep = self._keep_count()
         for n, back in enumerate(attempts):
             if n > 0 or not self._can_continue_to(target, st):
                 self._seek_key(target, st, back=back)
-            img = self._decode_until(index, target)
+            if not st.timestampless:
+                self._skip_before(int(st.pts[max(0, index - keep)]))
+            img = self._decode_until(index, target, keep)
             if img is not None:
                 if n > 0 and back > sh.seek_shift:
                     sh.seek_shift = min(back, 2)
@@ -510,7 +559,7 @@ class PyAVVideo(VideoSource):
         end = int(keys[k + 1]) if k + 1 < len(keys) else int(st.pts[-1])
         self._restart(int(keys[k]) + max(0, (end - int(keys[k])) // 2))
 
-    def _decode_until(self, index: int, target: int) -> np.ndarray | None:
+    def _decode_until(self, index: int, target: int, keep: int) -> np.ndarray | None:
         cache = self._shared.cache
         rot = self._shared.rotation_ccw
         while True:
@@ -527,9 +576,9 @@ class PyAVVideo(VideoSource):
             if key > target:
                 return None
             idx = self._index_of(key)
-            if idx is not None and idx + _KEEP_BEFORE >= index and idx not in cache:
+            if idx is not None and idx + keep >= index and idx not in cache:
                 # frames just before the target are likely asked for next (stepping back)
-                cache.put(idx, self._convert(frame))
+                self._kept[idx] = frame
 
     def _decode_estimated(self, index: int) -> np.ndarray:
         """A frame past the indexed part: decode to the frame nearest its estimated pts."""
@@ -540,6 +589,7 @@ class PyAVVideo(VideoSource):
         )
         if self._decoder is None or not ahead:
             self._restart(target)
+        self._skip_before(math.floor(target - sh.step / 2))
         best: tuple[av.VideoFrame, int] | None = None
         while True:
             got = self._next()
@@ -563,6 +613,8 @@ class PyAVVideo(VideoSource):
         n = stop
         if start < len(st.pts):
             self._seek_key(int(st.pts[start]), st, back=0)
+            if not st.timestampless:
+                self._skip_before(int(st.pts[start]))
         else:
             self._restart(self._shared.first_pts + int(round(start * self._shared.step)))
         wanted = start

@@ -6,7 +6,8 @@ The GUI calls `set_current(i)` whenever the current frame changes (cheap, never 
 reads frames with `video.cached(i)` (never blocks) or `video.frame(i)` (blocks on a miss). The
 worker decodes, in this order: frame i itself (reported through `on_frame(i)` as soon as it is
 decoded, so the GUI can swap a proxy thumbnail for the exact frame), then `ahead` frames after
-it, then `behind` frames before it. A jump outside the window being decoded cancels the work in
+it, then `behind` frames before it (which a jump decodes on its way to frame i: the decoder keeps
+them, so they cost no second seek). A jump outside the window being decoded cancels the work in
 progress (between two decoded frames) and starts over at the new frame; moving within the window
 (playback) just extends it.
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from core.errors import VidihandError
 from core.video.base import VideoSource
-from core.video.decoder import DECODER_THREADS, DecodeInterrupted
+from core.video.decoder import DECODER_THREADS, KEEP_BEFORE, DecodeInterrupted
 from core.video.display import DisplayFrames
 
 #: frames up to this size (1080p) decode ahead with few threads (see decode_threads)
@@ -182,6 +183,9 @@ class Prefetcher:
                 refreshes = self._refreshes
                 plan = self._plan(center, self.video.info.n_frames)
                 self._window = (min(plan), max(plan))
+            if hasattr(self._worker_video, "keep_before"):
+                # a jump decodes the frames behind on its way to the current one (one pass)
+                self._worker_video.keep_before = max(KEEP_BEFORE, center - min(plan))
             if self._work(plan, center, gen):
                 with self._cond:
                     if self._refreshes == refreshes:  # else go over the window again

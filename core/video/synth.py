@@ -52,10 +52,12 @@ def write_clip(
     rotation: int | None = None,
     durations_ms: Sequence[int] | None = None,
     seed: int = 0,
+    x264_params: str | None = None,
 ) -> Path:
     """Encode a clip with libx264 (long GOP, B-frames). `durations_ms` makes it variable frame
     rate (frame i lasts durations_ms[i % len]); `rotation` writes a display matrix (degrees
-    counter-clockwise, FFmpeg's convention)."""
+    counter-clockwise, FFmpeg's convention); `x264_params` adds x264 options ("b-adapt=0": a
+    fixed B-frame pattern, as hardware encoders write)."""
     path = Path(path)
     tex = texture(width, height, seed)
     with av.open(str(path), "w") as out:
@@ -68,6 +70,8 @@ def write_clip(
             "sc_threshold": "0",
             "preset": preset,
         }
+        if x264_params:
+            opts["x264-params"] = x264_params
         if crf is not None and bit_rate is None:
             opts["crf"] = str(crf)
         if bit_rate is not None:

@@ -1,0 +1,117 @@
+"""Random access that skips non-reference frames on the way to the wanted one
+(core/video/packets.py) returns exactly the frames of a sequential decode, on the real clips of
+../shared/data and on generated ones, with one and with several decoder threads; and a jump of
+the decode-ahead thread decodes its window behind the current frame on the same pass."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.video.decoder import PyAVVideo
+from core.video.prefetch import Prefetcher
+from core.video.reader import open_video
+from core.video.synth import decode_all_hashes, write_clip
+
+
+def sha(img: np.ndarray) -> bytes:
+    return hashlib.sha1(np.ascontiguousarray(img).tobytes()).digest()
+
+
+@pytest.fixture(scope="module", params=["demo3", "human_hand_video", "fixed_b_gop60"])
+def clip(
+    request: pytest.FixtureRequest, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[bytes]]:
+    if request.param == "demo3":
+        path = shared_data / "dyn-hamr" / "demo3.mp4"
+    elif request.param == "human_hand_video":
+        path = shared_data / "dex-retargeting" / "human_hand_video.mp4"
+    else:  # B-pyramid in a fixed pattern, short GOPs, as a phone or camera encoder writes
+        path = tmp_path_factory.mktemp("skip") / "gop60.mp4"
+        write_clip(path, n_frames=150, width=320, height=180, gop=60, x264_params="b-adapt=0")
+    truth = decode_all_hashes(path)
+    assert len(set(truth)) > 0.9 * len(truth)  # frames differ: a frame off is caught
+    return path, truth
+
+
+def picks_for(video: PyAVVideo, n: int) -> list[int]:
+    """Random frames, plus every keyframe with its neighbours and the last frame."""
+    keys = [int(k) for k in video.info.keyframes]
+    edge = {j for k in keys for j in (k - 1, k, k + 1, k + 2) if 0 <= j < n} | {n - 1}
+    return random.Random(3).sample(range(n), 40) + sorted(edge)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_random_access_skipping_non_reference_frames_is_exact(
+    clip: tuple[Path, list[bytes]], threads: int
+) -> None:
+    path, truth = clip
+    video = PyAVVideo(path, cache_bytes=1, threads=threads)  # no cache: every access decodes
+    try:
+        assert video._shared.can_skip
+        picks = picks_for(video, len(truth))
+        wrong = [i for i in picks if sha(video.frame(i)) != truth[i]]
+        # stepping forward after a jump continues on the same decoder, still exact
+        run = range(picks[0], min(picks[0] + 12, len(truth)))
+        steps = [i for i in run if sha(video.frame(i)) != truth[i]]
+    finally:
+        video.close()
+    assert wrong == [] and steps == []
+
+
+def test_skipping_decodes_fewer_frames_than_the_distance(clip: tuple[Path, list[bytes]]) -> None:
+    path, truth = clip
+    counts = {}
+    for can_skip in (True, False):
+        video = PyAVVideo(path, cache_bytes=1)
+        video._shared.can_skip = can_skip
+        keys = video.info.keyframes
+        target = int(keys[1]) - 1 if len(keys) > 1 else len(truth) - 1  # the end of a GOP
+        video.release_decoder()  # start from a fresh seek
+        before = video.decoded_frames
+        assert sha(video.frame(target)) == truth[target]
+        counts[can_skip] = video.decoded_frames - before
+        video.close()
+    gop = int(np.diff(keys).max()) if len(keys) > 1 else len(truth)
+    assert counts[False] >= gop - 1  # every frame from the keyframe to the target
+    assert counts[True] < 0.8 * counts[False]  # about half of them are non-reference B-frames
+
+
+def test_a_jump_decodes_the_window_behind_on_the_same_pass(demo3: Path) -> None:
+    truth = decode_all_hashes(demo3)
+    with open_video(demo3) as video:
+        assert int(video.info.keyframes[1]) == 250  # frames 0-249 form one GOP
+        with Prefetcher(video, ahead=10, behind=8) as pre:
+            worker = pre._worker_video
+            seeks = worker.seeks
+            assert sha(pre.get(200)) == truth[200]
+            assert pre.wait_idle(60)
+            assert worker.seeks - seeks == 1  # no second seek for frames 192-199
+            window = list(range(192, 211))
+            assert all(video.cached(i) is not None for i in window)
+            assert [sha(video.cached(i)) for i in window] == truth[192:211]
+
+
+def test_frames_kept_before_a_target_are_free_and_exact(demo3: Path) -> None:
+    """Stepping back after a jump: the frames just before the target were decoded on the way
+    (in full, not skipped), are converted when asked for, and a seek elsewhere drops them."""
+    truth = decode_all_hashes(demo3)
+    video = PyAVVideo(demo3)
+    try:
+        assert sha(video.frame(200)) == truth[200]
+        decoded = video.decoded_frames
+        assert video.cached(199) is None  # not converted yet: the target did not wait for it
+        assert video.decode_cost(199) == 0 and video.decode_cost(198) == 0
+        assert [sha(video.frame(i)) for i in (199, 198)] == truth[199:197:-1]
+        assert video.decoded_frames == decoded  # nothing decoded again
+        assert video.decode_cost(197) > 100  # not kept: from the keyframe
+        video.frame(400)  # another GOP: a seek, nothing kept from before survives it
+        assert video.decode_cost(399) == 0 and video.decode_cost(199) == 0  # 199 is cached
+        video.frame(100)
+        assert video.decode_cost(399) > 100
+    finally:
+        video.close()
