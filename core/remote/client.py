@@ -33,6 +33,9 @@ from core.remote.protocol import (
 
 #: seconds without any frame from the server before a streaming client gives the link up
 READ_TIMEOUT_S = 30.0
+#: the first model listing of a server describes every model (its configuration built on the
+#: meta device, its weights hashed): minutes for large checkpoints on a busy server
+LIST_MODELS_TIMEOUT_S = 300.0
 
 
 def read_token(path: str | os.PathLike[str]) -> str:
@@ -110,9 +113,19 @@ class RemoteClient:
     def _reply(self, expected: str | tuple[str, ...]) -> Packet:
         return raise_if_error(recv_packet(self.sock), expected)
 
-    def request(self, packet: Packet, expected: str | tuple[str, ...]) -> Packet:
+    def request(
+        self, packet: Packet, expected: str | tuple[str, ...], timeout: float | None = None
+    ) -> Packet:
+        """Send `packet` and read its reply; `timeout` replaces the read timeout for this reply."""
         send_packet(self.sock, packet)
-        return self._reply(expected)
+        if timeout is None:
+            return self._reply(expected)
+        before = self.sock.gettimeout()
+        self.sock.settimeout(timeout)
+        try:
+            return self._reply(expected)
+        finally:
+            self.sock.settimeout(before)
 
     def close(self) -> None:
         try:
@@ -206,7 +219,8 @@ class RemoteClient:
 
     def list_models(self) -> list[dict[str, Any]]:
         """The server's named models: name, backend, config, parameters, sha256, loaded, loads."""
-        return list(self.request(Packet("list_models"), "models").fields.get("models", []))
+        reply = self.request(Packet("list_models"), "models", timeout=LIST_MODELS_TIMEOUT_S)
+        return list(reply.fields.get("models", []))
 
     def cancel(self, job: str) -> dict[str, Any]:
         return self.request(Packet("cancel", {"job": job}), "job").fields

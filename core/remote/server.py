@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,14 +103,27 @@ class Server:
     def start(self) -> Server:
         """Resume unfinished jobs and accept connections on a background thread."""
         self.runner.start()
-        if self.config.preload:
-            threading.Thread(target=preload, args=(self,), daemon=True).start()
+        threading.Thread(target=self._warm_models, name="vidihand-models", daemon=True).start()
         self._thread = threading.Thread(
             target=self._accept_loop, name="vidihand-serve", daemon=True
         )
         self._thread.start()
         log.info("serving on %s:%d, jobs in %s", *self.address, self.config.jobs_dir)
         return self
+
+    def _warm_models(self) -> None:
+        """Describe the models folder's models (configuration, parameter count, content hash:
+        cached) so that the first `list_models` does not pay for it, then `--preload`."""
+        if self.models.registry.root is not None:
+            t0 = time.perf_counter()
+            try:
+                n = len(self.models.registry.list())
+            except Exception as exc:  # noqa: BLE001 - logged; a listing reports it properly
+                log.warning("could not describe the models: %s", exc)
+            else:
+                log.info("described %d model(s) in %.1f s", n, time.perf_counter() - t0)
+        if self.config.preload:
+            preload(self)
 
     def serve_forever(self) -> None:
         self.start()
