@@ -44,14 +44,7 @@ from app.widgets.edit_lanes import keyframe_lane, range_lane
 from app.widgets.inspector import Inspector
 from app.widgets.preview3d import Preview3D
 from app.widgets.range_dialog import RangeDialog, SmoothBar
-from core.edits import (
-    EditHistory,
-    EditSession,
-    next_flagged,
-    next_keyframe,
-    next_unreviewed,
-    prev_keyframe,
-)
+from core.edits import EditHistory, EditSession, next_marked
 from core.edits.commands import copy_pose_edits, interpolation_span
 from core.errors import EditError, VidihandError
 from core.labels.document import Patch
@@ -421,14 +414,7 @@ class EditController(QObject):
         if doc is None:
             return None
         f = self.selection.frame
-        if kind == "unreviewed":
-            target = next_unreviewed(doc, f, forward=forward)
-        elif kind == "flagged":
-            target = next_flagged(doc, f, forward=forward)
-        elif kind == "keyframe":
-            target = next_keyframe(doc, f) if forward else prev_keyframe(doc, f)
-        else:
-            raise ValueError(kind)
+        target = next_marked(doc, f, kind, forward=forward)
         if target is None:
             self.parts.status(f"No {kind} frame {'after' if forward else 'before'} frame {f}", 4000)
             return None

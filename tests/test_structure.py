@@ -97,3 +97,28 @@ def test_review_finds_the_app_through_its_entry_point() -> None:
     assert callable(load_app("review"))
     with pytest.raises(VidihandError, match="not installed"):
         load_app("no-such-app")
+
+
+def class_sizes(*folders: str) -> list[tuple[int, str]]:
+    """(lines, "path:line Class") of every class in the Python files under `folders`, largest
+    first; a class's lines run from its `class` line to its last line (docstrings included)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sizes = []
+    for folder in folders:
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                    where = f"{path.relative_to(root)}:{node.lineno} {node.name}"
+                    sizes.append((node.end_lineno - node.lineno + 1, where))
+    return sorted(sizes, reverse=True)
+
+
+def test_no_class_over_400_lines() -> None:
+    """A class past 400 lines does too many things: split it (docs/architecture.md)."""
+    sizes = class_sizes("core", "app")
+    assert len(sizes) > 100 and sizes[0][0] > 300  # the walk found the code
+    big = [f"{n} lines  {where}" for n, where in sizes if n > 400]
+    assert not big, "classes over 400 lines:\n" + "\n".join(big)

@@ -206,6 +206,29 @@ lane_fill = _fill
 prefix_sums = _cum
 
 
+def paint_legend(
+    p: QPainter, legends: list[tuple[str, tuple[tuple[QColor, str], ...]]], bottom: int
+) -> None:
+    """One row per legend above `bottom`: the sources (square swatches), then the lanes' own
+    legends (round swatches, so a failure colour never reads as a source colour)."""
+    fm = p.fontMetrics()
+    for row, (title, items) in enumerate(legends):
+        y = bottom - LEGEND_H * (len(legends) - row) + 4
+        x = HEADER_W
+        p.setPen(TEXT_DIM)
+        p.drawText(QRectF(6, y - 2, HEADER_W - 10, 14), Qt.AlignmentFlag.AlignVCenter, title)
+        for color, name in items:
+            if row == 0:
+                p.fillRect(QRectF(x, y + 1, 10, 10), color)
+            else:
+                p.setPen(Qt.PenStyle.NoPen)
+                p.setBrush(color)
+                p.drawEllipse(QRectF(x, y + 1, 10, 10))
+            p.setPen(TEXT_DIM)
+            p.drawText(QPointF(x + 14, y + 10), name)
+            x += 14 + fm.horizontalAdvance(name) + 14
+
+
 def default_lanes() -> list[Lane]:
     lanes: list[Lane] = []
     for hand in (0, 1):
@@ -503,7 +526,7 @@ class Timeline(QWidget):
                 p.drawImage(QPointF(HEADER_W, 0), img)
             self._paint_header(p)
             self._paint_ruler(p)
-            self._paint_legend(p)
+            paint_legend(p, self._legends(), self.height())
             p.end()
             self._static, self._static_key = pm, key
         return self._static
@@ -570,27 +593,6 @@ class Timeline(QWidget):
             x = self.x_of(f)
             p.drawLine(QPointF(x, RULER_H - 7), QPointF(x, RULER_H - 2))
             p.drawText(QPointF(x + 3, RULER_H - 8), str(f))
-
-    def _paint_legend(self, p: QPainter) -> None:
-        """One row per legend: the sources (square swatches), then the lanes' own legends
-        (round swatches, so a failure colour never reads as a source colour)."""
-        legends = self._legends()
-        fm = p.fontMetrics()
-        for row, (title, items) in enumerate(legends):
-            y = self.height() - LEGEND_H * (len(legends) - row) + 4
-            x = HEADER_W
-            p.setPen(TEXT_DIM)
-            p.drawText(QRectF(6, y - 2, HEADER_W - 10, 14), Qt.AlignmentFlag.AlignVCenter, title)
-            for color, name in items:
-                if row == 0:
-                    p.fillRect(QRectF(x, y + 1, 10, 10), color)
-                else:
-                    p.setPen(Qt.PenStyle.NoPen)
-                    p.setBrush(color)
-                    p.drawEllipse(QRectF(x, y + 1, 10, 10))
-                p.setPen(TEXT_DIM)
-                p.drawText(QPointF(x + 14, y + 10), name)
-                x += 14 + fm.horizontalAdvance(name) + 14
 
     def _marker_bounds(self, f: int) -> QRectF | None:
         """What the marker of frame f covers (line, handle, label, range shading)."""

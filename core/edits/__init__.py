@@ -23,6 +23,7 @@ from core.edits.navigate import (
     keyframe_span,
     next_flagged,
     next_keyframe,
+    next_marked,
     next_unreviewed,
     prev_keyframe,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "load_ops",
     "next_flagged",
     "next_keyframe",
+    "next_marked",
     "next_unreviewed",
     "preview_smooth",
     "prev_keyframe",

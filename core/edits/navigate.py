@@ -77,6 +77,21 @@ def prev_keyframe(doc: LabelDocument, frame: int, hand: int | str | None = None)
     return _next(mask, frame, False)
 
 
+#: what `next_marked` jumps to (the app's jump actions)
+MARK_KINDS = ("unreviewed", "flagged", "keyframe")
+
+
+def next_marked(doc: LabelDocument, frame: int, kind: str, *, forward: bool = True) -> int | None:
+    """The next (previous) unreviewed, flagged (or noted) or keyframe frame of either hand."""
+    if kind == "unreviewed":
+        return next_unreviewed(doc, frame, forward=forward)
+    if kind == "flagged":
+        return next_flagged(doc, frame, forward=forward)
+    if kind == "keyframe":
+        return next_keyframe(doc, frame) if forward else prev_keyframe(doc, frame)
+    raise ValueError(f"kind must be one of {', '.join(MARK_KINDS)}, not {kind!r}")
+
+
 def keyframe_span(doc: LabelDocument, frame: int, hand: int | str) -> tuple[int, int] | None:
     """The keyframes (before, after) around `frame` for `hand`: the range an "interpolate here"
     button fills. None when there is no keyframe on one side."""

@@ -29,11 +29,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.errors import CheckpointError, ReconstructorError
 from core.remote.models import BUILD_LOCK, HASHER
 from core.worker.messages import Done, Error, Message, is_final
+
+if TYPE_CHECKING:
+    from core.worker.process import JobSpec
 
 log = logging.getLogger("vidihand.remote")
 
@@ -240,7 +243,7 @@ class WarmWorker:
 
     def run(
         self,
-        spec: Any,
+        spec: JobSpec,
         expect: str | None,
         on_message: Callable[[Message], None],
         cancelled: Callable[[], bool],
@@ -251,13 +254,21 @@ class WarmWorker:
         with self._lock:
             return self._run("run", spec, expect, on_message, cancelled, stopping)
 
-    def preload(self, spec: Any, expect: str | None = None) -> str:
+    def preload(self, spec: JobSpec, expect: str | None = None) -> str:
         """Load a backend into the worker; '' when done, else the reason it failed."""
         with self._lock:
             final = self._run("preload", spec, expect, lambda m: None, lambda: False, lambda: False)
         return getattr(final, "message", "") or ""
 
-    def _run(self, op, spec, expect, on_message, cancelled, stopping) -> Message | None:  # noqa: ANN001
+    def _run(
+        self,
+        op: str,
+        spec: JobSpec,
+        expect: str | None,
+        on_message: Callable[[Message], None],
+        cancelled: Callable[[], bool],
+        stopping: Callable[[], bool],
+    ) -> Message | None:
         self._ensure()
         self._cancel.clear()
         self._inbox.put((op, spec, expect))

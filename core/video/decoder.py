@@ -153,6 +153,38 @@ class _Shared:
             timestampless=st.timestampless,
         )
 
+    def index_fully(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> IndexState:
+        """Index every packet of the file now (the "full" open); VideoOpenError when it holds
+        no frame."""
+        state = scan(container, stream, self.path.stat().st_size)
+        if state.complete and state.suspect_tail and len(state.pts):
+            state = verify_tail(self.path, stream.index, state)
+            self.truncated = True
+        self.state = state
+        if not len(state.pts):
+            raise VideoOpenError(
+                f"{self.path.name} contains no video frames"
+                + (f" ({state.error})." if state.error else "."),
+                hint="The file is empty or truncated; re-export or re-download it.",
+            )
+        if not state.timestampless and guessed_pts(container):
+            state = ordinal_if_reordered(self.path, stream.index, state)
+            self.state = state
+        self.first_pts = 0 if state.timestampless else int(state.pts[0])
+        return state
+
+    def index_of(self, key: int) -> int | None:
+        """The frame whose pts is `key` (past the indexed part: estimated from the frame rate)."""
+        pts = self.state.pts
+        i = int(np.searchsorted(pts, key))
+        if i < len(pts) and pts[i] == key:
+            return i
+        if not self.state.complete and len(pts) and key > pts[-1]:
+            return int(round((key - self.first_pts) / self.step))
+        return None
+
     def publish(self, state: IndexState) -> None:
         """Take a new index (from the background indexer thread or the opener)."""
         if state.complete and state.suspect_tail and len(state.pts):
@@ -188,6 +220,33 @@ def to_rgb(reformatter: VideoReformatter, frame: av.VideoFrame) -> np.ndarray:
     return img
 
 
+def video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    """The container's first video stream; VideoOpenError (container closed) when it has none."""
+    try:
+        return container.streams.video[0]
+    except IndexError:
+        container.close()
+        kinds: list[str] = sorted({s.type for s in container.streams}) or ["no streams"]
+        raise VideoOpenError(
+            f"{path.name} has no video stream (it holds {', '.join(kinds)}).",
+            hint="Choose a video file (mp4, mov, mkv, avi, webm ...) or a folder of images.",
+        ) from None
+
+
+def _undecodable(path: Path, exc: VideoReadError) -> VideoOpenError:
+    return VideoOpenError(
+        f"{path.name}: the first frame cannot be decoded ({exc.message}).",
+        hint="The codec may be unsupported or the file damaged; convert it with "
+        "`ffmpeg -i IN -c:v libx264 OUT.mp4`.",
+    )
+
+
+def key_before(st: IndexState, target: int) -> int:
+    """pts of the keyframe at or before pts `target` (the first keyframe when none is)."""
+    k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
+    return int(st.key_pts[max(k, 0)])
+
+
 class PyAVVideo(VideoSource):
     """A video file decoded through PyAV with exact random access."""
 
@@ -221,15 +280,7 @@ class PyAVVideo(VideoSource):
         #: checked between decoded frames; returning True raises DecodeInterrupted
         self.interrupt: Callable[[], bool] | None = None
         self._container = open_container(self.path)
-        try:
-            self._stream = self._container.streams.video[0]
-        except IndexError:
-            self._container.close()
-            kinds: list[str] = sorted({s.type for s in self._container.streams}) or ["no streams"]
-            raise VideoOpenError(
-                f"{self.path.name} has no video stream (it holds {', '.join(kinds)}).",
-                hint="Choose a video file (mp4, mov, mkv, avi, webm ...) or a folder of images.",
-            ) from None
+        self._stream = video_stream(self._container, self.path)
         limit_threads(self._stream, self._threads)
         self._owner = _shared is None
         if _shared is not None:
@@ -249,16 +300,13 @@ class PyAVVideo(VideoSource):
                     index = "full"  # a raw stream: frames are located by counting
                     self._restart(None)
                     self._decoder = None
-            if index == "full":
-                first = self._open_full(sh)
+            if index == "full":  # index every packet now, then decode frame 0
+                st = sh.index_fully(self._container, self._stream)
+                first = self._decode_exact(0, int(st.pts[0]), st)
             assert first is not None
         except VideoReadError as exc:
             self._container.close()
-            raise VideoOpenError(
-                f"{self.path.name}: the first frame cannot be decoded ({exc.message}).",
-                hint="The codec may be unsupported or the file damaged; convert it with "
-                "`ffmpeg -i IN -c:v libx264 OUT.mp4`.",
-            ) from exc
+            raise _undecodable(self.path, exc) from exc
         except VideoOpenError:
             self._container.close()
             raise
@@ -268,25 +316,6 @@ class PyAVVideo(VideoSource):
             sh.done.set()
         else:
             sh.indexer = BackgroundIndexer(self.path, self._stream.index, sh.publish)
-
-    def _open_full(self, sh: _Shared) -> np.ndarray:
-        """Index every packet now, then decode frame 0."""
-        state = scan(self._container, self._stream, self.path.stat().st_size)
-        if state.complete and state.suspect_tail and len(state.pts):
-            state = verify_tail(self.path, self._stream.index, state)
-            sh.truncated = True
-        sh.state = state
-        if not len(state.pts):
-            raise VideoOpenError(
-                f"{self.path.name} contains no video frames"
-                + (f" ({state.error})." if state.error else "."),
-                hint="The file is empty or truncated; re-export or re-download it.",
-            )
-        if not state.timestampless and guessed_pts(self._container):
-            state = ordinal_if_reordered(self.path, self._stream.index, state)
-            sh.state = state
-        sh.first_pts = 0 if state.timestampless else int(state.pts[0])
-        return self._decode_exact(0, int(state.pts[0]), state)
 
     # ------------------------------------------------------------------ public
     @property
@@ -319,12 +348,8 @@ class PyAVVideo(VideoSource):
         """Close this object's decoder (and file) to free its frame buffers; the index, the
         cache and the forks stay. The next `frame()` reopens the file and seeks."""
         with self._lock:
-            self._decoder = None
-            self._kept.clear()
             self._last_pts = None
-            if self._container is not None:
-                self._container.close()
-                self._container = None  # type: ignore[assignment]
+            self._drop_decoder()
 
     def add_listener(self, fn: Callable[[VideoInfo], None]) -> None:
         """Call fn(info) (from the indexing thread) each time the background index grows."""
@@ -352,8 +377,7 @@ class PyAVVideo(VideoSource):
         last = self._last_pts  # read once: frame() on another thread may move it
         if last is not None and self._can_continue_to(target, st):
             return index - int(np.searchsorted(st.pts, last, side="right")) + 1
-        k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
-        key = int(st.key_pts[max(k, 0)]) if len(st.key_pts) else int(st.pts[0])
+        key = key_before(st, target) if len(st.key_pts) else int(st.pts[0])
         return index - int(np.searchsorted(st.pts, key)) + 1
 
     def is_exact(self, index: int) -> bool:
@@ -396,15 +420,18 @@ class PyAVVideo(VideoSource):
         if self._owner and sh.indexer is not None:
             sh.indexer.stop()
         with self._lock:
-            self._decoder = None
-            self._kept.clear()
             if self._owner:
                 sh.cache.clear()
-            if self._container is not None:
-                self._container.close()
-                self._container = None  # type: ignore[assignment]
+            self._drop_decoder()
 
     # ----------------------------------------------------------------- decode
+    def _drop_decoder(self) -> None:
+        self._decoder = None
+        self._kept.clear()
+        if self._container is not None:
+            self._container.close()
+            self._container = None  # type: ignore[assignment]
+
     def _restart(self, seek_pts: int | None = None) -> None:
         """Position the decoder at the keyframe at or before seek_pts (None: the start)."""
         if self._shared.state.timestampless or seek_pts is None or self._container is None:
@@ -476,17 +503,8 @@ class PyAVVideo(VideoSource):
     def _where(self) -> str:
         if self._last_pts is None:
             return "the start"
-        i = self._index_of(self._last_pts)
+        i = self._shared.index_of(self._last_pts)
         return f"frame {i}" if i is not None else "an unknown frame"
-
-    def _index_of(self, key: int) -> int | None:
-        pts = self._shared.state.pts
-        i = int(np.searchsorted(pts, key))
-        if i < len(pts) and pts[i] == key:
-            return i
-        if not self._shared.state.complete and len(pts) and key > pts[-1]:
-            return int(round((key - self._shared.first_pts) / self._shared.step))
-        return None
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
         return to_rgb(self._reformatter, frame)
@@ -515,10 +533,7 @@ class PyAVVideo(VideoSource):
         keyframe the seek would land on (same GOP, target ahead)."""
         if self._decoder is None or self._last_pts is None or self._last_pts >= target:
             return False
-        if st.timestampless:
-            return True
-        k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
-        return int(st.key_pts[max(k, 0)]) <= self._last_pts
+        return st.timestampless or key_before(st, target) <= self._last_pts
 
     def _decode_exact(self, index: int, target: int, st: IndexState) -> np.ndarray:
         # When the decoder runs past or ends without the target (MPEG-TS seeks land a GOP late,
@@ -575,7 +590,7 @@ class PyAVVideo(VideoSource):
                 return img
             if key > target:
                 return None
-            idx = self._index_of(key)
+            idx = self._shared.index_of(key)
             if idx is not None and idx + keep >= index and idx not in cache:
                 # frames just before the target are likely asked for next (stepping back)
                 self._kept[idx] = frame
@@ -626,7 +641,7 @@ class PyAVVideo(VideoSource):
                     hint="The file is truncated; frames after this one cannot be read.",
                 )
             frame, key = got
-            idx = self._index_of(key)
+            idx = self._shared.index_of(key)
             if idx is None or idx < wanted:
                 continue
             wanted = idx + 1

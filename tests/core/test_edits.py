@@ -16,6 +16,7 @@ from core.edits import (
     apply_edits,
     next_flagged,
     next_keyframe,
+    next_marked,
     next_unreviewed,
     prev_keyframe,
     preview_smooth,
@@ -274,6 +275,18 @@ def test_review_flags_notes_and_navigation(doc):
     h.apply("interpolate", hand="right", start=20, end=26)
     assert next_keyframe(doc, 0, "right") == 20 and prev_keyframe(doc, 30) == 26
     assert doc.notes[22] == "thumb hidden behind the cup"
+    # the app's jump actions (N, G, keyframe keys) go through next_marked
+    assert next_marked(doc, 0, "unreviewed") == 10
+    assert (
+        next_marked(doc, 22, "flagged") == 30
+        and next_marked(doc, 22, "flagged", forward=False) == 15
+    )
+    assert (
+        next_marked(doc, 0, "keyframe") == 20
+        and next_marked(doc, 30, "keyframe", forward=False) == 26
+    )
+    with pytest.raises(ValueError, match="unreviewed, flagged, keyframe"):
+        next_marked(doc, 0, "bookmark")
 
 
 def test_smooth_preview_then_apply(doc):

@@ -19,7 +19,7 @@ projection's bias only; trained with the VACE branch in stage 1).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -28,6 +28,10 @@ from core.errors import CheckpointError
 from core.extras import require
 from core.recon.vidihand.config import ViDiHandConfig
 
+if TYPE_CHECKING:  # the optional "model" extra; imported at run time through require()
+    from diffusers.models.autoencoders.autoencoder_kl_wan import AutoencoderKLWan
+    from diffusers.models.transformers.transformer_wan_vace import WanVACETransformer3DModel
+
 #: Wan's timestep scale: sigma in [0, 1] is fed as timestep 1000 sigma.
 NUM_TRAIN_TIMESTEPS = 1000
 
@@ -35,7 +39,13 @@ NUM_TRAIN_TIMESTEPS = 1000
 class Backbone(nn.Module):
     """VAE + VACE transformer + learned text embedding. Base weights frozen, VACE trainable."""
 
-    def __init__(self, cfg: ViDiHandConfig, vae: nn.Module, transformer: nn.Module) -> None:
+    # buffers registered in __init__ (nn.Module's attribute lookup cannot say they are tensors)
+    latents_mean: torch.Tensor
+    latents_std: torch.Tensor
+
+    def __init__(
+        self, cfg: ViDiHandConfig, vae: AutoencoderKLWan, transformer: WanVACETransformer3DModel
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.vae = vae
@@ -45,8 +55,8 @@ class Backbone(nn.Module):
         self.gradient_checkpointing = False
         self._zero_latents: dict[tuple, torch.Tensor] = {}
         self.freeze_base()
-        mean = torch.tensor(vae.config.latents_mean, dtype=torch.float32)
-        std = torch.tensor(vae.config.latents_std, dtype=torch.float32)
+        mean = torch.tensor(vae.config["latents_mean"], dtype=torch.float32)
+        std = torch.tensor(vae.config["latents_std"], dtype=torch.float32)
         self.register_buffer("latents_mean", mean.view(1, -1, 1, 1, 1), persistent=False)
         self.register_buffer("latents_std", std.view(1, -1, 1, 1, 1), persistent=False)
 
@@ -150,13 +160,14 @@ class Backbone(nn.Module):
         VACE hint); no later block runs. Without: the predicted flow velocity, shaped like x.
         """
         tr = self.transformer
-        cfg = tr.config
+        cfg = tr.config  # diffusers' FrozenDict, typed as a dict: read by key
         dtype = tr.patch_embedding.weight.dtype  # norms and time embedder may be float32
         b, _, f, h, w = x.shape
-        p_t, p_h, p_w = cfg.patch_size
-        last = cfg.num_layers - 1 if stop_after is None else int(stop_after)
-        if not 0 <= last < cfg.num_layers:
-            raise ValueError(f"stop_after={stop_after} outside 0..{cfg.num_layers - 1}")
+        p_t, p_h, p_w = cfg["patch_size"]
+        n_layers = int(cfg["num_layers"])
+        last = n_layers - 1 if stop_after is None else int(stop_after)
+        if not 0 <= last < n_layers:
+            raise ValueError(f"stop_after={stop_after} outside 0..{n_layers - 1}")
 
         x = x.to(dtype)
         control = control.to(dtype)
@@ -171,7 +182,7 @@ class Backbone(nn.Module):
 
         # VACE hints, only for the blocks that will run.
         hints: dict[int, torch.Tensor] = {}
-        for i, layer in enumerate(cfg.vace_layers):
+        for i, layer in enumerate(cfg["vace_layers"]):
             if layer > last:
                 break
             cond, ctrl = self._call(tr.vace_blocks[i], hidden, enc, ctrl, tproj, rotary)
@@ -228,7 +239,9 @@ def build_backbone(
     """Build the backbone from the configuration: random weights, the meta device, or real Wan
     weights from a local diffusers-layout folder (`transformer/` and `vae/` subfolders)."""
     require("diffusers", "model")
-    from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
+    # (from their modules: mypy reads the package's placeholder classes)
+    from diffusers.models.autoencoders.autoencoder_kl_wan import AutoencoderKLWan
+    from diffusers.models.transformers.transformer_wan_vace import WanVACETransformer3DModel
 
     if base_weights is not None:
         vae, transformer = _load_pretrained(cfg, Path(base_weights), dtype)
@@ -253,12 +266,16 @@ def build_backbone(
     return backbone
 
 
-def _load_pretrained(cfg: ViDiHandConfig, root: Path, dtype: torch.dtype):
+def _load_pretrained(
+    cfg: ViDiHandConfig, root: Path, dtype: torch.dtype
+) -> tuple[AutoencoderKLWan, WanVACETransformer3DModel]:
     """VAE and transformer from a diffusers-layout folder, checked before any tensor is used:
     configuration values first, then every parameter name and shape in the safetensors headers
     (diffusers would otherwise warn and leave mismatched parameters on the meta device)."""
     require("diffusers", "model")
-    from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
+    # (from their modules: mypy reads the package's placeholder classes)
+    from diffusers.models.autoencoders.autoencoder_kl_wan import AutoencoderKLWan
+    from diffusers.models.transformers.transformer_wan_vace import WanVACETransformer3DModel
 
     hint = (
         "Point --base-weights (or the config's base_weights) at a diffusers-layout folder of "

@@ -134,7 +134,7 @@ class ViDiHandReconstructor(Reconstructor):
         weights = blend_weights(W, self.overlap)
         acc = _Accumulator(n)
         cache: dict[int, torch.Tensor] = {}
-        Km = None
+        Km: torch.Tensor | None = None  # intrinsics at model size, from the first frame read
         reader = video.iter_frames(frames.start, frames.stop)
         next_read = 0
         emitted = 0
@@ -151,6 +151,7 @@ class ViDiHandReconstructor(Reconstructor):
                 ids = [min(s + i, n - 1) for i in range(W)]  # pad short clips by the last frame
                 clips.append(torch.stack([cache[i] for i in ids], dim=1))
             batch = torch.stack(clips)  # float32: the VAE runs in float32 (precision.py)
+            assert Km is not None  # the first group reads at least its first frame
             Kb = Km.expand(len(group), 3, 3)
             with torch.inference_mode():
                 out = self.model(batch, Kb, self.model.noise_generator(self.device))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from core.errors import LabelFileError
 from core.labels.joints import N_JOINTS
 from core.recon.vidihand.config import ViDiHandConfig
 from core.recon.vidihand.geometry import scale_intrinsics, scale_points
+
+if TYPE_CHECKING:  # torch is imported where tensors are made
+    import torch
 
 
 @dataclass
@@ -108,6 +112,7 @@ class FrameSource:
             else:
                 from PIL import Image
 
+                assert self.images is not None  # no video: the source was built from images
                 with Image.open(self.images[index]) as im:
                     img = np.asarray(im.convert("RGB"))
             self._cache[index] = resize_frame(img, self.width, self.height)
@@ -194,7 +199,7 @@ class LabelVideoDataset(SequenceDataset):
 class MixedDataset:
     """Several datasets sampled in proportion to their number of windows."""
 
-    def __init__(self, parts: list) -> None:
+    def __init__(self, parts: list[SequenceDataset]) -> None:
         if not parts:
             raise LabelFileError(
                 "No training data given.",
@@ -209,13 +214,13 @@ class MixedDataset:
         return self.parts[int(rng.choice(len(self.parts), p=self.p))].sample(rng)
 
 
-def collate(windows: list[Window], device: str = "cpu") -> dict:
+def collate(windows: list[Window], device: str | torch.device = "cpu") -> dict[str, Any]:
     """Stack windows into torch tensors: clip (B, 3, T, H, W) in [-1, 1], K, targets."""
     import torch
 
     frames = np.stack([w.frames for w in windows])  # (B, T, H, W, 3)
     clip = torch.from_numpy(frames).to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
-    out = {
+    out: dict[str, Any] = {
         "clip": clip,
         "K": torch.as_tensor(np.stack([w.K for w in windows]), dtype=torch.float32, device=device),
     }

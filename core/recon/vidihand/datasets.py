@@ -8,13 +8,13 @@ from __future__ import annotations
 from core.errors import LabelFileError
 from core.recon.vidihand import datasets_ext
 from core.recon.vidihand.config import ViDiHandConfig
-from core.recon.vidihand.data import LabelVideoDataset, MixedDataset
+from core.recon.vidihand.data import LabelVideoDataset, MixedDataset, SequenceDataset
 
 
 def build_dataset(specs: list[dict], cfg: ViDiHandConfig) -> MixedDataset:
     """Datasets from specs: {"kind": "labels", "labels", "video"} | {"kind": "hot3d", ...} |
     {"kind": "arctic", ...} (see docs/vidihand.md)."""
-    parts = []
+    parts: list[SequenceDataset] = []
     for spec in specs:
         kind = spec.get("kind", "labels")
         if kind == "labels":

@@ -24,7 +24,7 @@ ARCTIC (one sequence): `<seq>.mano.npy` (dict: "right"/"left" -> rot (F,3), pose
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle, qua
 from core.io.hot3d import camera_model, read_headset_trajectory, read_mano_trajectory
 from core.recon.vidihand.config import ViDiHandConfig
 from core.recon.vidihand.data import FrameSource, SequenceDataset, Targets
+
+if TYPE_CHECKING:  # torch is imported only when a MANO dataset is built
+    from core.recon.vidihand.handmodel import ManoLayer
 
 
 # ------------------------------------------------------------------------------------- HOT3D
@@ -83,7 +86,7 @@ def hot3d_in_camera(seq: str | Path, stream: str) -> dict[str, Any]:
 
 def _mano_targets(
     R_cam: np.ndarray, hand_pose: np.ndarray, betas: np.ndarray, origin_cam: np.ndarray,
-    R_cw: np.ndarray, valid: np.ndarray, layer,
+    R_cw: np.ndarray, valid: np.ndarray, layer: ManoLayer,
 ) -> Targets:  # fmt: skip
     """Targets from camera-frame MANO params with a ManoLayer: joints, wrist-based transl."""
     import torch
@@ -122,8 +125,8 @@ def _fill_2d(t: Targets, K: np.ndarray, size: tuple[int, int]) -> None:
     t.present[:] = vis
 
 
-def _need_mano(cfg: ViDiHandConfig, what: str):
-    from core.recon.vidihand.handmodel import build_hand_layer
+def _need_mano(cfg: ViDiHandConfig, what: str) -> ManoLayer:
+    from core.recon.vidihand.handmodel import ManoLayer, build_hand_layer
 
     if cfg.hand_model.get("kind") != "mano":
         raise LabelFileError(
@@ -131,7 +134,9 @@ def _need_mano(cfg: ViDiHandConfig, what: str):
             hint="Set hand_model.kind to 'mano' and hand_model.mano_dir to your MANO folder "
             "(MANO_LEFT.pkl, MANO_RIGHT.pkl) in the training configuration.",
         )
-    return build_hand_layer(cfg.hand_model)
+    layer = build_hand_layer(cfg.hand_model)
+    assert isinstance(layer, ManoLayer)  # kind "mano", checked above
+    return layer
 
 
 def _image_files(folder: str | Path, what: str) -> list[Path]:

@@ -57,6 +57,8 @@ class RayEncoding(nn.Module):
     a wide lens and of a narrow lens look in different directions.
     """
 
+    freqs: torch.Tensor  # a buffer registered in __init__
+
     def __init__(self, dim: int, n_freqs: int) -> None:
         super().__init__()
         self.register_buffer(

@@ -20,6 +20,7 @@ Both return joints relative to the wrist, rotated into the camera frame (no tran
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -75,6 +76,9 @@ class SkeletonLayer(nn.Module):
     """Joint-only FK over the project's skeleton (see module docstring)."""
 
     kind = "skeleton"
+    # buffers registered in __init__ (nn.Module's attribute lookup cannot say they are tensors)
+    template: torch.Tensor
+    finger_bone: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
@@ -114,6 +118,18 @@ class SkeletonLayer(nn.Module):
         return torch.stack(P, dim=1)
 
 
+class _SmplxMano(Protocol):
+    """What this module reads of an smplx MANO layer (smplx ships no type information)."""
+
+    pose_mean: torch.Tensor
+    v_template: torch.Tensor
+    shapedirs: torch.Tensor
+    posedirs: torch.Tensor
+    J_regressor: torch.Tensor
+    parents: torch.Tensor
+    lbs_weights: torch.Tensor
+
+
 class ManoLayer(nn.Module):
     """smplx MANO (full axis-angle pose) for both hands, from a folder with MANO_{LEFT,RIGHT}.pkl.
 
@@ -122,6 +138,7 @@ class ManoLayer(nn.Module):
     """
 
     kind = "mano"
+    components: torch.Tensor  # a buffer registered in __init__
 
     def __init__(self, model_dir: str | Path) -> None:
         super().__init__()
@@ -140,16 +157,20 @@ class ManoLayer(nn.Module):
         for p in self.mano.parameters():
             p.requires_grad_(False)
 
+    def smplx_layer(self, side: int) -> _SmplxMano:
+        """The smplx MANO layer of one side (0 left, 1 right)."""
+        return cast(_SmplxMano, self.mano[side])
+
     def pose_mean(self, side: int) -> torch.Tensor:
         """(15, 3) MANO mean hand pose (axis-angle) of one side."""
-        return self.mano[side].pose_mean[3:].view(15, 3)
+        return self.smplx_layer(side).pose_mean[3:].view(15, 3)
 
     @torch.no_grad()
     def rest_wrist(self, betas: torch.Tensor, side: int) -> torch.Tensor:
         """(N, 3) MANO root joint J0(betas): smplx places the wrist at J0 + transl."""
         from smplx.lbs import blend_shapes, vertices2joints
 
-        layer = self.mano[side]
+        layer = self.smplx_layer(side)
         v = layer.v_template + blend_shapes(betas.to(layer.shapedirs), layer.shapedirs)
         return vertices2joints(layer.J_regressor, v)[:, 0].cpu()
 
@@ -158,7 +179,7 @@ class ManoLayer(nn.Module):
     ) -> torch.Tensor:
         from smplx.lbs import lbs
 
-        layer = self.mano[side]
+        layer = self.smplx_layer(side)
         n = R_global.shape[0]
         full = torch.cat([R_global[:, None], R_pose], dim=1)  # (N,16,3,3), flat-hand relative
         verts, joints = lbs(
@@ -172,7 +193,7 @@ class ManoLayer(nn.Module):
         return out - out[:, :1]
 
 
-def build_hand_layer(spec: dict) -> nn.Module:
+def build_hand_layer(spec: dict) -> SkeletonLayer | ManoLayer:
     """The hand layer a configuration's `hand_model` section asks for."""
     kind = spec.get("kind", "skeleton")
     if kind == "mano":

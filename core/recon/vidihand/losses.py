@@ -22,11 +22,19 @@ target is known:
 
 from __future__ import annotations
 
+import functools
+import operator
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from core.recon.vidihand.handmodel import axis_angle_to_matrix
+
+if TYPE_CHECKING:
+    from core.recon.vidihand.config import ViDiHandConfig
+    from core.recon.vidihand.model import ViDiHandModel
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -41,7 +49,9 @@ def _nan0(x: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(x, nan=0.0)
 
 
-def stage2_losses(out: dict, batch: dict, weights: dict, model) -> dict[str, torch.Tensor]:
+def stage2_losses(
+    out: dict, batch: dict, weights: dict, model: ViDiHandModel
+) -> dict[str, torch.Tensor]:
     """Loss terms (and their weighted sum under "total") for a decoder output and a batch."""
     cfg = model.cfg
     gt_j = batch["joints_3d"]
@@ -88,12 +98,14 @@ def stage2_losses(out: dict, batch: dict, weights: dict, model) -> dict[str, tor
         acc_g = t_g[:, 2:] - 2 * t_g[:, 1:-1] + t_g[:, :-2]
         k3 = known[:, 2:] & known[:, 1:-1] & known[:, :-2]
         terms["smooth"] = _masked_mean((acc_p - acc_g).abs() * 100.0, k3)
-    total = sum(float(weights.get(k, 1.0)) * v for k, v in terms.items())
-    terms["total"] = total
+    weighted = (float(weights.get(k, 1.0)) * v for k, v in terms.items())
+    terms["total"] = functools.reduce(operator.add, weighted)  # "joints" is always there
     return terms
 
 
-def heatmap_loss(out: dict, joints_2d: torch.Tensor, present: torch.Tensor, cfg) -> torch.Tensor:
+def heatmap_loss(
+    out: dict, joints_2d: torch.Tensor, present: torch.Tensor, cfg: ViDiHandConfig
+) -> torch.Tensor:
     """Cross-entropy of the joint heatmaps against Gaussians (sigma = one heatmap cell) at the
     target joints, for joints inside the image. Soft-argmax alone (the anchor L1) trains the
     heatmaps slowly from scratch; this gives every cell a direct signal."""
@@ -136,7 +148,7 @@ def overlay_video(batch: dict, variant: str, alpha: float) -> np.ndarray:
 
 
 def stage1_loss(
-    model,
+    model: ViDiHandModel,
     batch: dict,
     z_in: torch.Tensor,
     z_tgt: torch.Tensor,

@@ -25,6 +25,7 @@ workspace. The latents are cached (the VAE runs without gradients, in chunks of 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,7 @@ class TrainingMemory:
         ]
 
 
-def _bytes(tensors) -> int:  # noqa: ANN001 - any iterable of tensors
+def _bytes(tensors: Iterable[torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 

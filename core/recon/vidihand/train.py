@@ -212,14 +212,15 @@ class LatentCache:
         self.items: dict[tuple, torch.Tensor] = {}
 
     def latents(
-        self, model, batch: dict, kind: str, make_clip: Callable[[], torch.Tensor]
+        self, model: ViDiHandModel, batch: dict, kind: str, make_clip: Callable[[], torch.Tensor]
     ) -> torch.Tensor:
         return self.get(batch, kind, lambda: model.backbone.encode(make_clip()))
 
     def get(self, batch: dict, kind: str, make: Callable[[], torch.Tensor]) -> torch.Tensor:
         keys = [(k, kind) if k else None for k in batch["keys"]]
-        if None not in keys and all(k in self.items for k in keys):
-            return torch.stack([self.items[k] for k in keys])
+        known = [k for k in keys if k is not None]
+        if len(known) == len(keys) and all(k in self.items for k in known):
+            return torch.stack([self.items[k] for k in known])
         with torch.no_grad():
             z = make()
         for k, zi in zip(keys, z, strict=True):
@@ -237,7 +238,15 @@ def _overlay_clip(batch: dict, variant: str, alpha: float, device: torch.device)
     return torch.from_numpy(frames).to(device).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
 
 
-def _save(model, out: Path, stage: str, step: int, base_weights, last: dict, opt) -> None:
+def _save(
+    model: ViDiHandModel,
+    out: Path,
+    stage: str,
+    step: int,
+    base_weights: str | None,
+    last: dict,
+    opt: torch.optim.Optimizer,
+) -> None:
     state = {"stage": stage, "step": step, "base_weights": base_weights, "last_log": last}
     save_checkpoint(model, out, base_weights=base_weights, state=state, optimizer=opt)
 
