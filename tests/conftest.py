@@ -75,6 +75,19 @@ def require_installed(ok: object, what: str) -> None:
         )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.requires(module, what)`: the test fails (never skips) without `module`."""
+    import importlib
+
+    for mark in item.iter_markers("requires"):
+        module, what = mark.args
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            require_installed(False, what)
+
+
 @pytest.fixture(scope="session")
 def ffmpeg_binary() -> str:
     """The ffmpeg command line tool (remuxing and muxing test clips)."""
@@ -120,6 +133,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 _skipped: list[tuple[str, str, bool]] = []  # (test id, reason, allowed)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A whole module skipped at collection (pytest.skip(allow_module_level=True)) is a skip."""
+    if report.skipped:
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        _skipped.append((report.nodeid, reason.removeprefix("Skipped: "), False))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -23,16 +23,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def two_d_only(doc: LabelDocument) -> list[str]:
+    """Hands with 2D joints on every present frame and 3D joints on none: what a 2D pass gives
+    (`vidihand import cvat`, docs/formats.md), a documented state rather than damage."""
+    out = []
+    for name, t in zip(("left", "right"), doc.hands, strict=True):
+        p = t.present
+        has_3d = ~np.isnan(t.joints_3d).any(axis=(1, 2))
+        has_2d = ~np.isnan(t.joints_2d).all(axis=(1, 2))  # a joint left out is still a hand
+        if p.any() and not (p & has_3d).any() and has_2d[p].all():
+            out.append(name)
+    return out
+
+
 def consistency_problems(doc: LabelDocument) -> list[str]:
-    """Problems a valid-looking file can still have: present hands without joints, joints on
-    absent hands, sources out of range, non-positive depths."""
+    """Problems a valid-looking file can still have: present hands without joints (3D missing
+    on some present frames, a 2D-only hand is fine; no 2D joint at all, one joint left out
+    unknown is fine), sources out of range, non-positive depths."""
     problems = []
+    flat = two_d_only(doc)
     for name, t in zip(("left", "right"), doc.hands, strict=True):
         p = t.present
         missing = p & np.isnan(t.joints_3d).any(axis=(1, 2))
-        if missing.any():
+        if missing.any() and name not in flat:
             problems.append(f"{name}: {int(missing.sum())} present frames have no 3D joints")
-        missing_2d = p & np.isnan(t.joints_2d).any(axis=(1, 2))
+        missing_2d = p & np.isnan(t.joints_2d).all(axis=(1, 2))
         if missing_2d.any():
             problems.append(f"{name}: {int(missing_2d.sum())} present frames have no 2D joints")
         bad_src = t.source > max(Source)
@@ -80,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     problems = consistency_problems(doc)
     summary = describe(doc)
     summary["problems"] = problems
+    summary["two_d_only"] = two_d_only(doc)
     summary["projection_rms_px"] = projection_rms(doc)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -102,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
             for k, v in summary["projection_rms_px"].items()
         )
         print(f"  3D-to-2D projection RMS: {rms}")
+        if summary["two_d_only"]:
+            print(f"  2D only (no 3D joints): {', '.join(summary['two_d_only'])}")
         if args.video:
             print(f"  matches {args.video}")
         for prob in problems:

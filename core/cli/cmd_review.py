@@ -59,13 +59,69 @@ def require_display() -> None:
         return  # offscreen, vnc, eglfs, ...: Qt needs no window system
     if sys.platform in ("darwin", "win32"):
         return
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    hint = (
+        "Run it on a desktop, over `ssh -X`, under `xvfb-run`, or with "
+        "QT_QPA_PLATFORM=offscreen for --screenshot."
+    )
+    display = os.environ.get("DISPLAY", "")
+    wayland = os.environ.get("WAYLAND_DISPLAY", "")
+    if not (display or wayland):
         raise VidihandError(
             "no display: `vidihand review` needs a graphical session (DISPLAY and "
             "WAYLAND_DISPLAY are not set).",
-            hint="Run it on a desktop, over `ssh -X`, under `xvfb-run`, or with "
-            "QT_QPA_PLATFORM=offscreen for --screenshot.",
+            hint=hint,
         )
+    if display and (platform.startswith("xcb") or not (platform or wayland)):
+        problem = x_display_problem(display)  # Qt would use X11: is the server there?
+        if problem:
+            raise VidihandError(
+                f"cannot connect to the X display {display} (DISPLAY): {problem}.", hint=hint
+            )
+
+
+#: libxcb's xcb_connection_has_error codes, in words
+_XCB_ERRORS = {
+    1: "no X server answers there, or it refused this user (X authority)",
+    2: "the X server does not support a required extension",
+    3: "out of memory",
+    4: "the X server's request length limit was exceeded",
+    5: "the DISPLAY value cannot be parsed (expected e.g. :0 or host:0.0)",
+    6: "the X server has no such screen",
+    7: "a file descriptor could not be passed",
+}
+
+
+def x_display_problem(display: str) -> str:
+    """Why the X display `display` cannot be used ("" when it can, or when libxcb is missing,
+    which Qt's xcb plugin then reports itself). Connects with libxcb, as Qt's xcb plugin does,
+    so the answer is Qt's own; libxcb's own complaints on stderr are kept off the terminal."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    name = ctypes.util.find_library("xcb")
+    if not name:
+        return ""
+    try:
+        xcb = ctypes.CDLL(name)
+    except OSError:
+        return ""
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        conn = xcb.xcb_connect(display.encode(), None)
+        code = int(xcb.xcb_connection_has_error(conn))
+        xcb.xcb_disconnect(conn)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return _XCB_ERRORS.get(code, f"libxcb error {code}") if code else ""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -39,8 +39,13 @@ LIST_MODELS_TIMEOUT_S = 300.0
 
 
 def read_token(path: str | os.PathLike[str]) -> str:
-    """The shared secret in `path` (surrounding whitespace ignored)."""
+    """The shared secret in `path` (surrounding whitespace ignored). A file its owner's group or
+    other users can read or write is refused, on the client as on the server (OpenSSH refuses
+    such keys): whoever reads the token can run jobs and read results on the server."""
+    from core.remote.exposure import check_token_file_private
+
     p = Path(path).expanduser()
+    check_token_file_private(p)
     try:
         token = p.read_text(encoding="utf-8").strip()
     except OSError as exc:

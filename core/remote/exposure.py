@@ -2,7 +2,8 @@
 
 - A non-loopback bind address is refused unless the owner says so (`--allow-remote-bind`): the
   protocol authenticates but does not encrypt, so the token would cross the network in clear.
-- A token file that others can read or write is refused, as OpenSSH refuses such private keys:
+- A token file that others can read or write is refused (by the server here, by the client in
+  `core.remote.client.read_token`), as OpenSSH refuses such private keys:
   anyone who reads the token can run jobs and read every result on the server.
 """
 
@@ -55,6 +56,6 @@ def check_token_file_private(path: str | os.PathLike[str]) -> None:
     if mode & 0o077:
         raise RemoteError(
             f"the token file {p} is accessible by other users (mode {mode:04o}); anyone who "
-            "reads it can run jobs on this server and read their results.",
+            "reads it can run jobs on the server and read their results.",
             hint=f"Make it private to you: chmod 600 {p}",
         )

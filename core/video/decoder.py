@@ -33,7 +33,7 @@ from av.video.reformatter import VideoReformatter
 from core.errors import VideoOpenError, VideoReadError
 from core.video.base import VideoInfo, VideoSource
 from core.video.cache import DEFAULT_CACHE_BYTES, FrameCache
-from core.video.index import BackgroundIndexer, IndexState, scan
+from core.video.index import BackgroundIndexer, IndexState, raw_stream, scan
 from core.video.packets import SKIPPABLE_CODECS, PacketDecoder
 from core.video.quirks import guessed_pts, open_container, ordinal_if_reordered, verify_tail
 
@@ -289,8 +289,10 @@ class PyAVVideo(VideoSource):
         self._shared = sh = _Shared(
             self.path, self._stream, self._container, FrameCache(cache_bytes)
         )
-        if index == "background" and guessed_pts(self._container):
-            index = "full"  # AVI: pts may be unusable, which only the full index finds out
+        if index == "background" and (guessed_pts(self._container) or raw_stream(self._container)):
+            # AVI: pts may be unusable, which only the full index finds out; a raw stream's
+            # frames are located by counting, which needs the whole count first
+            index = "full"
         try:
             first = None
             if index == "background":

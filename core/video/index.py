@@ -10,6 +10,9 @@ before it (its pts is at or below the largest decode timestamp seen so far).
 
 Streams without any timestamps (raw .h264/.hevc elementary streams) get ordinal "timestamps":
 frame i is the i-th frame the decoder outputs, which the reader reaches by decoding forward.
+So do all raw elementary streams (`raw_stream`): some raw demuxers (H.263, MPEG-4 part 2) make up
+timestamps from a nominal rate and flag every packet as a keyframe, and a seek to such a
+timestamp lands on a predicted frame, so frames past 0 came back wrong.
 """
 
 from __future__ import annotations
@@ -44,11 +47,28 @@ class IndexState:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+#: FFmpeg demuxers of raw (container-less) video elementary streams
+RAW_STREAM_FORMATS = frozenset(
+    {
+        "avs2", "avs3", "cavsvideo", "dirac", "dnxhd", "evc", "h261", "h263", "h264", "hevc",
+        "ingenient", "m4v", "mjpeg", "mjpeg_2000", "mpegvideo", "obu", "vc1", "vvc",
+    }
+)  # fmt: skip
+
+
+def raw_stream(container: av.container.InputContainer) -> bool:
+    """True for a raw elementary stream: no container, so no timestamps that can be seeked to."""
+    return bool(set(str(getattr(container.format, "name", "")).split(",")) & RAW_STREAM_FORMATS)
+
+
 class _Accumulator:
     """Collects packets in decode order and tells which pts are final."""
 
-    def __init__(self, stream: av.video.stream.VideoStream, file_size: int) -> None:
+    def __init__(
+        self, stream: av.video.stream.VideoStream, file_size: int, ordinal: bool = False
+    ) -> None:
         self.stream = stream
+        self.ordinal = ordinal  # locate frames by output order whatever the packets' pts say
         self.file_size = file_size
         self.pts: list[int] = []
         self.key_pts: list[int] = []
@@ -79,7 +99,7 @@ class _Accumulator:
             self.key_pts.append(int(pts))
 
     def snapshot(self, complete: bool, error: str = "") -> IndexState:
-        timestampless = self.packets > 0 and self.no_ts == self.packets
+        timestampless = self.packets > 0 and (self.ordinal or self.no_ts == self.packets)
         if timestampless:
             n = self.packets
             pts = np.arange(n, dtype=np.int64)
@@ -125,7 +145,7 @@ def scan(
 ) -> IndexState:
     """Demux every packet of `stream` and return the finished index. With `publish`, partial
     indexes are handed out every PUBLISH_EVERY packets (for background indexing)."""
-    acc = _Accumulator(stream, file_size)
+    acc = _Accumulator(stream, file_size, ordinal=raw_stream(container))
     error = ""
     try:
         for packet in container.demux(stream):

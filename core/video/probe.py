@@ -16,14 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import VideoOpenError
+from core.video.index import raw_stream
 
-#: FFmpeg demuxers of raw (container-less) video elementary streams
-RAW_STREAM_FORMATS = frozenset(
-    {
-        "avs2", "avs3", "cavsvideo", "dirac", "dnxhd", "evc", "h261", "h263", "h264", "hevc",
-        "ingenient", "m4v", "mjpeg", "mjpeg_2000", "mpegvideo", "obu", "vc1", "vvc",
-    }
-)  # fmt: skip
 #: frames of a raw stream that must decode cleanly (fewer when the stream is shorter)
 CHECK_FRAMES = 4
 #: largest frame side accepted (FFmpeg's own limit is 16384 for most codecs)
@@ -42,9 +36,8 @@ def check_plausible_video(path: str | Path) -> None:
     except (av.FFmpegError, OSError, ValueError):
         return
     with container:
-        names = set((container.format.name or "").split(","))
         streams = container.streams.video
-        if not streams or not names & RAW_STREAM_FORMATS:
+        if not streams or not raw_stream(container):
             return
         stream = streams[0]
         codec = stream.codec_context.name or "video"

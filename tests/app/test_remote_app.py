@@ -256,6 +256,7 @@ def test_wrong_token_is_a_clear_error_and_the_window_keeps_working(
     video, gt = sample
     wrong = tmp_path / "wrong-token"
     wrong.write_text("not-the-token\n")
+    wrong.chmod(0o600)
     bad = RemoteHost(**{**remote.__dict__, "name": "bad-token", "token_file": str(wrong)})
     window.settings.remote_hosts = [remote, bad]
     window.remote.refresh_hosts()

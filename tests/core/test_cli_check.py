@@ -97,3 +97,17 @@ def test_inconsistent_content_fails(small_video: Path, tmp_path: Path, capsys) -
     assert "left: 2 present frames have no 3D joints" in captured.out
     assert "right: joints behind the camera" in captured.out
     assert "problem(s)" in captured.err
+
+
+def test_2d_only_hands_pass_but_a_partial_3d_gap_fails(small_video: Path, tmp_path: Path, capsys):
+    """A hand with 2D joints and no 3D on any present frame (a CVAT import, docs/formats.md)
+    passes and is named; a hand with 3D on some present frames and not on others fails."""
+    doc = _labels_for(small_video)
+    uv = np.full((21, 2), 20.0)
+    doc.write(0, [5, 6], {"present": True, "joints_2d": uv})
+    doc.write(1, [60, 61], {"present": True, "joints_2d": uv})  # 3D on its frames 0..49 only
+    path = save_labels(doc, tmp_path / "two_d.h5")
+    assert _check(str(path)) == 2
+    out = capsys.readouterr().out
+    assert "right: 2 present frames have no 3D joints" in out and "left:" not in out
+    assert "2D only (no 3D joints): left" in out

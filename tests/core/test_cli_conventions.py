@@ -120,3 +120,30 @@ def test_review_without_a_display_says_so(tmp_path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert lines[0].startswith("error: no display") and len(lines) == 2, proc.stderr
+
+
+def _dead_display() -> str:
+    """An X display number nothing listens on (no socket in /tmp/.X11-unix, none abstract)."""
+    unix = Path("/proc/net/unix").read_text() if Path("/proc/net/unix").exists() else ""
+    for n in range(499, 1000):  # above the numbers `xvfb-run -a` hands out (99, 100, ...)
+        sock = f"/tmp/.X11-unix/X{n}"
+        if not Path(sock).exists() and sock not in unix:
+            return f":{n}"
+    raise AssertionError("no free X display number")
+
+
+@pytest.mark.parametrize("platform", ["", "xcb"])
+def test_review_with_a_dead_x_display_says_so(platform: str) -> None:
+    """DISPLAY names an X server that is not there (a closed `ssh -X`, a stopped Xvfb): one line
+    and exit 2, not Qt's page about platform plugins and an abort (exit 134)."""
+    display = _dead_display()
+    env = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["DISPLAY"] = display
+    if platform:
+        env["QT_QPA_PLATFORM"] = platform
+    proc = subprocess.run([*VIDIHAND, "review"], capture_output=True, text=True, timeout=120,
+                          env=env)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("hint: "), proc.stderr
+    assert lines[0].startswith(f"error: cannot connect to the X display {display}"), proc.stderr

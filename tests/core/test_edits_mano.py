@@ -160,3 +160,25 @@ def test_hot3d_in_a_headset_camera_lands_in_hot3ds_own_hand_boxes(
             np.testing.assert_allclose(model.joints(1, params), tr.joints_3d, atol=2e-5)
     finally:
         use_hand_model(None)
+
+
+def test_reset_hand_model_looks_the_model_up_again(mano_dir, tmp_path, monkeypatch):
+    """`hand_model()` asks core.hands once and keeps the answer; after the MANO folder setting
+    changed (a script pointing VIDIHAND_MANO_DIR at the files), `reset_hand_model()` makes the
+    next call look again, and the edits then refit with the new files."""
+    import core.hands.model as hand_models
+    from core.edits.model import hand_model, reset_hand_model
+
+    monkeypatch.setattr(hand_models, "_model", hand_models._model)  # restored afterwards
+    monkeypatch.setenv("VIDIHAND_MANO_DIR", str(tmp_path / "no-mano-here"))
+    reset_hand_model()
+    assert hand_model() is None  # no files: the documented fallbacks
+    monkeypatch.setenv("VIDIHAND_MANO_DIR", str(mano_dir))
+    assert hand_model() is None  # the answer is kept until a reset
+    reset_hand_model()
+    found = hand_model()
+    assert isinstance(found, ManoEditModel) and hand_model() is found
+    params = {"betas": np.zeros(10), "global_orient": np.zeros(3), "hand_pose": np.zeros(45),
+              "transl": np.zeros(3)}  # fmt: skip
+    expected = ManoModel(mano_dir).joints(1, params)
+    np.testing.assert_allclose(found.joints(1, params), expected, atol=1e-6)

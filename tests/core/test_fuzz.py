@@ -3,9 +3,11 @@
 Every input is either accepted or refused with the module's typed error (LabelFileError,
 EditError, VideoOpenError / VideoReadError): never another exception, a hang or a huge
 allocation; and whatever `apply` writes, `check` accepts. Hypothesis runs derandomized (the same
-examples every run) and briefly in CI; VIDIHAND_FUZZ_LONG=1 runs many more examples:
+examples every run, the "ci" profile) and briefly in CI; VIDIHAND_FUZZ_LONG=1 runs many more
+examples, and with VIDIHAND_HYPOTHESIS=long they are random ones (new on every run):
 
-    VIDIHAND_FUZZ_LONG=1 .venv/bin/python -m pytest -p no:cacheprovider tests/core/test_fuzz.py
+    VIDIHAND_FUZZ_LONG=1 VIDIHAND_HYPOTHESIS=long .venv/bin/python -m pytest -p no:cacheprovider \
+        tests/core/test_fuzz.py
 
 (Protocol frames of the remote server are fuzzed in tests/core/test_remote_server.py.)
 """
@@ -38,9 +40,7 @@ from test_edits_apply_cli import make_labels  # noqa: E402
 LONG = os.environ.get("VIDIHAND_FUZZ_LONG", "") not in ("", "0")
 FUZZ = settings(
     max_examples=3000 if LONG else 60,
-    derandomize=True,
-    database=None,
-    deadline=None,
+    deadline=None,  # derandomize and database come from the profile (tests/conftest.py)
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

@@ -120,6 +120,10 @@ def test_cvat_round_trip_through_the_cli(doc, sample, tmp_path, shape, capsys):
         assert (b.source[interp] == Source.INTERPOLATED).all()
         assert (b.source[a.present & ~interp] == Source.IMPORTED).all()
     assert got.hands[1].flags[5] & Flag.OCCLUDED
+    # what the import wrote, `check` accepts: 2D-only hands are a documented state, not damage
+    assert main(["check", str(back), "--video", str(sample[0])]) == 0
+    out = capsys.readouterr().out
+    assert "2D only (no 3D joints): left, right" in out and "PROBLEM" not in out
 
 
 def test_cvat_import_of_a_hand_written_sparse_track(sample, doc, tmp_path):

@@ -13,7 +13,7 @@ from core.edits import EditHistory
 from core.hands.simple_mesh import simple_hand_mesh
 from core.io.labels_h5 import load_labels, save_labels
 
-pytest.importorskip("rerun")
+pytestmark = pytest.mark.requires("rerun", "rerun-sdk (the [rerun] extra, requirements.lock)")
 
 
 def read_rrd(path):

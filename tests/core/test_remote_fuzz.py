@@ -2,9 +2,10 @@
 and after the handshake, never crash it, never produce an `internal` error or a logged
 traceback, and the server keeps serving real clients.
 
-Derandomized (the same frames every run), a few seconds in CI. A longer run:
+Derandomized (the same frames every run, the "ci" profile), a few seconds in CI. A longer run
+(VIDIHAND_HYPOTHESIS=long: new random frames on every run):
 
-    VIDIHAND_FUZZ_LONG=1 python -m pytest tests/core/test_remote_fuzz.py -s
+    VIDIHAND_FUZZ_LONG=1 VIDIHAND_HYPOTHESIS=long python -m pytest tests/core/test_remote_fuzz.py -s
 
 prints how many frames were sent and what the server answered (figures for docs/remote.md).
 """
@@ -263,9 +264,7 @@ frames = st.lists(frame(), min_size=1, max_size=3).map(b"".join)
 
 @settings(
     max_examples=EXAMPLES,
-    derandomize=True,
-    deadline=None,
-    database=None,
+    deadline=None,  # derandomize and database come from the profile (tests/conftest.py)
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(frame=frames, authenticated=st.booleans())

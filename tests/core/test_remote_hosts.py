@@ -28,6 +28,7 @@ TOKEN = "hosts-test-token"
 def token_file(tmp_path: Path) -> Path:
     p = tmp_path / "token"
     p.write_text(TOKEN + "\n")
+    p.chmod(0o600)  # a token file others can read is refused (core/remote/exposure.py)
     return p
 
 
@@ -56,8 +57,12 @@ def test_host_problems_name_each_field(tmp_path: Path, token_file: Path) -> None
         assert fields_at_fault(bad) == {field_name}, change
     empty = tmp_path / "empty-token"
     empty.write_text("  \n")
+    empty.chmod(0o600)
     problems = host_problems(RemoteHost("gpu", "gpu", token_file=str(empty)))
     assert problems == [("token_file", f"The token file {empty} is empty.")]
+    token_file.chmod(0o640)  # the settings dialog names the client's readable token file
+    ((field_name, text),) = host_problems(good)
+    assert field_name == "token_file" and "accessible by other users (mode 0640)" in text
     with pytest.raises(SettingsError, match="cannot be used: Put the user name") as info:
         check_host(RemoteHost(**{**good.__dict__, "host": "bob@gpu"}))
     assert "Remote hosts" in info.value.hint

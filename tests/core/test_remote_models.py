@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +75,12 @@ class ServeProcess:
             cmd, stderr=subprocess.PIPE, stdout=self.log, text=True, env=env
         )
         assert self.proc.stderr is not None
+        self.lines: list[str] = []  #: its log so far, for wait_log
+        self._heard = threading.Condition()
+        self._ended = False
         for line in self.proc.stderr:
             self.log.write(line)
+            self.lines.append(line)
             if "listening on" in line:
                 self.address = line.split("listening on ")[1].split(",")[0]
                 break
@@ -92,6 +96,26 @@ class ServeProcess:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.log.write(line)
+            with self._heard:
+                self.lines.append(line)
+                self._heard.notify_all()
+        with self._heard:
+            self._ended = True
+            self._heard.notify_all()
+
+    def wait_log(self, *texts: str, timeout: float = 300.0) -> str:
+        """The first log line holding one of `texts`, waiting for the server to write it (on
+        a condition the log reader notifies; `timeout` only guards against a hang)."""
+
+        def found() -> str | None:
+            return next((ln for ln in self.lines if any(t in ln for t in texts)), None)
+
+        with self._heard:
+            if not self._heard.wait_for(lambda: found() is not None or self._ended, timeout):
+                raise AssertionError(f"serve never logged any of {texts}: {self.read_log()}")
+            line = found()
+        assert line is not None, f"serve ended without logging any of {texts}: {self.read_log()}"
+        return line
 
     def read_log(self) -> str:
         self.log.flush()
@@ -113,15 +137,6 @@ class ServeProcess:
             self.proc.wait(5)
         self._drain.join(5)
         self.log.close()
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
-    """Poll a server-side condition (a state change in another process) until it holds."""
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +226,9 @@ def test_remote_run_by_name_equals_local_and_the_model_stays_loaded(
     print(cold.strip().splitlines()[-1], f"| warm: first frame after {status['timing']}")
     assert server.models()["beta"] == {**server.models()["beta"], "loaded": True, "loads": 1}
     # --preload alpha loaded it at start: its first job is already warm
-    wait_for(lambda: server.models()["alpha"]["loaded"], "the preloaded model")
+    # logged once preload returns, after the worker's `loaded` event was taken in
+    line = server.wait_log("preloaded alpha", "could not preload alpha")
+    assert "preloaded alpha" in line and server.models()["alpha"]["loaded"], line
     got, status = remote(server, "alpha", video, range(0, 14), K)
     assert_same(got, local(checkpoints["alpha"], video, range(0, 14), K))
     assert status["timing"]["warm"] is True and server.models()["alpha"]["loads"] == 1

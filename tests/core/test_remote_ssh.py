@@ -230,6 +230,7 @@ def test_tunnel_failures_are_clear_errors(
 
     token_file = tmp_path / "token"
     token_file.write_text("x\n")
+    token_file.chmod(0o600)
     rc = main(
         [
             "reconstruct",

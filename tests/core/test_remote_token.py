@@ -38,6 +38,7 @@ def test_creates_a_private_random_token(tmp_path: Path, permissive_umask) -> Non
 def test_an_existing_token_is_read_not_replaced(tmp_path: Path) -> None:
     path = tmp_path / "token"
     path.write_text("  shared-secret-42 \n")
+    path.chmod(0o600)
     before = path.stat()
     assert ensure_token_file(path) == ("shared-secret-42", False)
     after = path.stat()
@@ -60,6 +61,37 @@ def test_unreadable_or_empty_token_files_are_clear_errors(
     path = tmp_path / "token"
     if content is not None:
         path.write_text(content)
+        path.chmod(0o600)
     with pytest.raises(RemoteError) as exc:
         read_token(path)
     assert words in exc.value.message and str(path) in exc.value.message and exc.value.hint
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o644], ids=oct)
+def test_the_client_refuses_a_token_file_others_can_read(tmp_path: Path, mode: int) -> None:
+    """The client's copy of the token is as secret as the server's: a group- or world-accessible
+    one is refused (as OpenSSH refuses such keys), by read_token and so by every client path."""
+    path = tmp_path / "token"
+    path.write_text("shared-secret-42\n")
+    path.chmod(mode)
+    with pytest.raises(RemoteError) as exc:
+        read_token(path)
+    assert f"mode {mode:04o}" in exc.value.message and str(path) in exc.value.message
+    assert exc.value.hint == f"Make it private to you: chmod 600 {path}"
+    path.chmod(0o600)
+    assert read_token(path) == "shared-secret-42"
+
+
+def test_the_command_line_client_refuses_it_in_one_line(tmp_path: Path, sample, capsys) -> None:
+    from core.cli.main import main
+
+    token = tmp_path / "token"
+    token.write_text("shared-secret-42\n")
+    token.chmod(0o644)
+    out = tmp_path / "out.h5"
+    video, _ = sample
+    argv = ["reconstruct", str(video), "--remote", "127.0.0.1:9", "--token-file", str(token)]
+    assert main([*argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the token file {token} is accessible by other users")
+    assert "Traceback" not in err and not out.exists()
