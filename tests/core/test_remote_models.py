@@ -182,6 +182,8 @@ def assert_same(a: FrameBatch, b: FrameBatch) -> None:
 
 
 def test_models_are_listed_by_name_with_config_size_and_hash(server, models_dir, capsys):
+    # serve describes its models folder at start, before anyone asks
+    assert "described 3 model(s)" in server.wait_log("described", "could not describe")
     assert cli(["models", "--remote", server.address, "--token-file", str(server.token_file),
                 "--json"]) == 0  # fmt: skip
     listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
@@ -325,3 +327,39 @@ def test_loaded_models_are_bounded_by_memory_least_recently_used_first(checkpoin
     ]  # fmt: skip
     cache.close()
     assert [e.event for e in events[-1:]] == ["evicted"] and not cache.items
+
+
+def test_a_slow_model_listing_is_waited_for_past_the_read_timeout() -> None:
+    """The first listing of a big models folder describes and hashes every model: the client
+    waits for it (LIST_MODELS_TIMEOUT_S) where any other reply has READ_TIMEOUT_S. A server
+    that answers `list_models` after three read timeouts still gets its answer read."""
+    import socket
+
+    from core.remote.client import RemoteClient
+    from core.remote.protocol import Packet, recv_packet, send_packet
+
+    listening = socket.create_server(("127.0.0.1", 0))
+    answered = threading.Event()
+
+    def slow_server() -> None:
+        conn, _ = listening.accept()
+        with conn:
+            assert recv_packet(conn).type == "hello"
+            send_packet(conn, Packet("welcome", {"server": "test"}))
+            assert recv_packet(conn).type == "list_models"
+            time.sleep(0.9)  # stands in for describing a large models folder
+            send_packet(conn, Packet("models", {"models": [{"name": "big"}]}))
+            answered.set()
+            recv_packet(conn)  # bye
+
+    thread = threading.Thread(target=slow_server, daemon=True)
+    thread.start()
+    try:
+        client = RemoteClient(*listening.getsockname()[:2], "t" * 32, read_timeout=0.3)
+        with client:
+            assert client.list_models() == [{"name": "big"}]
+            assert client.sock.gettimeout() == 0.3  # other replies keep the read timeout
+        assert answered.is_set()
+    finally:
+        listening.close()
+        thread.join(10)
