@@ -2,24 +2,22 @@
 
 `find_gaps` lists where to look, per hand: a gap of at most `redetect_max_gap` frames with the
 hand on both sides; otherwise at most `max_gap` frames before the hand is found again (it
-enters the picture, or comes back after a long absence) and after it was last seen (it
-leaves). Nothing is looked for past a constraint frame. Only those frames are decoded, in order
-(going on from the previous gap when that is cheaper than a seek), and only as far as a pass
-gets (`_Window`).
+enters the picture, or comes back after a long absence). Nothing is looked for past a
+constraint frame. Only those frames are decoded, in order (going on from the previous gap when
+that is cheaper than a seek).
 
-1. **Backward tracking.** A MediaPipe tracker is primed on the frame where the hand was found
-   again and run backwards through the gap: tracking mode follows a hand from where it is
-   known, which the forward pass could not do once it had lost it. It goes on while a detection
-   continues the hand of the frame before (mean joint distance under half the hand's size) and
-   is not on the other hand. A hand near the frame's edge is tracked on the frame with a black
-   border on that side (`edge_pad`): a hand entering the picture is followed back out of it.
-2. **Upscaled crops.** In a gap the fit could fill (at most `max_gap` frames, hand on both
-   sides), frames still missing get the hand's 2D joints interpolated between the nearest
-   frames that have it; a square of twice the hand's size around them (black where it leaves
-   the frame) is upscaled to `redetect_crop_px` and MediaPipe runs on it in image mode (the
-   palm detector sees small hands at a workable size). Where the hand enters or leaves the
-   picture, crops go on frame by frame from where tracking stopped (or the last frame that has
-   the hand), around the hand extrapolated at constant velocity, until one finds nothing.
+1. **Backward tracking.** A MediaPipe tracker, emptied of what it followed in the previous
+   pass, is primed on the frame where the hand was found again and run backwards through the
+   gap: tracking mode follows a hand from where it is known, which the forward pass could not
+   do once it had lost it. It goes on while a detection continues the hand of the frame before
+   (mean joint distance under half the hand's size) and is not on the other hand. A hand near
+   the frame's edge is tracked on frames with a black border on that side (`edge_pad`): a hand
+   entering the picture is followed back out of it.
+2. **Upscaled crops** (gaps of at most `max_gap` frames, the hand on both sides). On frames
+   still missing, the hand's 2D joints are interpolated between the nearest frames that have
+   it; a square of twice its size around them (black where it leaves the frame) is upscaled
+   to `redetect_crop_px` and MediaPipe runs on it in image mode (the palm detector sees small
+   hands at a workable size). The detection nearest the prediction is kept if it is close.
 
 Detections are merged by continuity, not by MediaPipe's left/right label; a hand with under a
 fifth of its joints in the image is dropped (a tracker on a bordered frame can follow a hand
@@ -69,27 +67,24 @@ def _dist(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Gap:
-    """Frames first..stop-1 of `hand` to look into (absolute indices). `back`: the hand is
-    known on `stop` and is tracked backwards from there; `forward`: it is known on first-1;
-    `crops`: both, and the fit could fill the gap, so frames still missing get a crop around
-    the interpolated hand."""
+    """Frames first..stop-1 of `hand` to look into (absolute indices); the hand is known on
+    `stop` and is tracked backwards from there. `crops`: it is known on first-1 too and the fit
+    could fill the gap, so frames still missing get a crop around the interpolated hand."""
 
     hand: int
     first: int
     stop: int
-    back: bool
-    forward: bool
     crops: bool
 
 
 def find_gaps(doc: LabelDocument, frames: range, max_gap: int, reach: int) -> list[Gap]:
     """The gaps to look into.
 
-    A hand absent on at most `max_gap` frames between two frames that have it is looked for
-    from both ends. Otherwise (the hand leaving or entering the picture, or a long absence) it
-    is looked for at most `reach` frames from the side where it was seen: before it was found
-    again, and after it was last seen. Nothing is looked for past a constraint frame (a
-    person's frame is never overwritten and bounds what a track may continue)."""
+    A hand absent on at most `max_gap` frames between two frames that have it is looked for over
+    the whole gap. Otherwise (the hand entering the picture, or back after a long absence) it is
+    looked for at most `reach` frames before it was found again. Nothing is looked for past a
+    constraint frame (a person's frame is never overwritten and bounds what a track may
+    continue)."""
     idx = np.arange(frames.start, frames.stop)
     out = []
     for h, tr in enumerate(doc.hands):
@@ -99,17 +94,12 @@ def find_gaps(doc: LabelDocument, frames: range, max_gap: int, reach: int) -> li
             seen_before, seen_after = a > 0, b < len(idx)
             blocked = np.flatnonzero(con[a:b])
             if seen_before and seen_after and b - a <= max_gap and not blocked.size:
-                out.append(Gap(h, int(idx[a]), int(idx[b]), True, True, True))
+                out.append(Gap(h, int(idx[a]), int(idx[b]), True))
                 continue
-            lo = b  # backwards: from the frame found again, after the last constraint
-            if seen_after:
+            if seen_after:  # before it was found again, after the last constraint
                 lo = max(a, b - reach, a + int(blocked[-1]) + 1 if blocked.size else a)
                 if lo < b:
-                    out.append(Gap(h, int(idx[lo]), int(idx[b]), True, False, False))
-            if seen_before:  # after it was last seen: to the first constraint or the above
-                hi = min(lo, a + reach, a + int(blocked[0]) if blocked.size else b)
-                if a < hi:
-                    out.append(Gap(h, int(idx[a]), int(idx[hi - 1]) + 1, False, True, False))
+                    out.append(Gap(h, int(idx[lo]), int(idx[b]), False))
     return out
 
 
@@ -122,16 +112,21 @@ class _Detector:
         self._mp = mp_hands
         self._image: Any = None
         self._tracker: Any = None
+        #: the tracker may still follow a hand from the last pass
+        self.tracking = False
 
     def tracker(self) -> Any:
         """One tracking graph for all passes (a graph costs ~0.1 s to start), emptied first:
         a small black frame drops what it tracked in the last pass (else a pass could begin by
-        following an old hand, and what it finds would depend on the passes before it)."""
+        following an old hand, and what it finds would depend on the passes before it). A pass
+        whose last frame had no hand left it empty already."""
         if self._tracker is None:
             self._tracker = self._mp.Hands(static_image_mode=False, max_num_hands=2,
                                            model_complexity=1, min_detection_confidence=0.5,
                                            min_tracking_confidence=0.5)  # fmt: skip
-        self._tracker.process(_BLANK)
+        if self.tracking:
+            self._tracker.process(_BLANK)
+            self.tracking = False
         return self._tracker
 
     def image_mode(self) -> Any:
@@ -227,9 +222,8 @@ def redetect_gaps(doc: LabelDocument, video: Any, frames: range, settings: Refin
     found = 0
     try:
         for gap in sorted(gaps, key=lambda g: g.first):
-            lo = gap.first - 1 if gap.forward else gap.first
-            hi = gap.stop if gap.back else gap.stop - 1
-            found += _one_gap(doc, reader.window(lo, hi), detector, gap, settings)
+            lo = gap.first - 1 if gap.crops else gap.first
+            found += _one_gap(doc, reader.window(lo, gap.stop), detector, gap, settings)
     finally:
         detector.close()
         reader.close()
@@ -316,11 +310,14 @@ def _track(doc: LabelDocument, images: _Window, detector: _Detector, h: int,
     # are refined from its own landmarks, as on every tracked frame
     _detect(hands, images[known], pad)
     _detect(hands, images[known], pad)
+    detector.tracking = True
     for f in order:
         if f not in images:
             break
         avoid = other.joints_2d[f].astype(np.float64) if other.present[f] else None
-        det = _nearest(_detect(hands, images[f], pad), target, avoid)
+        dets = _detect(hands, images[f], pad)
+        detector.tracking = bool(dets)
+        det = _nearest(dets, target, avoid)
         if det is None:
             break
         got[f], target = det, det[1]
@@ -330,18 +327,9 @@ def _track(doc: LabelDocument, images: _Window, detector: _Detector, h: int,
 def _one_gap(doc: LabelDocument, images: _Window, detector: _Detector, gap: Gap,
              settings: RefineSettings) -> int:  # fmt: skip
     h, a, b = gap.hand, gap.first, gap.stop
-    got: dict[int, _Det] = {}
-    if gap.back:
-        got.update(
-            _track(doc, images, detector, h, b, range(b - 1, a - 1, -1), settings.redetect_pad)
-        )
+    got = _track(doc, images, detector, h, b, range(b - 1, a - 1, -1), settings.redetect_pad)
     if gap.crops:
         _crops(doc, images, detector, h, a, b, got, settings)
-    elif gap.back:  # entering the picture, or the end of a long absence: on where tracking stopped
-        _crop_track(doc, images, detector, h, range(min(got, default=b) - 1, a - 1, -1), got,
-                    settings)  # fmt: skip
-    else:  # leaving the picture, or the start of a long absence
-        _crop_track(doc, images, detector, h, range(a, b), got, settings)
     return _write(doc, h, _in_view(got, doc.meta.width, doc.meta.height))
 
 
@@ -364,34 +352,6 @@ def _crops(doc: LabelDocument, images: _Window, detector: _Detector, h: int,
                        predicted, avoid)  # fmt: skip
         if det is not None:
             got[f] = det
-
-
-def _crop_track(doc: LabelDocument, images: _Window, detector: _Detector,
-                h: int, order: range, got: dict[int, _Det], settings: RefineSettings) -> None:  # fmt: skip
-    """Go on where tracking stopped, frame by frame along `order`: a crop around the hand
-    extrapolated at constant velocity from the two frames before (in `order`'s direction),
-    until a frame has no hand that continues the prediction."""
-    track, other = doc.hands[h], doc.hands[1 - h]
-    step = order.step
-
-    def known(f: int) -> np.ndarray | None:
-        if f in got:
-            return got[f][1]
-        if track.present[f] and np.isfinite(track.joints_2d[f]).all():
-            return track.joints_2d[f].astype(np.float64)
-        return None
-
-    for f in order:
-        last, before = known(f - step), known(f - 2 * step)
-        if f not in images or last is None:
-            return
-        predicted = last if before is None else 2 * last - before
-        avoid = other.joints_2d[f].astype(np.float64) if other.present[f] else None
-        det = _nearest(_crop_detect(detector, images[f], predicted, settings.redetect_crop_px),
-                       predicted, avoid)  # fmt: skip
-        if det is None:
-            return
-        got[f] = det
 
 
 def _in_view(got: dict[int, _Det], width: int, height: int) -> dict[int, _Det]:
