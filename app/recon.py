@@ -3,7 +3,10 @@
 The controller starts a `LocalWorker` (child process), polls its queue on a QTimer in the GUI
 thread and applies every `Batch` to the session's document with `apply_batch`, so results show
 up in every view as they arrive (through the document's observers). Errors, including a crashed
-child, go to the window's ErrorPresenter. A run on a remote host is the same worker running the
+child, go to the window's ErrorPresenter. With refinement on (the default for the per-frame
+detector, as in the CLI), the worker refines the run's frames at the end and sends them back
+(`Refined`), written with `apply_refined` over the raw frames, keeping what a person made.
+A run on a remote host is the same worker running the
 "remote" backend (core/remote/hosts.py): same messages, plus `ConnectionState` for the link,
 re-emitted as `connectionChanged`.
 """
@@ -19,10 +22,20 @@ from app.errors import ErrorInfo, ErrorPresenter
 from app.session import Session
 from core.errors import VidihandError
 from core.labels.document import LabelDocument, Source, apply_batch
+from core.recon.refine.stage import apply_refined, refines_by_default, worker_context
 from core.remote.backend import ConnectionState
 from core.remote.hosts import remote_job
 from core.settings import RemoteHost
-from core.worker.messages import Batch, Cancelled, Done, Error, Message, Progress, Started
+from core.worker.messages import (
+    Batch,
+    Cancelled,
+    Done,
+    Error,
+    Message,
+    Progress,
+    Refined,
+    Started,
+)
 from core.worker.process import JobSpec, LocalWorker
 
 POLL_MS = 30
@@ -40,6 +53,7 @@ class RunState:
     start: int = 0
     stop: int = 0
     host: str = ""  #: the remote host's name; "" on this computer
+    refine: bool = False  #: the worker refines the frames after the run
 
 
 class ReconController(QObject):
@@ -75,9 +89,12 @@ class ReconController(QObject):
         stop: int | None = None,
         options: dict | None = None,
         host: RemoteHost | None = None,
+        refine: bool | None = None,
     ) -> None:
         """Reconstruct frames [start, stop) of the open video with `backend` (on `host`, a
-        remote host from the settings, when given)."""
+        remote host from the settings, when given). `refine`: run the refinement stage on the
+        result (core/recon/refine, in the worker, with the video); None: the backend's default,
+        as `vidihand reconstruct` (mediapipe output is refined)."""
         s = self.session
         if s.video_path is None or s.doc is None:
             self.errors.report(
@@ -104,6 +121,9 @@ class ReconController(QObject):
             except VidihandError as exc:
                 self.errors.report(exc)
                 return
+        if refine is None:
+            refine = refines_by_default(backend)
+        frames = range(int(start), stop)
         spec = JobSpec(
             video_path=str(s.video_path),
             backend=job_backend,
@@ -111,12 +131,15 @@ class ReconController(QObject):
             start=int(start),
             stop=int(stop),
             K=np.asarray(s.doc.K, np.float64).copy(),
+            refine=bool(refine) and len(frames) > 0,
+            refine_context=worker_context(s.doc, frames) if refine and len(frames) else None,
         )
         self._doc = s.doc
         self.state = RunState(
             total=max(0, stop - int(start)), backend=backend, start=int(start), stop=stop
         )
         self.state.host = host.name if host is not None else ""
+        self.state.refine = spec.refine
         self.last_outcome = ""
         self.worker = LocalWorker(spec)
         self.worker.start()
@@ -160,6 +183,9 @@ class ReconController(QObject):
             if self._doc is not None and msg.n_frames:
                 written = apply_batch(self._doc, msg.to_frame_batch(), source=Source.PREDICTED)
                 self.batchApplied.emit(written)
+        elif isinstance(msg, Refined):
+            if self._doc is not None:
+                self.batchApplied.emit(apply_refined(self._doc, msg.arrays, msg.provenance))
         elif isinstance(msg, Progress):
             self.state.done, self.state.fps, self.state.eta = msg.done, msg.fps, msg.eta
             self.progressed.emit(self.state)

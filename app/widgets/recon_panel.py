@@ -1,10 +1,12 @@
 """The reconstruction dock: where (this computer or a remote host), backend and its options,
-frame range, run / cancel, progress with speed and ETA, the remote link's state."""
+whether to refine the tracks (on by default, as `vidihand reconstruct`), frame range, run /
+cancel, progress with speed and ETA, the remote link's state."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -22,6 +24,7 @@ from app.recon import ReconController, RunState
 from app.session import Session
 from app.widgets.connection_status import ConnectionStatus
 from app.widgets.run_on import OptionsEdit, RunOnCombo
+from core.recon.refine.stage import refines_by_default
 from core.recon.registry import available_backends
 
 
@@ -53,6 +56,9 @@ class ReconPanel(QWidget):
         self.backend.setCurrentIndex(max(i, 0))
         self.run_on = RunOnCombo()  # remote hosts: filled from the settings by app/remote_ui.py
         self.options = OptionsEdit()
+        self.refine = QCheckBox("Refine tracks")
+        self.refine.setObjectName("refineTracks")
+        self.refine.setChecked(True)
         self.connection = ConnectionStatus(controller)
         self.whole = QRadioButton("Whole clip")
         self.range = QRadioButton("Frames")
@@ -79,6 +85,7 @@ class ReconPanel(QWidget):
         form.addRow("", self.connection)  # the link's state, right under where it runs
         form.addRow("Backend", self.backend)
         form.addRow("Options", self.options)
+        form.addRow("", self.refine)
         rng = QHBoxLayout()
         rng.addWidget(self.start_spin)
         rng.addWidget(QLabel("to"))
@@ -106,7 +113,9 @@ class ReconPanel(QWidget):
         controller.progressed.connect(self._on_progress)
         controller.finished.connect(self._on_finished)
         session.documentReplaced.connect(self._on_document)
+        self.backend.currentIndexChanged.connect(self._on_backend)
         self._on_document()
+        self._on_backend()
 
     def _on_document(self) -> None:
         n = self.session.doc.n_frames if self.session.doc is not None else 0
@@ -115,6 +124,23 @@ class ReconPanel(QWidget):
             spin.setRange(0, max(n - 1, 0))
             spin.blockSignals(False)
         self.stop_spin.setValue(max(n - 1, 0))
+
+    def _on_backend(self) -> None:
+        name = self.backend.currentData()
+        applies = refines_by_default(str(name))
+        self.refine.setEnabled(applies)
+        self.refine.setToolTip(
+            "After the detector: one skeleton per hand, a temporal two-hand fit, lost hands "
+            "looked for again, short gaps filled (docs/reconstructors.md, Refinement). Off: "
+            "the detector's raw per-frame output, like `vidihand reconstruct --no-refine`."
+            if applies
+            else f"{name} output is not refined (it is temporal already, or a replay)."
+        )
+
+    def refine_choice(self) -> bool | None:
+        """What the run passes on: None (the backend's default: refined when the backend is
+        refined by default, as in the CLI) or False (raw, `--no-refine`)."""
+        return None if self.refine.isChecked() else False
 
     def selected_range(self) -> tuple[int, int | None]:
         if self.whole.isChecked():
@@ -136,7 +162,12 @@ class ReconPanel(QWidget):
             )
             return
         self.controller.start(
-            self.backend.currentData(), start, stop, options, host=self.run_on.host()
+            self.backend.currentData(),
+            start,
+            stop,
+            options,
+            host=self.run_on.host(),
+            refine=self.refine_choice(),
         )
 
     def _on_started(self, state: RunState) -> None:
@@ -146,12 +177,17 @@ class ReconPanel(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat(f"starting {state.backend}...")
         where = f" on {state.host}" if state.host else ""
+        then = ", then refining the tracks" if state.refine else ""
         self.status.setText(
-            f"Reconstructing frames {state.start}-{state.stop - 1} with {state.backend}{where}."
+            f"Reconstructing frames {state.start}-{state.stop - 1} with {state.backend}{where}"
+            f"{then}."
         )
 
     def _on_progress(self, state: RunState) -> None:
         self.progress.setValue(state.done)
+        if state.refine and state.done >= state.total:
+            self.progress.setFormat(f"{state.done}/{state.total} frames  ·  refining the tracks...")
+            return
         self.progress.setFormat(
             f"{state.done}/{state.total} frames  ·  {state.fps:.1f} fps  ·  {format_eta(state.eta)} left"
         )
@@ -161,7 +197,8 @@ class ReconPanel(QWidget):
         self.cancel_button.setEnabled(False)
         st = self.controller.state
         text = {
-            "done": f"Done: {st.done} frames with {st.backend}.",
+            "done": f"Done: {st.done} frames with {st.backend}"
+            + (", refined." if st.refine else "."),
             "cancelled": f"Cancelled after {st.done} of {st.total} frames; finished frames were kept.",
             "error": f"Failed after {st.done} frames; finished frames were kept (see the error).",
         }[outcome]

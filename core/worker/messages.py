@@ -4,7 +4,7 @@ Plain dataclasses holding numbers, strings and numpy arrays, so they cross a pro
 (multiprocessing queue) and can be encoded for a socket (`to_dict` / `from_dict`: only builtin
 types and arrays, no pickle needed) by a remote worker. Order of a run:
 
-    Started -> (Progress | Batch)* -> Done | Cancelled | Error
+    Started -> (Progress | Batch)* -> Refined* -> Done | Cancelled | Error
 
 A child process that dies without sending one of the last three is reported by the parent as an
 `Error` (see core/worker/process.py).
@@ -89,6 +89,18 @@ class Batch(Message):
 
 
 @dataclass
+class Refined(Message):
+    """Refined frames of the run (core/recon/refine/stage.py, `WorkerRefinement.chunks`), sent
+    after the last Batch when the job refines: `frames` (n,) and per-hand fields (n, 2, ...),
+    `source` included (filled gaps are interpolated); `provenance` (doc.extras["refine"]) comes
+    with the last one."""
+
+    kind: ClassVar[str] = "refined"
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Error(Message):
     """The job failed. `title`, `message` and `hint` are written for people (from a
     VidihandError where there was one); `traceback` is the technical detail."""
@@ -126,7 +138,7 @@ class Cancelled(Message):
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.kind: cls for cls in (Started, Progress, Batch, Error, Done, Cancelled)
+    cls.kind: cls for cls in (Started, Progress, Batch, Refined, Error, Done, Cancelled)
 }
 
 #: messages after which a job sends nothing more

@@ -57,6 +57,11 @@ class JobSpec:
     stop: int | None = None  #: exclusive; None = to the end
     K: np.ndarray | None = None  #: 3x3 intrinsics; None = the documented default
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    #: refine the run's frames at the end (core/recon/refine, with the video), as `vidihand
+    #: reconstruct` does; the caller resolves the backend's default (stage.refines_by_default)
+    refine: bool = False
+    #: the app document's frames the refinement must agree with (stage.worker_context)
+    refine_context: list[dict[str, np.ndarray]] | None = None
 
 
 def run_job(
@@ -109,13 +114,18 @@ def run_job(
                 stop=stop,
             )
         )
+        refining = _refinement(spec, video, K, frames)
         for batch, p in stream_reconstruction(backend, video, frames, K, cancel=token):
             emit(Batch.from_frame_batch(batch, spec.job_id))
+            if refining is not None:
+                refining.add(batch)
             done = p.done
             emit(Progress(job_id=spec.job_id, done=p.done, total=p.total, fps=p.fps,
                           elapsed=p.elapsed))  # fmt: skip
-        elapsed = time.perf_counter() - t0
         version = str(backend.version)
+        if refining is not None and not token.cancelled:
+            _refine(refining, backend.name, version, video, token, emit, spec.job_id)
+        elapsed = time.perf_counter() - t0
         if token.cancelled and done < total:
             final = Cancelled(
                 job_id=spec.job_id, done=done, total=total, elapsed=elapsed, backend_version=version
@@ -159,6 +169,31 @@ def run_job(
                     pass
     emit(final)
     return final
+
+
+def _refinement(spec: JobSpec, video: Any, K: np.ndarray, frames: range) -> Any:
+    if not spec.refine:
+        return None
+    from core.recon.base import meta_for
+    from core.recon.refine.stage import WorkerRefinement
+
+    return WorkerRefinement(meta_for(video), K, frames, spec.refine_context)
+
+
+def _refine(refining: Any, backend: str, version: str, video: Any, token: Any,
+            emit: Callable[[Message], None], job_id: str) -> None:  # fmt: skip
+    """The refinement stage after the run (the app's default, like `vidihand reconstruct`);
+    cancel stops it between chunks of the fit, leaving the raw frames sent."""
+    from core.errors import CancelledError
+    from core.worker.messages import Refined
+
+    def check(_done: int, _total: int) -> None:
+        if token.cancelled:
+            raise CancelledError("refinement cancelled")
+
+    plan = refining.run(backend, version, video, on_progress=check)
+    for arrays, provenance in refining.chunks(plan):
+        emit(Refined(job_id=job_id, arrays=arrays, provenance=provenance))
 
 
 def _forward_backend_events(backend: Any, emit: Callable[[Message], None], job_id: str) -> None:

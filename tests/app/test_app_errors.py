@@ -202,6 +202,7 @@ def test_cancel_keeps_finished_frames(window, demo3, qtbot):
     window.goto(done + 5)
     views_agree(window, done + 5)
     panel.range.setChecked(True)
+    panel.refine.setChecked(False)  # raw frames (refined runs: test_recon_refine.py)
     panel.start_spin.setValue(480)
     panel.stop_spin.setValue(499)
     with qtbot.waitSignal(window.recon.finished, timeout=120_000) as blocker:

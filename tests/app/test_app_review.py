@@ -77,6 +77,7 @@ def test_reconstruct_scrub_save_reopen(window, qtbot, demo3, artifacts, tmp_path
     # run MediaPipe through the UI: choose the backend, press Run
     panel = window.recon_panel
     panel.backend.setCurrentIndex(panel.backend.findData("mediapipe"))
+    panel.refine.setChecked(False)  # the raw stream; refined runs: test_recon_refine.py
     progress_seen: list[int] = []
     partial_seen: list[int] = []
     window.recon.progressed.connect(lambda st: progress_seen.append(st.done))

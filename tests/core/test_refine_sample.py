@@ -54,7 +54,7 @@ def test_refined_sample_against_ground_truth(
     assert ref.value("Jitter") <= 3.5 < 20 <= raw.value("Jitter")
     assert ref.value("EPE") <= raw.value("EPE") + 2.0
     assert ref.value("precision") >= 0.98
-    assert ref.value("recall") >= raw.value("recall") + 0.03
+    assert ref.value("recall") >= 0.94 and raw.value("recall") <= 0.89  # 0.947, raw 0.888
     assert ref.value("MPJPE") <= 0.95 * raw.value("MPJPE")
     assert (
         palm_std_mm(load_labels(sample_refined)) <= 2.0 < 10 <= palm_std_mm(load_labels(sample_raw))
@@ -88,3 +88,44 @@ def test_refine_cli_range_and_errors(sample_raw: Path, tmp_path: Path, capsys) -
     assert (
         main(["refine", str(sample_raw), "-o", str(tmp_path / "y.h5"), "--frames", "500:600"]) == 2
     )
+
+
+def _redetected(raw: LabelDocument, video_path: Path, frames: range, **options):  # type: ignore[no-untyped-def]
+    from core.recon.refine import RefineSettings
+    from core.recon.refine.handedness import fix_handedness
+    from core.recon.refine.redetect import redetect_gaps
+    from core.video.reader import open_video
+
+    doc = raw.copy()
+    fix_handedness(doc, range(doc.n_frames))
+    with open_video(video_path) as video:
+        redetect_gaps(doc, video, frames, RefineSettings().with_options(**options))
+    return doc
+
+
+def test_a_hand_entering_at_the_edge_is_tracked_back_out(sample_raw: Path, sample) -> None:
+    """The right hand re-enters the sample at the right edge around frame 124; the forward pass
+    finds it only from 129. Tracked backwards from there it is found on 126-128, and on 125
+    (43% of it in the picture) only on frames with a black border on that side: without it,
+    MediaPipe's crop of a hand at the edge is filled with smeared edge pixels."""
+    raw, gt = load_labels(sample_raw), load_labels(sample[1])
+    assert not raw.hands[1].present[120:129].any() and raw.hands[1].present[129]
+    plain = _redetected(raw, sample[0], range(118, 140), redetect_pad=0.0).hands[1]
+    right = _redetected(raw, sample[0], range(118, 140)).hands[1]
+    assert plain.present[126:129].all() and not plain.present[125]
+    assert right.present[125:129].all()
+    assert (right.source[125:129] == Source.PREDICTED).all()
+    err = np.linalg.norm(right.joints_2d[125:129] - gt.hands[1].joints_2d[125:129], axis=-1)
+    assert err.mean(-1).max() < 35  # the hand, where MediaPipe puts it (17-31 px off here)
+    assert not right.present[118:124].any()  # the ground truth has no hand on 118-123
+
+
+def test_what_a_pass_finds_does_not_depend_on_the_passes_before(sample_raw: Path, sample) -> None:
+    """Every backward pass starts from an empty tracker: over the whole sample (passes into
+    earlier gaps first) the right hand's return is found as on its own. (Before, the tracker
+    kept following a hand of the previous pass and missed 125-128.)"""
+    raw = load_labels(sample_raw)
+    alone = _redetected(raw, sample[0], range(118, 140)).hands[1]
+    whole = _redetected(raw, sample[0], range(raw.n_frames)).hands[1]
+    assert np.array_equal(whole.present[118:130], alone.present[118:130])
+    assert np.allclose(whole.joints_2d[125:129], alone.joints_2d[125:129], atol=1e-3)

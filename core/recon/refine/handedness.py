@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.labels.document import POSE_FIELDS, LabelDocument, Source
+from core.labels.document import POSE_FIELDS, HandTrack, LabelDocument, Source
 from core.recon.lifting import chirality
 from core.recon.refine.problem import constraint_mask
 from core.recon.refine.temporal import runs
@@ -41,13 +41,19 @@ def _dist(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b, axis=-1).mean())
 
 
+def _free(track: HandTrack, idx: np.ndarray) -> np.ndarray:
+    """Frames whose value may move between the sides: the detector's (or never written)."""
+    s = track.source[idx]
+    return ((s == Source.PREDICTED) | (s == Source.NONE)) & ~constraint_mask(track, idx)
+
+
 def assign_by_continuity(doc: LabelDocument, frames: range) -> np.ndarray:
     """(2, N) for each side and frame of `frames`: which side's detection it gets
     (0 left, 1 right; -1: none)."""
     n = len(frames)
     idx = np.arange(frames.start, frames.stop)
     tr = doc.hands
-    free = [(tr[h].source[idx] == Source.PREDICTED) & ~constraint_mask(tr[h], idx) for h in (0, 1)]
+    free = [_free(tr[h], idx) for h in (0, 1)]
     has = [tr[h].present[idx] & np.isfinite(tr[h].joints_2d[idx]).all(axis=(1, 2)) for h in (0, 1)]
     out = np.where(np.stack(has), np.array([[0], [1]]), -1)
     last: list[tuple[int, np.ndarray] | None] = [None, None]
@@ -108,15 +114,20 @@ def _decide(dets: dict[int, np.ndarray], recent: list[np.ndarray | None]) -> dic
 
 
 def chirality_votes(doc: LabelDocument, frames: range, assign: np.ndarray) -> np.ndarray:
-    """Flip runs where only one side has the hand and its chirality clearly says the other."""
+    """Flip runs where only one side has the hand and its chirality clearly says the other.
+    A frame where either side is not a free predicted one (a constraint) ends a run: it never
+    moves."""
     idx = np.arange(frames.start, frames.stop)
+    tr = doc.hands
+    movable = _free(tr[0], idx) & _free(tr[1], idx)
     out = assign.copy()
     for side in (0, 1):
-        alone = (out[side] >= 0) & (out[1 - side] < 0)
+        alone = (out[side] >= 0) & (out[1 - side] < 0) & movable
         for a, b in runs(alone):
             src = out[side, a:b]
             j = np.stack([doc.hands[s].joints_3d[f] for s, f in zip(src, idx[a:b], strict=True)])
-            c = chirality(j)
+            with np.errstate(invalid="ignore", divide="ignore"):  # degenerate joints: NaN, no vote
+                c = chirality(j)
             vote = c[np.isfinite(c) & (np.abs(c) > _CHIRALITY_M)]
             if vote.size < max(3, 0.3 * (b - a)):
                 continue

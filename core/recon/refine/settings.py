@@ -58,6 +58,9 @@ class RefineSettings:
     redetect_max_gap: int = 16
     #: with a video: crops around the predicted hand are upscaled to this many pixels
     redetect_crop_px: int = 384
+    #: with a video: a hand near the frame's edge is tracked on the frame with a black border
+    #: of this many hand sizes on that side, so it is still followed partly out of the picture
+    redetect_pad: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
