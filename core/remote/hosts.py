@@ -151,9 +151,12 @@ def model_summary(model: dict[str, Any]) -> str:
     return f"{model.get('config', '?')}, {size} parameters, {str(model.get('sha256', ''))[:12]}{loaded}"
 
 
-def try_connection(host: RemoteHost, retries: int = 4) -> ConnectionCheck:
+def try_connection(host: RemoteHost, retries: int = 8) -> ConnectionCheck:
     """Open the tunnel (starting the server with the host's remote command when set), pass the
-    server's token check, close. Raises RemoteError (message + hint) or SettingsError."""
+    server's token check, close. Raises RemoteError (message + hint) or SettingsError.
+    `retries` as a run's (about 16 s of backoff): a server the remote command has just started
+    takes seconds to listen (its imports), more on a busy host, and refuses the tunnel's
+    connections until then."""
     from core.remote.backend import create_remote_backend
 
     check_host(host)
