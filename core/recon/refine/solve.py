@@ -200,7 +200,7 @@ def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSet
     # energy's Gauss-Newton Hessian at the start (2D, acceleration, rotation terms), so a
     # poorly determined unknown (depth) and a well determined one (an angle seen side-on)
     # move at their own pace
-    scale = _preconditioner(R0, t0, angles0, skel, Kt, w2d, mm_per_px, settings) / n_active**0.5
+    scale = _preconditioner(R0, t0, angles0, skel, Kt, w2d, mm_per_px, settings) * n_active**0.5
     scale = torch.cat([scale[..., :3].reshape(-1), scale[..., 3:6].reshape(-1),
                        scale[..., 6:].reshape(-1)])  # fmt: skip
 
