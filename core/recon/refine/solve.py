@@ -135,14 +135,16 @@ def _preconditioner(
 
 def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSettings) -> Pose:
     """Solve both hands over one window (modes in the problems)."""
-    dt = torch.float64
+    # stage 3 in float32: a third cheaper than float64 and the same figures (bench_refine);
+    # the per-frame LM and the smoother stay in float64
+    dt = torch.float32
     skels = [p.skeleton for p in problems]
     known = next(s for s in skels if s is not None)
     skels_full = [s if s is not None else known for s in skels]
     problems = _stage_per_frame_and_time(
         problems, [skeleton_tensors([s]) for s in skels_full], K, settings
     )
-    skel = skeleton_tensors(skels_full)
+    skel = {k: v.to(dt) for k, v in skeleton_tensors(skels_full).items()}
     mode = np.stack([p.mode for p in problems])
     stack = lambda name: torch.as_tensor(np.stack([getattr(p, name) for p in problems]), dtype=dt)  # noqa: E731
     uv, w2d, fixed = stack("uv"), stack("w2d"), stack("fixed")
@@ -175,7 +177,7 @@ def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSet
     def pose(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         w, dtr, dang = unflat(x)
         R = R0 @ rodrigues(w)
-        t = t0 + T_UNIT * dtr
+        t = t0 + T_UNIT.to(dt) * dtr
         ang = angles0 + dang
         J = forward(R, t, ang, skel)
         J = torch.where(is_fixed[..., None, None], fixed, J)
@@ -213,7 +215,7 @@ def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSet
         x = lbfgs(fun_scaled, x, settings.iterations) * scale
     with torch.no_grad():
         J, R, t, ang = pose(x)
-    return Pose(R.numpy(), t.numpy(), ang.numpy(), J.numpy())
+    return Pose(*(v.double().numpy() for v in (R, t, ang, J)))
 
 
 def solve(
