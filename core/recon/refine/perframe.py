@@ -27,7 +27,7 @@ T_UNIT = torch.tensor([0.05, 0.05, 0.2], dtype=torch.float64)
 #: parameter columns of the hinge residuals: abduction of the middle and end bones
 _HINGE_COLS = torch.tensor([6 + 6 * f + 2 * k for f in range(5) for k in (1, 2)])
 #: a frame leaves the batch when a step improves its cost by less than this fraction
-_CONVERGED = 1e-5
+_CONVERGED = 1e-3
 
 _FINGER_IDX = torch.as_tensor(np.asarray(FINGERS))  # (5, 4)
 #: per finger f, bone k, angle (abduction, flexion), moved joint m (1..3): the joint index and

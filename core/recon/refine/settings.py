@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 #: the version of the method, written with the settings into a refined file's history
-REFINE_VERSION = "1"
+REFINE_VERSION = "2"
 
 
 @dataclass(frozen=True)
