@@ -39,7 +39,7 @@ class RefineSettings:
     #: stage 2: Levenberg-Marquardt iterations fitting the smoothed poses back onto the 2D
     #: joints, anchored to the smooth track (0: keep the smoothed poses)
     refit_iterations: int = 3
-    #: stage 3: weight of the acceleration of the 3D joints (per mm^2, against 1 per px^2 of 2D error)
+    #: stage 3: weight of the acceleration of the 3D joints (per mm^2, against 1 per mm^2 of 2D error)
     w_accel: float = 1.0
     #: weight of the acceleration of the hand's rotation (per squared Frobenius norm)
     w_rot_accel: float = 2000.0
