@@ -162,11 +162,14 @@ def memory_rss(n_frames: int, source: Path) -> list[float]:
     """[before, peak] RSS (MiB) of the fit alone on `source` tiled to `n_frames`, in a fresh
     process (before: after the imports and the document are made)."""
     code = f"""
-import resource, sys, numpy as np
+import sys, numpy as np
 sys.path.insert(0, {str(ROOT)!r})
 from core.io.labels_h5 import load_labels
 from core.labels.document import LabelDocument, HandTrack, VideoMeta
 from core.recon.refine import plan_refinement, RefineSettings
+def hwm():  # this process's peak RSS, MiB (ru_maxrss would carry the parent's over exec)
+    line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
 src = load_labels({str(source)!r}); n = {n_frames}
 reps = -(-n // src.n_frames)
 hands = tuple(HandTrack(**{{k: np.concatenate([v] * reps)[:n] for k, v in t.arrays().items()}})
@@ -174,9 +177,9 @@ hands = tuple(HandTrack(**{{k: np.concatenate([v] * reps)[:n] for k, v in t.arra
 meta = VideoMeta(n, src.meta.fps, src.meta.width, src.meta.height)
 doc = LabelDocument(meta, src.K, hands)
 import torch
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 plan_refinement(doc, RefineSettings(fix_handedness=False))
-print(base / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(base, hwm())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return [round(float(v), 1) for v in out.stdout.strip().splitlines()[-1].split()]

@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from core.hands.rotations import axis_angle_to_matrix
 from core.hands.skeleton import RELAXED_FINGERS, hand_joints
 from core.labels.document import LabelDocument, Source, VideoMeta
 from core.labels.joints import LEFT, RIGHT
 from core.recon.refine import RefineError, RefineSettings, energy, plan_refinement, refine_document
-from core.recon.refine.kinematics import forward, inverse, project, skeleton_tensors
+from core.recon.refine.kinematics import forward, inverse, project, rodrigues, skeleton_tensors
+from core.recon.refine.lbfgs import lbfgs
+from core.recon.refine.perframe import T_UNIT, joint_jacobian, project_jacobian
 from core.recon.refine.shape import estimate_skeleton
 from core.recon.refine.temporal import smooth_series
 
@@ -98,6 +101,97 @@ def test_terms_have_known_values() -> None:
     radii = torch.as_tensor(energy.SPHERE_RADII)
     assert float(energy.interpenetration(left, right, radii)) == 0.0  # 24 cm apart
     assert float(energy.interpenetration(left, left + 0.005, radii)) > 0.0
+
+
+def test_analytic_jacobians_match_finite_differences() -> None:
+    """The per-frame LM's derivatives (perframe.joint_jacobian, project_jacobian) are the
+    kinematic chain's: central differences of `forward` agree to 1e-7 for every unknown."""
+    gt = truth(RIGHT)
+    skel = skeleton_tensors([estimate_skeleton(gt, np.ones(T), RIGHT)])
+    rng = np.random.default_rng(3)
+    n = 4
+    R = axis_angle_to_matrix(rng.normal(0, 1, (n, 3)))
+    R, t = torch.as_tensor(R), torch.tensor([[0.02, -0.01, 0.5]] * n, dtype=torch.float64)
+    ang = torch.as_tensor(rng.normal(0, 0.4, (n, 5, 3, 2)))
+    J, dJ = joint_jacobian(R, t, ang, skel)
+
+    def joints(p: torch.Tensor) -> torch.Tensor:
+        R_, t_ = R @ rodrigues(p[:, :3]), t + T_UNIT * p[:, 3:6]
+        return forward(R_[None], t_[None], (ang + p[:, 6:].reshape(n, 5, 3, 2))[None], skel)[0]
+
+    zero = torch.zeros(n, 36, dtype=torch.float64)
+    assert torch.allclose(J, joints(zero), atol=1e-12)
+    for k in range(36):
+        e = zero.clone()
+        e[:, k] = 1e-6
+        num = (joints(e) - joints(-e)) / 2e-6
+        assert torch.allclose(dJ[:, :, k], num, atol=1e-7), k
+    K = torch.tensor(
+        [[600.0, 1.5, 320.0], [0.0, 610.0, 240.0], [0.0, 0.0, 1.0]], dtype=torch.float64
+    )
+    dP = project_jacobian(J, K)
+    for k in range(3):
+        e = torch.zeros(3, dtype=torch.float64)
+        e[k] = 1e-7
+        assert torch.allclose(dP[..., k], (project(J + e, K) - project(J - e, K)) / 2e-7, atol=1e-4)
+
+
+def test_interpenetration_skips_only_frames_where_the_hands_cannot_touch() -> None:
+    """The bounding-ball test changes nothing: value and gradient equal the full sum."""
+    rng = np.random.default_rng(4)
+    left = torch.as_tensor(truth(LEFT)[:20])
+    shift = rng.normal(0, 0.05, (20, 1, 3))
+    shift[10:, 0, 0] += 0.3  # half the frames far apart: skipped
+    right = (left + torch.as_tensor(shift)).requires_grad_(True)
+    radii = torch.as_tensor(energy.SPHERE_RADII)
+    a, b = energy.sphere_centres(left), energy.sphere_centres(right)
+    full = ((radii[:, None] + radii[None] - torch.cdist(a, b)).clamp(min=0) * 1000).pow(2).sum()
+    (g_full,) = torch.autograd.grad(full, right)
+    fast = energy.interpenetration(left, right, radii)
+    (g_fast,) = torch.autograd.grad(fast, right)
+    assert float(full.detach()) > 0 and torch.allclose(fast, full)
+    assert torch.allclose(g_fast, g_full) and g_full[:10].abs().max() > 0
+
+
+def test_reprojection_is_the_same_at_any_resolution_and_distance() -> None:
+    """2D errors count as millimetres at the hand: the same scene at twice the resolution,
+    or twice as far with twice the focal length, costs the same."""
+    rng = np.random.default_rng(5)
+    J = torch.as_tensor(truth(RIGHT)[:5])
+    K = torch.tensor(
+        [[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]], dtype=torch.float64
+    )
+    noise = torch.as_tensor(rng.normal(0, 3.0, (5, 21, 2)))
+    w = torch.full((5, 21), 0.8, dtype=torch.float64)
+
+    def cost(J_: torch.Tensor, K_: torch.Tensor, k: float) -> float:
+        uv = project(J_, K_)
+        mm_per_px = (1000.0 * J_[:, 0, 2] / K_[0, 0])[:, None, None]
+        return float(energy.reprojection(uv, uv + k * noise, w, 10.0, mm_per_px))
+
+    base = cost(J, K, 1.0)
+    K2 = K.clone()
+    K2[:2] *= 2.0  # twice the resolution: errors are twice as many pixels
+    assert abs(cost(J, K2, 2.0) - base) < 1e-9 * base
+    far = J.clone()
+    far[..., 2] *= 2.0  # twice as far, seen with twice the focal length: the same image
+    K3 = K.clone()
+    K3[0, 0] *= 2.0
+    K3[1, 1] *= 2.0
+    assert abs(cost(far, K3, 1.0) - base) < 1e-9 * base
+
+
+def test_lbfgs_keeps_going_where_one_term_dominates_the_gradient() -> None:
+    """A badly scaled quadratic (curvatures near 1e-8, like a preconditioned energy divided
+    once too often): L-BFGS still collects curvature and converges (a fixed 1e-12 threshold
+    on s.y kept none and took tiny gradient steps for ever)."""
+    c = torch.linspace(5e-9, 1e-8, 50, dtype=torch.float64)
+
+    def fun(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return 0.5 * (c * (x - 1e5) ** 2).sum(), c * (x - 1e5)
+
+    x = lbfgs(fun, torch.zeros(50, dtype=torch.float64), 60)
+    assert float(fun(x)[0]) < 1e-3 * float(fun(torch.zeros(50, dtype=torch.float64))[0])
 
 
 def test_smoother_keeps_lines_and_passes_through_hard_frames() -> None:

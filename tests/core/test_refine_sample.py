@@ -51,8 +51,8 @@ def test_refined_sample_against_ground_truth(
     raw, ref = evaluate(load_labels(sample_raw), gt), evaluate(load_labels(sample_refined), gt)
     # issue 13 targets, with some margin where they are met (docs/reconstructors.md has the
     # figures); MPJPE and recall fall short of the issue's 0.6x and 0.95, asserted as measured
-    assert ref.value("Jitter") <= 3.5 < 20 <= raw.value("Jitter")
-    assert ref.value("EPE") <= raw.value("EPE") + 2.0
+    assert ref.value("Jitter") <= 3.0 < 20 <= raw.value("Jitter")
+    assert ref.value("EPE") <= raw.value("EPE") - 6.0  # measured 24.0 -> 15.5
     assert ref.value("precision") >= 0.98
     assert ref.value("recall") >= 0.94 and raw.value("recall") <= 0.89  # 0.947, raw 0.888
     assert ref.value("MPJPE") <= 0.95 * raw.value("MPJPE")

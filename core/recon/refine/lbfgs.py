@@ -51,7 +51,7 @@ def lbfgs(
         else:
             return x
         s, y = x_new - x, g_new - g
-        if float(s @ y) > 1e-12:
+        if float(s @ y) > 1e-10 * float(s @ s):  # curvature seen along the step
             s_list.append(s)
             y_list.append(y)
             if len(s_list) > history:

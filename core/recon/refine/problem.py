@@ -20,6 +20,7 @@ import torch
 
 from core.edits.interpolate import slerp_axis_angle
 from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from core.hands.threads import single_thread
 from core.labels.document import HandTrack, LabelDocument, Source
 from core.recon.refine.kinematics import forward, inverse, place, skeleton_tensors
 from core.recon.refine.modes import ACTIVE, FIXED, NONE
@@ -115,9 +116,10 @@ def build_problem(
     t0 = np.zeros((n, 3))
     angles0 = np.zeros((n, 5, 3, 2))
     if skeleton is not None and (mode == ACTIVE).any():
-        _initial_pose(
-            joints3d, uv, w2d, has3d, evidence, fixed, mode, skeleton, doc.K, R0, t0, angles0
-        )
+        with single_thread():  # small tensors: extra threads only cost (core/hands/threads.py)
+            _initial_pose(
+                joints3d, uv, w2d, has3d, evidence, fixed, mode, skeleton, doc.K, R0, t0, angles0
+            )
     problem = HandProblem(skeleton, mode, uv, w2d, joints3d, R0, t0, angles0)
     return Built(problem, evidence & (mode == ACTIVE), gap)
 

@@ -10,23 +10,24 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 #: the version of the method, written with the settings into a refined file's history
-REFINE_VERSION = "1"
+REFINE_VERSION = "2"
 
 
 @dataclass(frozen=True)
 class RefineSettings:
-    """Weights and limits of the two-hand fit. Units: pixels, millimetres, radians."""
+    """Weights and limits of the two-hand fit. Units: millimetres, radians; a 2D error
+    is measured as millimetres at the hand (pixels x the hand's depth / the focal length)."""
 
     #: short gaps (frames) filled by the fit and marked interpolated; longer gaps stay empty
     max_gap: int = 8
     #: confidence of a filled frame, as a fraction of the lower of its two neighbours'
     gap_confidence: float = 0.5
-    #: robust 2D term: Geman-McClure scale (pixels at 640 px image width; scaled with the image)
-    robust_px: float = 12.0
+    #: robust 2D term: Geman-McClure scale (millimetres at the hand: pixels x depth / focal)
+    robust_mm: float = 10.0
     #: stage 1: Levenberg-Marquardt iterations of the per-frame fits
     frame_iterations: int = 8
-    #: stage 2: expected 2D noise of the detector (pixels at a 640 px focal length)
-    obs_px: float = 3.0
+    #: stage 2: expected 2D noise of the detector (millimetres at the hand)
+    obs_mm: float = 2.5
     #: stage 2: expected wrist acceleration (mm/frame^2): how much the track may bend
     accel_mm: float = 2.0
     #: stage 2: noise and acceleration of the rotation (quaternion units ~ half radians)
@@ -35,7 +36,10 @@ class RefineSettings:
     #: stage 2: noise and acceleration of the finger angles (radians)
     angle_obs: float = 0.15
     angle_accel: float = 0.05
-    #: stage 3: weight of the acceleration of the 3D joints (per mm^2, against 1 per px^2 of 2D error)
+    #: stage 2: Levenberg-Marquardt iterations fitting the smoothed poses back onto the 2D
+    #: joints, anchored to the smooth track (0: keep the smoothed poses)
+    refit_iterations: int = 3
+    #: stage 3: weight of the acceleration of the 3D joints (per mm^2, against 1 per mm^2 of 2D error)
     w_accel: float = 1.0
     #: weight of the acceleration of the hand's rotation (per squared Frobenius norm)
     w_rot_accel: float = 2000.0

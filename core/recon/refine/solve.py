@@ -7,7 +7,7 @@
    fixed frames passed through.
 3. **Jointly**: a few L-BFGS iterations on the whole energy of both hands,
 
-       sum over detected joints of conf * GM(2D error)          robust reprojection
+       sum over detected joints of conf * GM(2D error, mm at the hand)  robust reprojection
      + w_accel     * |3D joint acceleration|^2   (mm)           smooth motion
      + w_rot_accel * |rotation acceleration|^2                  smooth orientation
      + w_limits    * (angle beyond its limit)^2                 anatomy
@@ -37,7 +37,7 @@ from core.recon.refine import energy
 from core.recon.refine.kinematics import forward, project, rodrigues, skeleton_tensors
 from core.recon.refine.lbfgs import lbfgs
 from core.recon.refine.modes import ACTIVE, FIXED, NONE
-from core.recon.refine.perframe import T_UNIT, fit_frames
+from core.recon.refine.perframe import T_UNIT, fit_frames, joint_jacobian, project_jacobian
 from core.recon.refine.settings import RefineSettings
 from core.recon.refine.shape import TrackSkeleton, hand_frames
 from core.recon.refine.temporal import smooth_track
@@ -91,28 +91,60 @@ def _stage_per_frame_and_time(
         if ev.any():
             R[ev], t[ev], ang[ev] = fit_frames(
                 p.R0[ev], p.t0[ev], p.angles0[ev], p.uv[ev], p.w2d[ev], skel[h], K,
-                settings.robust_px, settings.w_limits, settings.w_hinge, settings.frame_iterations,
+                settings.robust_mm, settings.w_limits, settings.w_hinge, settings.frame_iterations,
             )  # fmt: skip
         conf = np.where(ev, p.w2d.mean(-1), 0.0)
         R, t, ang = smooth_track(
-            p.mode, conf, R, t, ang, float(K[0, 0]), 2.0 * p.skeleton.palm_length,
-            settings.obs_px, settings.accel_mm, settings.rot_obs, settings.rot_accel,
+            p.mode, conf, R, t, ang, 2.0 * p.skeleton.palm_length,
+            settings.obs_mm, settings.accel_mm, settings.rot_obs, settings.rot_accel,
             settings.angle_obs, settings.angle_accel,
         )  # fmt: skip
+        if ev.any() and settings.refit_iterations > 0:
+            # back onto the 2D evidence, anchored to the smooth track: a joint moved d mm
+            # off a smooth track on one frame costs (1 + 4 + 1) d^2 of stage 3's acceleration
+            # term, so the anchor's weight is 6 w_accel
+            held = forward(
+                torch.as_tensor(R[ev])[None], torch.as_tensor(t[ev])[None],
+                torch.as_tensor(ang[ev])[None], skel[h],
+            )[0].numpy()  # fmt: skip
+            R[ev], t[ev], ang[ev] = fit_frames(
+                R[ev], t[ev], ang[ev], p.uv[ev], p.w2d[ev], skel[h], K, settings.robust_mm,
+                settings.w_limits, settings.w_hinge, settings.refit_iterations, held,
+                6.0 * settings.w_accel,
+            )  # fmt: skip
         out.append(replace(p, R0=R, t0=t, angles0=ang))
     return out
 
 
+def _preconditioner(
+    R: torch.Tensor, t: torch.Tensor, angles: torch.Tensor, skel: dict[str, torch.Tensor],
+    K: torch.Tensor, w2d: torch.Tensor, mm_per_px: torch.Tensor, settings: RefineSettings,
+) -> torch.Tensor:  # fmt: skip
+    """(H, N, 36) 1 / sqrt(diagonal of the Gauss-Newton Hessian) per unknown."""
+    out = []
+    for h in range(R.shape[0]):
+        sk = {k: v[h : h + 1] for k, v in skel.items()}
+        J, dJ = joint_jacobian(R[h], t[h], angles[h], sk)  # (N, 21, 36, 3)
+        d2 = torch.einsum("njux,njpx->njup", project_jacobian(J, K), dJ) * mm_per_px[h, ..., None]
+        diag = (w2d[h][..., None, None] * d2.pow(2)).sum((1, 2))
+        diag = diag + 6.0 * settings.w_accel * 1e6 * dJ.pow(2).sum((1, 3))
+        diag[:, :3] += 12.0 * settings.w_rot_accel
+        out.append(1.0 / torch.sqrt(diag + 1.0))
+    return torch.stack(out)
+
+
 def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSettings) -> Pose:
     """Solve both hands over one window (modes in the problems)."""
-    dt = torch.float64
+    # stage 3 in float32: a third cheaper than float64 and the same figures (bench_refine);
+    # the per-frame LM and the smoother stay in float64
+    dt = torch.float32
     skels = [p.skeleton for p in problems]
     known = next(s for s in skels if s is not None)
     skels_full = [s if s is not None else known for s in skels]
     problems = _stage_per_frame_and_time(
         problems, [skeleton_tensors([s]) for s in skels_full], K, settings
     )
-    skel = skeleton_tensors(skels_full)
+    skel = {k: v.to(dt) for k, v in skeleton_tensors(skels_full).items()}
     mode = np.stack([p.mode for p in problems])
     stack = lambda name: torch.as_tensor(np.stack([getattr(p, name) for p in problems]), dtype=dt)  # noqa: E731
     uv, w2d, fixed = stack("uv"), stack("w2d"), stack("fixed")
@@ -129,7 +161,8 @@ def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSet
     triples = torch.as_tensor(_triples(mode), dtype=dt)
     both = torch.as_tensor(np.flatnonzero((mode != NONE).all(0) & (mode == ACTIVE).any(0)))
     Kt = torch.as_tensor(K, dtype=dt)
-    px_scale = 640.0 / float(K[0, 0])
+    # pixels -> millimetres at the hand, from stage 2's depths (held: not a variable)
+    mm_per_px = (1000.0 * t0[..., 2].clamp(min=0.05) / float(K[0, 0]))[..., None, None]
     limits = torch.as_tensor(energy.ANGLE_LIMITS, dtype=dt)
     radii = torch.as_tensor(energy.SPHERE_RADII, dtype=dt)
     n_active = max(float(active.sum()), 1.0)
@@ -144,7 +177,7 @@ def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSet
     def pose(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         w, dtr, dang = unflat(x)
         R = R0 @ rodrigues(w)
-        t = t0 + T_UNIT * dtr
+        t = t0 + T_UNIT.to(dt) * dtr
         ang = angles0 + dang
         J = forward(R, t, ang, skel)
         J = torch.where(is_fixed[..., None, None], fixed, J)
@@ -154,7 +187,7 @@ def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSet
     def fun(x_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x_in.detach().requires_grad_(True)
         J, R, _, ang = pose(x)
-        e = energy.reprojection(project(J, Kt), uv, w2d, settings.robust_px, px_scale)
+        e = energy.reprojection(project(J, Kt), uv, w2d, settings.robust_mm, mm_per_px)
         e = e + settings.w_accel * energy.acceleration(J * 1000.0, triples)
         e = e + settings.w_rot_accel * energy.rotation_acceleration(R, triples)
         e = e + settings.w_limits * energy.angle_limits(ang, active, limits)
@@ -165,12 +198,24 @@ def solve_window(problems: list[HandProblem], K: np.ndarray, settings: RefineSet
         (g,) = torch.autograd.grad(e, x)
         return e.detach(), g
 
+    # Jacobi preconditioning: L-BFGS runs on x / scale, where scale^-2 is the diagonal of the
+    # energy's Gauss-Newton Hessian at the start (2D, acceleration, rotation terms), so a
+    # poorly determined unknown (depth) and a well determined one (an angle seen side-on)
+    # move at their own pace
+    scale = _preconditioner(R0, t0, angles0, skel, Kt, w2d, mm_per_px, settings) * n_active**0.5
+    scale = torch.cat([scale[..., :3].reshape(-1), scale[..., 3:6].reshape(-1),
+                       scale[..., 6:].reshape(-1)])  # fmt: skip
+
+    def fun_scaled(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f, g = fun(z * scale)
+        return f, g * scale
+
     x = torch.zeros(sum(sizes), dtype=dt)
     if settings.iterations > 0:
-        x = lbfgs(fun, x, settings.iterations)
+        x = lbfgs(fun_scaled, x, settings.iterations) * scale
     with torch.no_grad():
         J, R, t, ang = pose(x)
-    return Pose(R.numpy(), t.numpy(), ang.numpy(), J.numpy())
+    return Pose(*(v.double().numpy() for v in (R, t, ang, J)))
 
 
 def solve(

@@ -7,9 +7,10 @@ angles) and per run of consecutive frames in the fit, minimise
 
 where y_t is the per-frame estimate and w_t its precision: the maximum a-posteriori track
 under Gaussian detection noise and a Gaussian acceleration prior (a fixed-interval smoother).
-The precisions follow from the 2D noise: a wrist moving sideways by d metres at depth z moves
-f d / z pixels, in depth only about f L d / z^2 (L the hand's size), so depth is smoothed more
-than the image-plane position. Frames without evidence (gaps) have w = 0 and are filled by the
+The precisions follow from the 2D noise, expressed as millimetres at the hand (pixels x z / f):
+a wrist moving sideways by d shifts the joints by d, in depth only by about L d / z (L the
+hand's size: the change of its apparent size), so depth is smoothed more than the image-plane
+position. Frames without evidence (gaps) have w = 0 and are filled by the
 prior (a cubic through their neighbours); FIXED frames get an overwhelming weight (the track
 passes through them). A banded solve: linear in the number of frames.
 """
@@ -73,7 +74,7 @@ def from_quaternions(q: np.ndarray) -> np.ndarray:
 
 def smooth_track(
     mode: np.ndarray, conf: np.ndarray, R: np.ndarray, t: np.ndarray, angles: np.ndarray,
-    focal: float, hand_size: float, obs_px: float, accel_mm: float, rot_obs: float,
+    hand_size: float, obs_mm: float, accel_mm: float, rot_obs: float,
     rot_accel: float, angle_obs: float, angle_accel: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Smooth one hand's per-frame poses over every run of frames in the fit (mode != NONE).
@@ -85,8 +86,8 @@ def smooth_track(
         c = np.where(m == ACTIVE, c, 0.0)
         hard = np.where(m == FIXED, _HARD, 0.0)
         z = np.clip(t[a:b, 2], 0.05, None)
-        sxy = obs_px * z / focal
-        sz = obs_px * z * z / (focal * hand_size)
+        sxy = np.full(b - a, obs_mm / 1000.0)
+        sz = sxy * z / hand_size
         lam_t = 1.0 / (accel_mm / 1000.0) ** 2
         for cols, sig in (([0, 1], sxy), ([2], sz)):
             w = c / sig**2 + hard
