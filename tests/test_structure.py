@@ -130,3 +130,46 @@ def test_no_class_over_400_lines() -> None:
     assert len(sizes) > 100 and sizes[0][0] > 300  # the walk found the code
     big = [f"{n} lines  {where}" for n, where in sizes if n > 400]
     assert not big, "classes over 400 lines:\n" + "\n".join(big)
+
+
+def test_extras_and_history_change_only_through_the_write_path() -> None:
+    """A document's `extras` and `history` change through `set_extra` / `set_history` only
+    (undoable, journaled, counted as unsaved: issue 15), except where a new document is being
+    built before anyone sees it (the sample, a HOT3D import, a batch's summary document)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    building = {"core/sample/generate.py", "core/io/hot3d.py", "core/batch/runner.py"}
+    owner = "core/labels/document.py"
+    found: list[str] = []
+    for folder in ("core", "app"):
+        for path in sorted((root / folder).rglob("*.py")):
+            rel = str(path.relative_to(root))
+            for node in ast.walk(ast.parse(path.read_text(), rel)):
+                target = None
+                if isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
+                    targets = (
+                        node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+                    )
+                    subs = [t for t in targets if isinstance(t, ast.Subscript)]
+                    target = subs[0].value if subs else None
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    if node.func.attr in {
+                        "update",
+                        "pop",
+                        "append",
+                        "extend",
+                        "clear",
+                        "setdefault",
+                    }:
+                        target = node.func.value
+                if isinstance(target, ast.Attribute) and target.attr in {"extras", "history"}:
+                    if (
+                        isinstance(target.value, ast.Name)
+                        and target.value.id == "doc"
+                        or rel == owner
+                    ):
+                        if rel not in building and rel != owner:
+                            found.append(f"{rel}:{node.lineno}")
+    assert not found, "extras/history changed outside the write path:\n" + "\n".join(found)

@@ -178,8 +178,7 @@ def apply_plan(doc: LabelDocument, plan: RefinePlan, settings: RefineSettings) -
     for patch in plan.patches:
         if len(patch.frames):
             doc.write(patch.hand, patch.frames, patch.values)
-    doc.extras["refine"] = provenance(doc, plan, settings)
-    doc.notify_document_changed(("extras",))
+    doc.set_extra("refine", provenance(doc, plan, settings))
 
 
 def provenance(doc: LabelDocument, plan: RefinePlan, settings: RefineSettings) -> dict[str, Any]:

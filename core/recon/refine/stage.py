@@ -148,6 +148,5 @@ def apply_refined(doc: LabelDocument, arrays: dict[str, np.ndarray],
             doc.write(h, frames[sel], {k: np.asarray(arrays[k])[sel, h] for k in _SENT})
             written.append(frames[sel])
     if provenance:
-        doc.extras["refine"] = dict(provenance)
-        doc.notify_document_changed(("extras",))
+        doc.set_extra("refine", dict(provenance))
     return np.unique(np.concatenate(written)) if written else np.empty(0, np.int64)
