@@ -85,3 +85,24 @@ def test_gap_windows_decode_only_what_is_asked_and_go_on_in_order() -> None:
     third = reader.window(20, 22)  # behind the reader: a seek
     assert third[22][0, 0, 0] == 22 and video.seeks == 2
     reader.close()
+
+
+def test_gap_windows_on_a_real_video_are_its_exact_frames_decoded_by_index(demo3) -> None:
+    """On a PyAVVideo the windows read each wanted frame by index on a private fork (skipping
+    the non-reference frames between gaps, converting only wanted frames): the pictures are
+    exactly those of a sequential decode, in order and going on, and a window behind works."""
+    from core.video.reader import open_video
+
+    windows = [(3, 6), (40, 44), (120, 121), (20, 22)]  # the last is behind the reader
+    with open_video(demo3) as video:
+        wanted = {f for a, b in windows for f in range(a, b + 1)}
+        truth = {i: img for i, img in video.iter_frames(0, 122) if i in wanted}
+        reader = _GapFrames(video)
+        assert reader._fork is not None  # the by-index path, not reading on through the clip
+        for a, b in windows:
+            window = reader.window(a, b)
+            for f in range(b, a - 1, -1):  # a backward pass asks for the last frame first
+                assert np.array_equal(window[f], truth[f]), f
+        reader.close()
+        assert reader._fork is None
+        assert np.array_equal(video.frame(41), truth[41])  # the video itself is untouched
