@@ -247,6 +247,13 @@ def key_before(st: IndexState, target: int) -> int:
     return int(st.key_pts[max(k, 0)])
 
 
+def needs_full_index(container: av.container.InputContainer) -> bool:
+    """Whether a container must be indexed whole before use: AVI (pts may be unusable, which
+    only the full index finds out) and raw streams (frames located by counting, which needs
+    the whole count first)."""
+    return bool(guessed_pts(container) or raw_stream(container))
+
+
 class PyAVVideo(VideoSource):
     """A video file decoded through PyAV with exact random access."""
 
@@ -289,9 +296,7 @@ class PyAVVideo(VideoSource):
         self._shared = sh = _Shared(
             self.path, self._stream, self._container, FrameCache(cache_bytes)
         )
-        if index == "background" and (guessed_pts(self._container) or raw_stream(self._container)):
-            # AVI: pts may be unusable, which only the full index finds out; a raw stream's
-            # frames are located by counting, which needs the whole count first
+        if index == "background" and needs_full_index(self._container):
             index = "full"
         try:
             first = None
