@@ -11,8 +11,9 @@ and report, raw -> refined:
   interpenetrating frames (core.analysis: capsule overlap deeper than its threshold);
 - cost: (reconstruct + refine) / reconstruct, wall and CPU time (the machine is shared: CPU
   time is the steadier figure), and the fit alone in frames/s (both hands, no video);
-- memory: RSS before and peak of the fit alone on the demo3 document tiled to 500 .. 8000
-  frames, each in its own process.
+- memory: RSS before and peak of the refinement (`refine_document`, no video: the fit,
+  written a segment at a time) on the demo3 document tiled to 500 .. 32000 frames, each in its
+  own process.
 
 Targets (issue 13): sample jitter <= 3, MPJPE <= 0.6x raw, EPE <= raw + 2 px, recall >= 0.95 at
 precision >= 0.98, palm std <= 2 mm; videos jitter <= 5, palm std <= 2, 2D distance <= 4 px,
@@ -166,7 +167,7 @@ import sys, numpy as np
 sys.path.insert(0, {str(ROOT)!r})
 from core.io.labels_h5 import load_labels
 from core.labels.document import LabelDocument, HandTrack, VideoMeta
-from core.recon.refine import plan_refinement, RefineSettings
+from core.recon.refine import refine_document, RefineSettings
 def hwm():  # this process's peak RSS, MiB (ru_maxrss would carry the parent's over exec)
     line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM"))
     return int(line.split()[1]) / 1024
@@ -178,7 +179,7 @@ meta = VideoMeta(n, src.meta.fps, src.meta.width, src.meta.height)
 doc = LabelDocument(meta, src.K, hands)
 import torch
 base = hwm()
-plan_refinement(doc, RefineSettings(fix_handedness=False))
+refine_document(doc, RefineSettings(fix_handedness=False))
 print(base, hwm())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -206,7 +207,7 @@ def main() -> int:
         raw, _, _ = reconstruct(CLIPS["demo3"])
         src = Path(tmp) / "demo3_raw.h5"
         save_labels(raw, src)
-        lengths = (500, 2000) if args.quick else (500, 2000, 8000)
+        lengths = (500, 2000) if args.quick else (500, 2000, 8000, 32000)
         results["memory_peak_rss_mib"] = {n: memory_rss(n, src) for n in lengths}
         print(json.dumps({"memory_peak_rss_mib": results["memory_peak_rss_mib"]}), flush=True)
     if args.json:

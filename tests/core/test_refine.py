@@ -375,3 +375,108 @@ def test_refine_edit_is_one_undo_step_and_follows_keyframes() -> None:
     assert doc.equals(before)
     history.redo()
     assert not doc.equals(before)
+
+
+def _crossing_doc(rng: np.random.Generator) -> tuple[LabelDocument, list[np.ndarray]]:
+    """The right hand leaves the picture across the right border, the left hand enters across
+    the left one (both at 7.7 px/frame); the detector has a hand only while all of it is in
+    the image."""
+    doc = LabelDocument(VideoMeta(T, 30.0, W, H))
+    s = np.linspace(0.0, 1.0, T)[:, None]
+    fingers = RELAXED_FINGERS + 0.0 * s[:, :, None]
+    gts = []
+    for side, x in ((LEFT, -0.40 + 0.36 * s), (RIGHT, 0.0 + 0.36 * s)):
+        transl = np.concatenate([x, -0.04 + 0.0 * s, 0.5 + 0.0 * s], 1)
+        rot = np.concatenate([0.0 * s + 0.2, 0.3 + 0.0 * s, 0.1 + 0.0 * s], 1)
+        gt = hand_joints(rot, transl, fingers, side)
+        gts.append(gt)
+        uv = _project(gt, doc.K)
+        seen = _inside(uv) == 1.0
+        f = np.flatnonzero(seen)
+        doc.write(side, f, {
+            "present": True, "confidence": 0.9, "joints_3d": gt[f],
+            "joints_2d": uv[f] + rng.normal(0, 0.5, (len(f), 21, 2)),
+            "source": int(Source.PREDICTED),
+        })  # fmt: skip
+    return doc, gts
+
+
+def _inside(uv: np.ndarray) -> np.ndarray:
+    x, y = uv[..., 0], uv[..., 1]
+    return ((x > -0.5) & (x < W - 0.5) & (y > -0.5) & (y < H - 0.5)).mean(-1)
+
+
+def test_a_hand_crossing_the_border_is_continued_while_partly_in_the_picture() -> None:
+    doc, gts = _crossing_doc(np.random.default_rng(7))
+    seen = [t.present.copy() for t in doc.hands]
+    refine_document(doc, RefineSettings(edge_frames=3))
+    for h, (first, step) in ((RIGHT, (np.flatnonzero(seen[RIGHT])[-1] + 1, 1)),
+                             (LEFT, (np.flatnonzero(seen[LEFT])[0] - 1, -1))):  # fmt: skip
+        track = doc.hands[h]
+        partly = _inside(_project(gts[h], doc.K)) > 0
+        want = [first + step * k for k in range(3) if partly[first + step * k]]
+        assert len(want) >= 2  # the clip is made so that the hand is partly in for a while
+        got = np.flatnonzero(track.present & ~seen[h])
+        assert sorted(got.tolist()) == sorted(want), h
+        assert (track.source[want] == Source.INTERPOLATED).all()
+        assert (track.confidence[want] < 0.9).all()
+        err = 1000 * np.linalg.norm(track.joints_3d[want] - gts[h][want], axis=-1).mean()
+        assert err < 15.0
+    # frames of a hand wholly out of the picture, and beyond edge_frames, stay empty
+    assert doc.present_counts()["left"] + doc.present_counts()["right"] == (
+        seen[LEFT].sum() + seen[RIGHT].sum() + 6
+    )
+
+
+def test_a_hand_lost_in_the_picture_or_not_moving_out_is_not_continued() -> None:
+    # lost while wholly in the picture (moving towards the border, but not there yet)
+    doc, _ = _crossing_doc(np.random.default_rng(7))
+    doc.write(RIGHT, np.arange(20, T), {"present": False, "confidence": 0.0})
+    assert _inside(doc.hands[RIGHT].joints_2d[19]) == 1.0
+    refine_document(doc, RefineSettings(edge_frames=3))
+    assert not doc.hands[RIGHT].present[20:].any()
+    # lost where it sits partly out of the picture, without moving out
+    doc, _ = make_doc(np.random.default_rng(8), scale_noise=0.02)
+    assert 0 < _inside(doc.hands[RIGHT].joints_2d[44]) < 1.0
+    doc.write(RIGHT, np.arange(45, T), {"present": False, "confidence": 0.0})
+    doc.write(LEFT, np.arange(0, 12), {"present": False, "confidence": 0.0})
+    refine_document(doc, RefineSettings(edge_frames=3))
+    assert not doc.hands[RIGHT].present[45:].any()
+    assert not doc.hands[LEFT].present[:12].any()
+
+
+def test_edge_frames_zero_never_continues_a_track() -> None:
+    doc, _ = _crossing_doc(np.random.default_rng(7))
+    seen = [t.present.copy() for t in doc.hands]
+    refine_document(doc, RefineSettings(edge_frames=0))
+    for h in (LEFT, RIGHT):
+        assert np.array_equal(doc.hands[h].present, seen[h])
+
+
+def test_long_refinement_is_written_a_segment_at_a_time_without_seams() -> None:
+    # 8 chunks of 16 frames make a segment of 128: 300 frames are three segments
+    n, rng = 300, np.random.default_rng(9)
+    doc = LabelDocument(VideoMeta(n, 30.0, W, H))
+    gts = []
+    for side in (LEFT, RIGHT):
+        gt = truth(side, n)
+        gts.append(gt)
+        k = 1.0 + rng.normal(0, 0.02, (n, 1, 1))
+        doc.write(side, np.arange(n), {
+            "present": True, "confidence": 0.9, "joints_3d": gt * k,
+            "joints_2d": _project(gt, doc.K) + rng.normal(0, 0.7, (n, 21, 2)),
+            "source": int(Source.PREDICTED),
+        })  # fmt: skip
+    doc.write(LEFT, np.arange(126, 131), {"present": False, "confidence": 0.0})  # a gap on a seam
+    settings = RefineSettings(chunk=16, overlap=8)
+    whole = plan_refinement(doc, settings)  # one window: the reference
+    plan = refine_document(doc, settings)
+    assert plan.n_written == whole.n_written == 2 * n
+    assert plan.summary["filled"] == {"left": 5, "right": 0}
+    for h in (LEFT, RIGHT):
+        ref = whole.patches[h].values["joints_3d"]
+        out = doc.hands[h].joints_3d
+        assert 1000 * np.abs(out - ref).max() < 3.0  # the same answer, within a few mm
+        acc = 1000 * np.linalg.norm(out[2:] - 2 * out[1:-1] + out[:-2], axis=-1).mean(-1)
+        assert acc[120:140].max() < 3 * np.median(acc) + 0.5  # no kink where segments meet
+    assert (doc.hands[LEFT].source[126:131] == Source.INTERPOLATED).all()

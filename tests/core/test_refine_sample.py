@@ -50,11 +50,11 @@ def test_refined_sample_against_ground_truth(
     gt = load_labels(sample[1])
     raw, ref = evaluate(load_labels(sample_raw), gt), evaluate(load_labels(sample_refined), gt)
     # issue 13 targets, with some margin where they are met (docs/reconstructors.md has the
-    # figures); MPJPE and recall fall short of the issue's 0.6x and 0.95, asserted as measured
+    # figures); MPJPE falls short of the issue's 0.6x, asserted as measured
     assert ref.value("Jitter") <= 3.0 < 20 <= raw.value("Jitter")
     assert ref.value("EPE") <= raw.value("EPE") - 6.0  # measured 24.0 -> 15.5
     assert ref.value("precision") >= 0.98
-    assert ref.value("recall") >= 0.94 and raw.value("recall") <= 0.89  # 0.947, raw 0.888
+    assert ref.value("recall") >= 0.955 and raw.value("recall") <= 0.89  # 0.964, raw 0.888
     assert ref.value("MPJPE") <= 0.95 * raw.value("MPJPE")
     assert (
         palm_std_mm(load_labels(sample_refined)) <= 2.0 < 10 <= palm_std_mm(load_labels(sample_raw))
@@ -62,6 +62,23 @@ def test_refined_sample_against_ground_truth(
     prov = load_labels(sample_refined).extras["refine"]
     assert prov["backend"].startswith("refine") and "mediapipe" in prov["after"]
     assert prov["settings"]["max_gap"] == 8 and prov["swapped_frames"] > 0
+
+
+def test_a_hand_leaving_at_the_edge_is_continued_while_partly_in_the_picture(
+    sample_raw: Path, sample_refined: Path, sample
+) -> None:
+    """The right hand leaves the sample across the right edge: MediaPipe has it up to frame
+    99; 62% and 29% of it are still in the picture on 100-101, none of it on 102-123. The
+    refined file continues it on 100-101 (interpolated, lower confidence) and not after."""
+    raw, ref, gt = (load_labels(p) for p in (sample_raw, sample_refined, sample[1]))
+    assert raw.hands[1].present[99] and not raw.hands[1].present[100:102].any()
+    assert gt.hands[1].present[100:102].all() and not gt.hands[1].present[102:124].any()
+    right = ref.hands[1]
+    assert right.present[100:102].all() and not right.present[102:122].any()
+    assert (right.source[100:102] == Source.INTERPOLATED).all()
+    assert (right.confidence[100:102] < right.confidence[99]).all()
+    err = np.linalg.norm(right.joints_2d[100:102] - gt.hands[1].joints_2d[100:102], axis=-1)
+    assert err.mean() < 40  # where the hand is going (the detections are ~17-31 px off here)
 
 
 def test_refine_cli_range_and_errors(sample_raw: Path, tmp_path: Path, capsys) -> None:

@@ -23,10 +23,13 @@ from core.labels.document import LabelDocument, Patch, Source
 from core.recon.refine.kinematics import project
 from core.recon.refine.problem import Built, build_problem, constraint_mask, track_skeleton
 from core.recon.refine.settings import REFINE_VERSION, RefineSettings
+from core.recon.refine.shape import TrackSkeleton
 from core.recon.refine.solve import solve
 
 #: the label file's note of the method, with the settings (doc.extras["refine"])
 BACKEND_STRING = f"refine {REFINE_VERSION}"
+#: `refine_document` solves and writes this many of the fit's chunks at a time
+_CHUNKS_PER_SEGMENT = 8
 
 
 class RefineError(ReconstructorError):
@@ -45,6 +48,8 @@ class RefinePlan:
 
     @property
     def n_written(self) -> int:
+        if "written" in self.summary:  # refine_document: written a segment at a time
+            return int(self.summary["written"])
         return sum(len(p.frames) for p in self.patches)
 
     def describe(self) -> str:
@@ -79,8 +84,10 @@ def plan_refinement(
     settings: RefineSettings | None = None,
     frames: range | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    skeletons: list[TrackSkeleton | None] | None = None,
 ) -> RefinePlan:
-    """The refined values of `frames` (default: all), without changing `doc`."""
+    """The refined values of `frames` (default: all), without changing `doc`. `skeletons`
+    (per hand) default to each whole track's."""
     settings = settings or RefineSettings()
     frames = _check_range(doc, frames)
     if not np.isfinite(doc.K).all() or doc.K[0, 0] <= 0:
@@ -89,9 +96,13 @@ def plan_refinement(
     lo, hi = max(0, frames.start - ctx), min(doc.n_frames, frames.stop + ctx)
     window = np.arange(lo, hi)
     writable = (window >= frames.start) & (window < frames.stop)
-    skeletons = [track_skeleton(doc.hands[h], h) for h in range(2)]
+    if skeletons is None:
+        skeletons = [track_skeleton(doc.hands[h], h) for h in range(2)]
     built = [
-        build_problem(doc, h, window, writable, skeletons[h], settings.max_gap) for h in range(2)
+        build_problem(
+            doc, h, window, writable, skeletons[h], settings.max_gap, settings.edge_frames
+        )
+        for h in range(2)
     ]
     _check_evidence(doc, frames, built)
     t0 = time.perf_counter()
@@ -132,13 +143,17 @@ def _patch(
     track = doc.hands[h]
     ok = np.isfinite(joints).all(axis=(1, 2))
     ev = built.evidence & ok
-    gap = built.gap & ok
     uv = project(torch.as_tensor(joints), torch.as_tensor(doc.K)).numpy()
-    if gap.any():  # a filled hand must be (partly) in the image, like a detected one
-        W, H = doc.meta.width, doc.meta.height
-        inside = ((uv[..., 0] > -0.5) & (uv[..., 0] < W - 0.5) & (uv[..., 1] > -0.5)
-                  & (uv[..., 1] < H - 0.5)).mean(-1)  # fmt: skip
-        gap &= inside >= 0.3
+    inside = _inside_fraction(uv, doc.meta.width, doc.meta.height)
+    # frames the fit holds (or leaves) are not in `joints`: their own 2D joints say how much of
+    # the hand is in the image (the anchors of edge runs)
+    held = _inside_fraction(track.joints_2d[window].astype(np.float64), doc.meta.width,
+                            doc.meta.height)  # fmt: skip
+    held[~track.present[window] | ~np.isfinite(track.joints_2d[window]).any((1, 2))] = np.nan
+    inside_any = np.where(ok, inside, held)
+    # a filled hand must be (partly) in the image, like a detected one
+    gap = built.gap & ok & (inside >= 0.3)
+    gap |= _crossing_border(built.edge, ok, inside_any)
     sel = ev | gap
     frames = window[sel]
     conf = track.confidence[window].astype(np.float64)
@@ -158,6 +173,41 @@ def _patch(
         "source": source.astype(np.uint8),
     }
     return Patch(h, frames.astype(np.int64), values)
+
+
+def _inside_fraction(uv: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N,) fraction of each frame's joints (N, 21, 2) inside the image (NaN counts outside)."""
+    with np.errstate(invalid="ignore"):
+        x, y = uv[..., 0], uv[..., 1]
+        inside = (x > -0.5) & (x < width - 0.5) & (y > -0.5) & (y < height - 0.5)
+    return inside.mean(-1)
+
+
+def _crossing_border(edge: np.ndarray, ok: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """The edge frames (`edge`: +1 after a track, -1 before one) to keep. Per run, going away
+    from the track's end frame (the anchor): the frames while some of the continued hand is
+    in the image, and only if it is leaving (entering) the picture: less of it is inside than
+    at the anchor, and less than all. A hand lost in the middle of the image, or lost where it
+    sits partly out of the picture without moving out, is not continued. `inside` holds the
+    anchors' fractions too."""
+    keep = np.zeros(len(edge), bool)
+    n = len(edge)
+    for step in (1, -1):
+        mask = edge == step
+        d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+            anchor = a - 1 if step == 1 else b
+            if not 0 <= anchor < n or not np.isfinite(inside[anchor]):
+                continue
+            kept: list[int] = []
+            for f in range(a, b) if step == 1 else range(b - 1, a - 1, -1):
+                if not ok[f] or inside[f] <= 0.0:
+                    break
+                kept.append(f)
+            frac = inside[kept]
+            if kept and (frac < 1.0).any() and (frac < inside[anchor]).any():
+                keep[kept] = True
+    return keep
 
 
 def _gap_confidence(conf: np.ndarray, known: np.ndarray, gap: np.ndarray) -> np.ndarray:
@@ -210,7 +260,67 @@ def refine_document(
         from core.recon.refine.redetect import redetect_gaps
 
         extra["redetected"] = redetect_gaps(doc, video, frames, settings)
-    plan = plan_refinement(doc, settings, frames, on_progress)
+    plan = _refine_in_segments(doc, settings, frames, on_progress)
     plan.summary.update(extra)
-    apply_plan(doc, plan, settings)
+    doc.set_extra("refine", provenance(doc, plan, settings))
     return plan
+
+
+def _refine_in_segments(
+    doc: LabelDocument, settings: RefineSettings, frames: range,
+    on_progress: Callable[[int, int], None] | None,
+) -> RefinePlan:  # fmt: skip
+    """Plan and write `frames` a segment at a time, so memory follows the segment, not the
+    video. Each segment is solved `overlap` frames past its end (those are solved again with the
+    next one, whose context is the frames just written: the same hand-over as the fit's
+    chunks); every segment uses the skeletons of the whole tracks. The returned plan has the
+    summary of all segments and no patches (they are written already)."""
+    skeletons = [track_skeleton(doc.hands[h], h) for h in range(2)]
+    seg = max(settings.chunk, 1) * _CHUNKS_PER_SEGMENT
+    tail = max(2, settings.overlap)
+    total: dict[str, Any] = {}
+    plan = None
+    for s0 in range(frames.start, frames.stop, seg):
+        s1 = min(frames.stop, s0 + seg)
+        solve_to = min(frames.stop, s1 + tail) if s1 < frames.stop else s1
+
+        def progress(done: int, _n: int, s0: int = s0) -> None:
+            if on_progress is not None:
+                on_progress(min(s0 - frames.start + done, len(frames)), len(frames))
+
+        try:
+            plan = plan_refinement(doc, settings, range(s0, solve_to), progress, skeletons)
+        except RefineError:
+            if len(frames) <= seg:
+                raise
+            continue  # a segment without 2D evidence: nothing to write there
+        filled, written = {"left": 0, "right": 0}, 0
+        for patch, name in zip(plan.patches, ("left", "right"), strict=True):
+            keep = patch.frames < s1
+            if keep.any():
+                values = {k: v[keep] for k, v in patch.values.items()}
+                doc.write(patch.hand, patch.frames[keep], values)
+                written += int(keep.sum())
+                filled[name] += int((values["source"] == Source.INTERPOLATED).sum())
+        plan.summary.update(filled=filled, written=written)
+        _merge_summary(total, plan.summary)
+    if plan is None:
+        raise RefineError(
+            "the predicted hands have no 2D joints to refine against",
+            hint="Re-run `vidihand reconstruct` to get the detector's 2D joints, "
+            "or refine a file that has them.",
+        )
+    total["frames"] = [frames.start, frames.stop]
+    return RefinePlan(frames, [], total)
+
+
+def _merge_summary(total: dict[str, Any], part: dict[str, Any]) -> None:
+    if not total:
+        total.update(part)
+        total["filled"] = dict(part["filled"])
+        return
+    for key in ("solved_frames", "written"):
+        total[key] += part[key]
+    total["seconds"] = round(total["seconds"] + part["seconds"], 3)
+    for name, n in part["filled"].items():
+        total["filled"][name] += n

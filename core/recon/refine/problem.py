@@ -8,6 +8,10 @@ Frame roles (per hand, docs/reconstructors.md):
 - **evidence**: a predicted, present frame with finite 2D joints: ACTIVE, with a 2D term.
 - **gap**: any other frame in a run of at most `max_gap` frames with evidence or a fixed frame
   on both sides: ACTIVE without a 2D term, filled by the fit (written as interpolated).
+- **edge**: up to `edge_frames` frames just after a run of the hand ends (or just before one
+  starts) that no short gap covers: ACTIVE without a 2D term, continued by the fit's motion
+  prior; the driver keeps them only where the continued hand crosses the image border (a
+  hand leaving or entering the picture), else drops them.
 - everything else (long gaps, leading/trailing absence): NONE, left as it is.
 """
 
@@ -79,18 +83,39 @@ def short_gaps(inside: np.ndarray, barrier: np.ndarray, max_gap: int) -> np.ndar
     return out
 
 
+def edge_runs(inside: np.ndarray, blocked: np.ndarray, edge_frames: int) -> np.ndarray:
+    """(N,) int8: +1 on frames within `edge_frames` after the end of a run of `inside` frames,
+    -1 on frames within `edge_frames` before the start of one (0 elsewhere); a run of them stops
+    at `blocked` frames and at other `inside` frames (where both reach a frame, +1 wins)."""
+    out = np.zeros(len(inside), np.int8)
+    if edge_frames <= 0 or not inside.any():
+        return out
+    free = ~inside & ~blocked
+    n = len(inside)
+    d = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
+    for start, stop in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+        for step, f in ((-1, start - 1), (1, stop)):
+            for _ in range(edge_frames):
+                if not 0 <= f < n or not free[f]:
+                    break
+                out[f] = step
+                f += step
+    return out
+
+
 @dataclass
 class Built:
     """A hand's problem plus what the driver needs to write the result back."""
 
     problem: HandProblem
     evidence: np.ndarray  #: (N,) ACTIVE frames with 2D evidence
-    gap: np.ndarray  #: (N,) ACTIVE frames filled without evidence
+    gap: np.ndarray  #: (N,) ACTIVE frames filled without evidence (short gaps)
+    edge: np.ndarray  #: (N,) int8 ACTIVE frames continuing a track past its ends (edge_runs)
 
 
 def build_problem(
     doc: LabelDocument, h: int, window: np.ndarray, writable: np.ndarray,
-    skeleton: TrackSkeleton | None, max_gap: int,
+    skeleton: TrackSkeleton | None, max_gap: int, edge_frames: int = 0,
 ) -> Built:  # fmt: skip
     """The problem of hand `h` over `window` (frame indices); only `writable` frames may be
     solved (the refined range; the rest of the window is context)."""
@@ -105,11 +130,15 @@ def build_problem(
     barrier = constraint & ~has3d
     mode = np.full(n, NONE, np.int8)
     gap = np.zeros(n, bool)
+    edge = np.zeros(n, np.int8)
     if skeleton is not None:
         mode[fixed] = FIXED
         mode[evidence] = ACTIVE
         gap = short_gaps(evidence | fixed, barrier, max_gap) & ~constraint
         mode[gap] = ACTIVE
+        # edges continue a solved run into frames without the hand, never over a present one
+        edge = edge_runs(evidence | fixed | gap, constraint | track.present[window], edge_frames)
+        mode[edge != 0] = ACTIVE
     w2d = np.where(evidence[:, None] & np.isfinite(uv).all(-1), 1.0, 0.0)
     w2d *= np.clip(track.confidence[window].astype(np.float64), 0.05, 1.0)[:, None]
     R0 = np.tile(np.eye(3), (n, 1, 1))
@@ -121,7 +150,7 @@ def build_problem(
                 joints3d, uv, w2d, has3d, evidence, fixed, mode, skeleton, doc.K, R0, t0, angles0
             )
     problem = HandProblem(skeleton, mode, uv, w2d, joints3d, R0, t0, angles0)
-    return Built(problem, evidence & (mode == ACTIVE), gap)
+    return Built(problem, evidence & (mode == ACTIVE), gap, edge)
 
 
 def _initial_pose(

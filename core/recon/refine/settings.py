@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 #: the version of the method, written with the settings into a refined file's history
-REFINE_VERSION = "2"
+REFINE_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,10 @@ class RefineSettings:
 
     #: short gaps (frames) filled by the fit and marked interpolated; longer gaps stay empty
     max_gap: int = 8
+    #: a hand lost as it crosses the image border (leaving or entering the picture) is continued
+    #: by the fit at most this many frames past its last (before its first) frame, while the
+    #: continued hand is still partly in the image; marked interpolated (0: never)
+    edge_frames: int = 3
     #: confidence of a filled frame, as a fraction of the lower of its two neighbours'
     gap_confidence: float = 0.5
     #: robust 2D term: Geman-McClure scale (millimetres at the hand: pixels x depth / focal)
