@@ -58,7 +58,7 @@ class RefinePlan:
         filled = s.get("filled", {})
         parts = [
             f"{self.n_written} hand-frames fitted",
-            f"{sum(filled.values())} short-gap frames filled",
+            f"{sum(filled.values())} frames filled (short gaps, hands crossing the border)",
         ]
         if "swapped_frames" in s:
             parts.append(f"{s['swapped_frames']} left/right fixes")
