@@ -4,10 +4,11 @@ interchange format (COCO keypoints, CVAT for video, JSON, CSV, glTF, Rerun; docs
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.cli.output import add_force, check_outputs
+from core.cli.output import add_force, add_quiet, check_outputs
 
 if TYPE_CHECKING:
     from core.labels.document import LabelDocument
@@ -60,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "parameters, else the simple mesh)",
     )
     add_force(p)
+    add_quiet(p, help="print nothing on success")
     p.set_defaults(func=run)
 
 
@@ -79,21 +81,28 @@ def run(args: argparse.Namespace) -> int:
 
         check_outputs([out / n for n in output_names(name)], args.force)
     doc = load_labels(args.labels)
+    say = _say(args.quiet)
     if args.format in INTERCHANGE:
-        return _run_interchange(args, doc)
+        return _run_interchange(args, doc, say)
     if args.format == "npz":
         from core.io.npz import save_npz
 
-        print(f"wrote {save_npz(doc, args.output)}")
+        say(f"wrote {save_npz(doc, args.output)}")
     else:
         from core.io.arctic import export_arctic
 
         for path in export_arctic(doc, args.output, name):
-            print(f"wrote {path}")
+            say(f"wrote {path}")
     return 0
 
 
-def _run_interchange(args: argparse.Namespace, doc: LabelDocument) -> int:
+def _say(quiet: bool) -> Callable[[str], None]:
+    return (lambda _line: None) if quiet else print
+
+
+def _run_interchange(
+    args: argparse.Namespace, doc: LabelDocument, say: Callable[[str], None]
+) -> int:
     """Every interchange format writes the one file named by -o, atomically."""
     name = args.name or Path(args.labels).stem
     out = Path(args.output)
@@ -118,10 +127,10 @@ def _run_interchange(args: argparse.Namespace, doc: LabelDocument) -> int:
         from core.io.gltf import export_gltf
 
         kinds = export_gltf(doc, out, mesh=args.mesh)
-        print(f"hands: {', '.join(f'{h} {k}' for h, k in kinds.items())}")
+        say(f"hands: {', '.join(f'{h} {k}' for h, k in kinds.items())}")
     else:
         from core.io.rerun_rrd import export_rrd
 
         export_rrd(doc, out, video=args.video, mesh=args.mesh)
-    print(f"wrote {out}")
+    say(f"wrote {out}")
     return 0

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.cli.output import add_force, add_quiet, check_outputs
+
 if TYPE_CHECKING:
     from core.labels.document import LabelDocument
     from core.video.reader import VideoSource
@@ -34,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="refinement setting (repeatable), e.g. max_gap=12 (docs/reconstructors.md)",
     )
+    add_force(p)
+    add_quiet(p, help="print nothing on success")
     p.set_defaults(func=run)
 
 
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         settings = RefineSettings().with_options(**options)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"--option: {exc}.") from None
+    check_outputs([args.output], args.force)
     doc = load_labels(args.labels)
     frames = parse_frames(args.frames, doc.n_frames)
     t0 = time.perf_counter()
@@ -66,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         plan = refine_document(doc, settings, frames=frames)
     save_labels(doc, Path(args.output))
     seconds = time.perf_counter() - t0
+    if args.quiet:
+        return 0
     print(f"refined labels written to {args.output} in {seconds:.1f} s")
     print(plan.describe())
     print(json.dumps({"frames": [frames.start, frames.stop], "written": plan.n_written,

@@ -64,12 +64,31 @@ def test_every_command_with_an_output_refuses_to_replace(sample, reviewed, tmp_p
     mano = arctic / "seq.mano.npy"
     _refused(["export", str(gt), "arctic", "-o", str(arctic), "--name", "seq"], capsys, mano)
     _refused(["import", "arctic", str(mano), "-o", str(reviewed)], capsys, reviewed)
+    _refused(["refine", str(gt), "-o", str(reviewed)], capsys, reviewed)
     sample_dir = video.parent
     _refused(["sample", "-o", str(sample_dir)], capsys, video)
     # with --force each of them writes
     assert main(["apply", str(gt), str(edits), "-o", str(reviewed), "--force", "-q"]) == 0
     assert main(["export", str(gt), "npz", "-o", str(npz), "--force"]) == 0
     capsys.readouterr()
+
+
+def test_quiet_export_and_refine_print_nothing(sample, tmp_path, capsys) -> None:
+    gt = sample[1]
+    doc = load_labels(gt)
+    for h in (0, 1):  # predicted frames with 2D joints: something to refine
+        doc.write(h, np.arange(doc.n_frames), {"source": int(Source.PREDICTED)})
+    labels = save_labels(doc, tmp_path / "pred.h5")
+    capsys.readouterr()
+    assert main(["export", str(labels), "csv", "-o", str(tmp_path / "a.csv"), "-q"]) == 0
+    assert main(["export", str(labels), "npz", "-o", str(tmp_path / "a.npz"), "-q"]) == 0
+    assert main(["refine", str(labels), "-o", str(tmp_path / "r.h5"), "-q"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert (tmp_path / "a.csv").stat().st_size and (tmp_path / "a.npz").stat().st_size
+    assert load_labels(tmp_path / "r.h5").extras["refine"]["backend"].startswith("refine")
+    assert main(["export", str(labels), "csv", "-o", str(tmp_path / "b.csv")]) == 0
+    assert "wrote" in capsys.readouterr().out
 
 
 def test_an_output_that_is_a_folder_is_refused(sample, tmp_path, capsys) -> None:
