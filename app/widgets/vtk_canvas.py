@@ -25,7 +25,8 @@ renders once, however many changes came before it, and the canvas shows it. So t
 never delays the other views, and a frame step still shows the new frame in the same turn.
 `pace`, when set, is asked before each such render: False puts the render off (the scene stays
 dirty) until the next request; the 3D view uses it to render during playback only in the time
-the clock leaves before its next frame (app/widgets/view3d.py). A paint of the canvas for any
+the clock leaves before its next frame (app/widgets/view3d.py); renders for the user's own
+mouse input on the canvas are never put off. A paint of the canvas for any
 other reason (exposed, resized) renders a dirty scene at once. Mouse input goes to VTK's own
 interactor (pyvista's trackball camera style: left-drag rotate, middle/shift-drag pan, right-drag
 and wheel zoom), with its immediate renders switched off so a drag renders once per paint too.
@@ -156,6 +157,7 @@ class VtkCanvas(QWidget):
         self._render_timer.timeout.connect(self._render_requested)
         #: asked before a requested render; False puts it off until the next request
         self.pace: Callable[[], bool] | None = None
+        self._unpaced = False  #: the pending render answers the user's input: not paced
         #: renders done and requested renders put off by `pace` (for benchmarks and tests)
         self.renders = 0
         self.deferred = 0
@@ -171,6 +173,12 @@ class VtkCanvas(QWidget):
         if not self._closed and not self._render_timer.isActive():
             self._render_timer.start()
 
+    def _request_input_render(self) -> None:
+        """A render for the user's own input (a camera drag, the wheel): not paced, the view
+        answers the hand at once even during playback."""
+        self._unpaced = True
+        self.request_render()
+
     @property
     def dirty(self) -> bool:
         """The scene changed since its last render."""
@@ -183,7 +191,8 @@ class VtkCanvas(QWidget):
         QCoreApplication.sendPostedEvents(None, QEvent.Type.UpdateRequest)
         if not self._dirty:  # that paint pass included this canvas and rendered it
             return
-        if self.pace is not None and not self.pace():
+        unpaced, self._unpaced = self._unpaced, False
+        if self.pace is not None and not unpaced and not self.pace():
             self.deferred += 1
             return
         self._painting = True  # the repaint below shows the image: no second paint
@@ -337,7 +346,7 @@ class VtkCanvas(QWidget):
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         self._event_info(ev, 1 if ev.type() == QEvent.Type.MouseButtonDblClick else 0)
         getattr(self.iren, names[0])()
-        self.request_render()
+        self._request_input_render()
 
     mouseDoubleClickEvent = mousePressEvent
 
@@ -347,7 +356,7 @@ class VtkCanvas(QWidget):
             return
         self._event_info(ev)
         getattr(self.iren, names[1])()
-        self.request_render()
+        self._request_input_render()
 
     def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
         if self._closed:
@@ -355,7 +364,7 @@ class VtkCanvas(QWidget):
         self._event_info(ev)
         self.iren.MouseMoveEvent()
         if ev.buttons() != Qt.MouseButton.NoButton:
-            self.request_render()
+            self._request_input_render()
 
     def wheelEvent(self, ev: QWheelEvent) -> None:  # noqa: N802 - Qt API
         if self._closed:
@@ -366,7 +375,7 @@ class VtkCanvas(QWidget):
             self.iren.MouseWheelForwardEvent()
         elif delta < 0:
             self.iren.MouseWheelBackwardEvent()
-        self.request_render()
+        self._request_input_render()
 
     # ---------------------------------------------------------------- close
     def close(self) -> bool:  # noqa: D401 - Qt override

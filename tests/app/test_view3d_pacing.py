@@ -2,7 +2,8 @@
 off-screen canvas's coalescing in app/widgets/vtk_canvas.py): frame changes within one
 event-loop turn render once, showing the last; a single step renders its frame in the same
 turn, after the video pane's paint; during playback a render that does not fit before the
-clock's next frame is put off, and a pause renders the frame playback stopped at.
+clock's next frame is put off (not one for the user's input on the canvas), and a pause renders
+the frame playback stopped at.
 
     xvfb-run -a -s '-screen 0 1600x1000x24' .venv/bin/pytest tests/app/test_view3d_pacing.py
 """
@@ -46,6 +47,20 @@ def _assert_scene_at(window, frame: int) -> None:
         np.testing.assert_allclose(
             window.view3d._jointpd[h].points, doc.hands[h].joints_3d[frame], atol=1e-6
         )
+
+
+def _wheel(canvas) -> None:
+    """One wheel step forward (zoom in) at the canvas's centre, as a real event."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+
+    c = QPointF(canvas.width() / 2, canvas.height() / 2)
+    ev = QWheelEvent(
+        c, QPointF(canvas.mapToGlobal(c)), QPoint(0, 0), QPoint(0, 120),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(canvas, ev)
 
 
 def test_frame_changes_in_one_turn_render_once_showing_the_last(window, sample, qtbot):
@@ -118,15 +133,24 @@ def test_playback_puts_off_renders_that_do_not_fit_and_a_pause_renders(
     clock.set_frame(g)
     qtbot.waitUntil(lambda: not canvas.dirty)
     assert canvas.renders == renders + 1
-    # put off again, then the pause renders the frame playback stopped at
+    # put off again; the user's own input on the canvas (the wheel zooms) renders at once
     canvas.render_seconds = 1.0
-    g = int(both[4])
-    clock.set_frame(g)
+    clock.set_frame(int(both[4]))
     qtbot.waitUntil(lambda: canvas.deferred > deferred)
     assert canvas.dirty and canvas.renders == renders + 1
+    distance = canvas.plotter.camera.distance
+    _wheel(canvas)
+    qtbot.waitUntil(lambda: not canvas.dirty)
+    assert canvas.renders == renders + 2 and canvas.plotter.camera.distance < distance
+    # put off again, then the pause renders the frame playback stopped at
+    deferred = canvas.deferred
+    g = int(both[5])
+    clock.set_frame(g)
+    qtbot.waitUntil(lambda: canvas.deferred > deferred)
+    assert canvas.dirty and canvas.renders == renders + 2
     clock.pause()
     qtbot.waitUntil(lambda: not canvas.dirty)
-    assert canvas.renders == renders + 2 and window.view3d.shown_frame == g
+    assert canvas.renders == renders + 3 and window.view3d.shown_frame == g
     _assert_scene_at(window, g)
 
 
