@@ -67,6 +67,16 @@ class FrameClock(QObject):
     def playing(self) -> bool:
         return self._rate != 0.0
 
+    def seconds_to_next_frame(self) -> float | None:
+        """While playing: how long until the wall clock says the next frame is due (negative:
+        playback is behind); None when paused. What a view may spend before then does not hold
+        the video back."""
+        if not self.playing:
+            return None
+        speed = self._fps * abs(self._rate)
+        due = self._t0 + (abs(self._frame - self._f0) + 1) / speed
+        return due - self._now()
+
     def time_of(self, frame: int) -> float:
         return frame / self._fps
 

@@ -8,11 +8,19 @@ view is built; a frame change writes new point coordinates into the existing mes
 (core/hands/simple_mesh.py: fixed topology) with the joints as spheres; with the mesh off (M),
 bones as tubes. Camera frame: OpenCV (x right, y down, z forward, metres), so "from the camera"
 looks down +z with -y up. Nothing is updated while the view is hidden; it catches up when shown.
+
+The 3D view never holds the video back. Its render comes after the turn's other paints (the
+off-screen canvas's coalescing: app/widgets/vtk_canvas.py), and while the clock plays it renders
+only while the video keeps to its schedule (`_pace`): when a render, started now, ends before
+the clock's next frame is `LATE_PERIODS` of a frame period late (later and the clock would come
+close to skipping a video frame), or when its picture is older than `STALE_SECONDS`; frames in
+between update the scene but are not rendered. Paused, every change renders at once, and a pause renders the frame playback stopped at.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 os.environ.setdefault("QT_API", "pyside6")
 
@@ -37,6 +45,13 @@ except ImportError:  # pragma: no cover - depends on the checkout
 PRESETS = ("camera", "side", "top")
 _FRUSTUM_DEPTH = 0.12  # metres: how far the drawn frustum reaches
 _DEFAULT_CENTRE = np.array([0.0, 0.0, 0.5])
+#: during playback, render anyway when the picture is this old (the view keeps moving even when
+#: the video alone takes the whole frame period, as at 4K in software OpenGL)
+STALE_SECONDS = 0.25
+#: during playback, how late (in frame periods) a 3D render may make the next video frame; the
+#: clock drops a frame only when it is a whole period late, and a late frame makes the next
+#: decision skip the render, so the video catches up
+LATE_PERIODS = 0.25
 
 
 def _set_points(mesh: pv.PolyData, xyz: np.ndarray) -> None:
@@ -84,7 +99,10 @@ class View3D(QWidget):
         self._stale = False  #: a frame changed while the view was hidden
         self._build_scene()
         self.plotter.renderer.AddObserver("StartEvent", self._fit_depth_range)
+        if hasattr(self.canvas, "pace"):  # the off-screen canvas; a GPU's renders are ~1 ms
+            self.canvas.pace = self._pace
         session.clock.frameChanged.connect(self.show_frame)
+        session.clock.playingChanged.connect(self._on_playing)
         session.documentReplaced.connect(self._on_document)
         session.documentEdited.connect(self._on_edit)
 
@@ -293,6 +311,22 @@ class View3D(QWidget):
     def render(self) -> None:
         """Render now (screenshots, benchmarks)."""
         self.canvas.render()
+
+    def _pace(self) -> bool:
+        """Render now? Always when paused; while playing, when the render ends before the
+        clock's next frame is LATE_PERIODS late, or when the picture is STALE_SECONDS old."""
+        clock = self.session.clock
+        left = clock.seconds_to_next_frame()
+        if left is None:
+            return True
+        c = self.canvas
+        period = 1.0 / (clock.fps * abs(clock.rate))
+        fits = left + LATE_PERIODS * period >= c.render_seconds
+        return fits or time.perf_counter() - c.rendered_at >= STALE_SECONDS
+
+    def _on_playing(self, playing: bool) -> None:
+        if not playing and getattr(self.canvas, "dirty", False):
+            self.schedule_render()  # the frame playback stopped at, if its render was put off
 
     def _fit_depth_range(self, *_args) -> None:
         """Before every render (whoever asked for it): hidden actors do not count in the

@@ -18,8 +18,16 @@ canvas when that is a software rasterizer. Both expose `plotter` (a pyvista plot
 
 The off-screen canvas:
 
-Rendering is lazy and coalesced: `request_render()` marks the scene dirty and schedules a paint;
-the paint renders once, however many changes came before it. Mouse input goes to VTK's own
+Rendering is lazy and coalesced: `request_render()` marks the scene dirty and starts a zero-time
+timer; when it fires (after every change of this event-loop turn), whatever else of the window
+waits to be painted (the video pane, the timeline) is painted and flushed first, then the scene
+renders once, however many changes came before it, and the canvas shows it. So the 3D render
+never delays the other views, and a frame step still shows the new frame in the same turn.
+`pace`, when set, is asked before each such render: False puts the render off (the scene stays
+dirty) until the next request; the 3D view uses it to render during playback only in the time
+the clock leaves before its next frame (app/widgets/view3d.py); renders for the user's own
+mouse input on the canvas are never put off. A paint of the canvas for any
+other reason (exposed, resized) renders a dirty scene at once. Mouse input goes to VTK's own
 interactor (pyvista's trackball camera style: left-drag rotate, middle/shift-drag pan, right-drag
 and wheel zoom), with its immediate renders switched off so a drag renders once per paint too.
 Keys are not forwarded: VTK's key bindings ('q' quits, 'e' exits, 'w' wireframe...) would fight
@@ -34,12 +42,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 
 os.environ.setdefault("QT_API", "pyside6")
 
 import numpy as np
 import pyvista as pv
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -141,19 +151,68 @@ class VtkCanvas(QWidget):
         #: where the note was last painted (widget coordinates; for tests)
         self.note_rect: QRectF | None = None
         self.plotter.ren_win.AddObserver("EndEvent", self._on_rendered)
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(0)
+        self._render_timer.timeout.connect(self._render_requested)
+        #: asked before a requested render; False puts it off until the next request
+        self.pace: Callable[[], bool] | None = None
+        self._unpaced = False  #: the pending render answers the user's input: not paced
+        #: renders done and requested renders put off by `pace` (for benchmarks and tests)
+        self.renders = 0
+        self.deferred = 0
+        #: seconds a render took, smoothed; perf_counter() when the last one ended
+        self.render_seconds = 0.0
+        self.rendered_at = 0.0
 
     # ------------------------------------------------------------- rendering
     def request_render(self) -> None:
-        """Render in the next paint (several requests before it render once)."""
+        """Render once after this event-loop turn's other paints (requests before it share
+        the render)."""
         self._dirty = True
-        self.update()
+        if not self._closed and not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _request_input_render(self) -> None:
+        """A render for the user's own input (a camera drag, the wheel): not paced, the view
+        answers the hand at once even during playback."""
+        self._unpaced = True
+        self.request_render()
+
+    @property
+    def dirty(self) -> bool:
+        """The scene changed since its last render."""
+        return self._dirty
+
+    def _render_requested(self) -> None:
+        if self._closed or not self._dirty or not self.isVisible():
+            return  # hidden: the paint that shows the canvas again renders
+        # the other views' pending paints first: what they show never waits for this render
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.UpdateRequest)
+        if not self._dirty:  # that paint pass included this canvas and rendered it
+            return
+        unpaced, self._unpaced = self._unpaced, False
+        if self.pace is not None and not unpaced and not self.pace():
+            self.deferred += 1
+            return
+        self._painting = True  # the repaint below shows the image: no second paint
+        try:
+            self.render()
+        finally:
+            self._painting = False
+        self.repaint()
 
     def render(self) -> None:
         """Render now and keep the image (screenshots, tests, benchmarks)."""
         if self._closed:
             return
         self._dirty = False
+        t0 = time.perf_counter()
         self.plotter.ren_win.Render()
+        self.rendered_at = time.perf_counter()
+        took = self.rendered_at - t0
+        self.render_seconds = took if not self.renders else 0.7 * self.render_seconds + 0.3 * took
+        self.renders += 1
 
     def _on_rendered(self, *_args) -> None:
         """Copy the rendered pixels (VTK's origin is bottom-left, Qt's top-left)."""
@@ -287,7 +346,7 @@ class VtkCanvas(QWidget):
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         self._event_info(ev, 1 if ev.type() == QEvent.Type.MouseButtonDblClick else 0)
         getattr(self.iren, names[0])()
-        self.request_render()
+        self._request_input_render()
 
     mouseDoubleClickEvent = mousePressEvent
 
@@ -297,7 +356,7 @@ class VtkCanvas(QWidget):
             return
         self._event_info(ev)
         getattr(self.iren, names[1])()
-        self.request_render()
+        self._request_input_render()
 
     def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802 - Qt API
         if self._closed:
@@ -305,7 +364,7 @@ class VtkCanvas(QWidget):
         self._event_info(ev)
         self.iren.MouseMoveEvent()
         if ev.buttons() != Qt.MouseButton.NoButton:
-            self.request_render()
+            self._request_input_render()
 
     def wheelEvent(self, ev: QWheelEvent) -> None:  # noqa: N802 - Qt API
         if self._closed:
@@ -316,12 +375,13 @@ class VtkCanvas(QWidget):
             self.iren.MouseWheelForwardEvent()
         elif delta < 0:
             self.iren.MouseWheelBackwardEvent()
-        self.request_render()
+        self._request_input_render()
 
     # ---------------------------------------------------------------- close
     def close(self) -> bool:  # noqa: D401 - Qt override
         if not self._closed:
             self._closed = True
+            self._render_timer.stop()
             self.plotter.close()
         return super().close()
 

@@ -85,3 +85,22 @@ def test_playback_stops_at_the_end(qtbot):
     assert blocker.args == [True]
     qtbot.waitUntil(lambda: not clock.playing, timeout=3000)
     assert clock.frame == 11
+
+
+def test_seconds_to_next_frame_follows_the_wall_clock(qtbot):
+    """What the 3D view asks before rendering during playback (app/widgets/view3d.py)."""
+    now = VirtualTime()
+    clock = FrameClock(1000, 50.0, now=now)
+    assert clock.seconds_to_next_frame() is None  # paused
+    clock.play()
+    assert clock.seconds_to_next_frame() == pytest.approx(0.02)
+    now.t += 0.005
+    assert clock.seconds_to_next_frame() == pytest.approx(0.015)
+    now.t += 0.03  # 35 ms in: frame 1 was due 15 ms ago, the clock has not ticked
+    assert clock.seconds_to_next_frame() == pytest.approx(-0.015)
+    clock.set_frame(10)  # a seek while playing restarts the reference
+    assert clock.seconds_to_next_frame() == pytest.approx(0.02)
+    clock.play(-2.0)  # backward at 2x: a frame every 10 ms
+    assert clock.seconds_to_next_frame() == pytest.approx(0.01)
+    clock.pause()
+    assert clock.seconds_to_next_frame() is None
