@@ -347,6 +347,14 @@ def test_bad_range_and_settings_are_refused() -> None:
         plan_refinement(doc, RefineSettings(), range(50, 80))
     with pytest.raises(ValueError, match="unknown refine option"):
         RefineSettings().with_options(max_gapp=3)
+    # bad intrinsics are named as such, also when the refinement runs in several segments
+    doc.K[0, 0] = np.nan
+    before = doc.copy()
+    for settings in (RefineSettings(), RefineSettings(chunk=4)):  # 1 segment, then 2 (32 + 28)
+        with pytest.raises(RefineError, match="camera intrinsics"):
+            refine_document(doc, settings)
+    for h in (0, 1):
+        assert np.array_equal(doc.hands[h].joints_3d, before.hands[h].joints_3d)
 
 
 # ------------------------------------------------------------------ the edit (app's loop)

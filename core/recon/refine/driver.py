@@ -90,8 +90,7 @@ def plan_refinement(
     (per hand) default to each whole track's."""
     settings = settings or RefineSettings()
     frames = _check_range(doc, frames)
-    if not np.isfinite(doc.K).all() or doc.K[0, 0] <= 0:
-        raise RefineError("the label file's camera intrinsics are not valid")
+    _check_camera(doc)
     ctx = max(2, settings.overlap)
     lo, hi = max(0, frames.start - ctx), min(doc.n_frames, frames.stop + ctx)
     window = np.arange(lo, hi)
@@ -119,6 +118,11 @@ def plan_refinement(
         "seconds": round(seconds, 3),
     }  # fmt: skip
     return RefinePlan(frames, patches, summary)
+
+
+def _check_camera(doc: LabelDocument) -> None:
+    if not np.isfinite(doc.K).all() or doc.K[0, 0] <= 0:
+        raise RefineError("the label file's camera intrinsics are not valid")
 
 
 def _check_evidence(doc: LabelDocument, frames: range, built: list[Built]) -> None:
@@ -275,6 +279,7 @@ def _refine_in_segments(
     next one, whose context is the frames just written: the same hand-over as the fit's
     chunks); every segment uses the skeletons of the whole tracks. The returned plan has the
     summary of all segments and no patches (they are written already)."""
+    _check_camera(doc)
     skeletons = [track_skeleton(doc.hands[h], h) for h in range(2)]
     seg = max(settings.chunk, 1) * _CHUNKS_PER_SEGMENT
     tail = max(2, settings.overlap)
