@@ -478,8 +478,11 @@ def test_long_refinement_is_written_a_segment_at_a_time_without_seams() -> None:
     doc.write(LEFT, np.arange(126, 131), {"present": False, "confidence": 0.0})  # a gap on a seam
     settings = RefineSettings(chunk=16, overlap=8)
     whole = plan_refinement(doc, settings)  # one window: the reference
-    plan = refine_document(doc, settings)
+    seen: list[tuple[int, int]] = []
+    plan = refine_document(doc, settings, on_progress=lambda d, t: seen.append((d, t)))
     assert plan.n_written == whole.n_written == 2 * n
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == n and {t for _, t in seen} == {n}
     assert plan.summary["filled"] == {"left": 5, "right": 0}
     for h in (LEFT, RIGHT):
         ref = whole.patches[h].values["joints_3d"]

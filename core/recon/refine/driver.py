@@ -289,9 +289,9 @@ def _refine_in_segments(
         s1 = min(frames.stop, s0 + seg)
         solve_to = min(frames.stop, s1 + tail) if s1 < frames.stop else s1
 
-        def progress(done: int, _n: int, s0: int = s0) -> None:
-            if on_progress is not None:
-                on_progress(min(s0 - frames.start + done, len(frames)), len(frames))
+        def progress(done: int, _n: int, s0: int = s0, s1: int = s1) -> None:
+            if on_progress is not None:  # never past the segment's end: it only goes forward
+                on_progress(min(s1, s0 + done) - frames.start, len(frames))
 
         try:
             plan = plan_refinement(doc, settings, range(s0, solve_to), progress, skeletons)
