@@ -25,6 +25,7 @@ from core.recon.refine.problem import Built, build_problem, constraint_mask, tra
 from core.recon.refine.settings import REFINE_VERSION, RefineSettings
 from core.recon.refine.shape import TrackSkeleton
 from core.recon.refine.solve import solve
+from core.recon.refine.temporal import runs
 
 #: the label file's note of the method, with the settings (doc.extras["refine"])
 BACKEND_STRING = f"refine {REFINE_VERSION}"
@@ -197,9 +198,7 @@ def _crossing_border(edge: np.ndarray, ok: np.ndarray, inside: np.ndarray) -> np
     keep = np.zeros(len(edge), bool)
     n = len(edge)
     for step in (1, -1):
-        mask = edge == step
-        d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+        for a, b in runs(edge == step):
             anchor = a - 1 if step == 1 else b
             if not 0 <= anchor < n or not np.isfinite(inside[anchor]):
                 continue

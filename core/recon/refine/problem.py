@@ -30,6 +30,7 @@ from core.recon.refine.kinematics import forward, inverse, place, skeleton_tenso
 from core.recon.refine.modes import ACTIVE, FIXED, NONE
 from core.recon.refine.shape import TrackSkeleton, estimate_skeleton
 from core.recon.refine.solve import HandProblem
+from core.recon.refine.temporal import runs
 
 #: at most this many frames (spread over the track) estimate a skeleton: bounded memory
 _SKELETON_FRAMES = 2000
@@ -92,8 +93,7 @@ def edge_runs(inside: np.ndarray, blocked: np.ndarray, edge_frames: int) -> np.n
         return out
     free = ~inside & ~blocked
     n = len(inside)
-    d = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
-    for start, stop in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+    for start, stop in runs(inside):
         for step, f in ((-1, start - 1), (1, stop)):
             for _ in range(edge_frames):
                 if not 0 <= f < n or not free[f]:
