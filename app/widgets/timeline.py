@@ -245,6 +245,9 @@ class Timeline(QWidget):
         super().__init__(parent)
         self.session = session
         self.setObjectName("timeline")
+        # every paint covers the whole widget (the static layer): Qt need not paint the dock
+        # under it first (~0.4 ms of each frame step, with the window behind the video pane)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)

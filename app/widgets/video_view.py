@@ -62,6 +62,9 @@ class VideoView(QWidget):
         super().__init__(parent)
         self.session = session
         self.setObjectName("videoView")
+        # paintEvent fills the whole widget: Qt need not paint the main window under it first
+        # (with the timeline's, ~0.85 ms of the GUI thread's time in a 1080p frame step)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setMinimumSize(320, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)

@@ -32,16 +32,21 @@ class FrameCache:
         with self._lock:
             return self._items.get(index)
 
-    def put(self, index: int, frame: np.ndarray) -> None:
+    def put(self, index: int, frame: np.ndarray) -> list[np.ndarray]:
+        """Keep `frame`; returns the frames evicted to make room (their owner may reuse the
+        memory of those nobody else holds)."""
+        evicted: list[np.ndarray] = []
         with self._lock:
             if index in self._items:
                 self._items.move_to_end(index)
-                return
+                return evicted
             self._items[index] = frame
             self._bytes += frame.nbytes
             while self._bytes > self.max_bytes and len(self._items) > 1:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= old.nbytes
+                evicted.append(old)
+        return evicted
 
     def __contains__(self, index: int) -> bool:
         with self._lock:

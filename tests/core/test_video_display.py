@@ -111,3 +111,37 @@ def test_a_failing_copy_turns_copies_off_and_says_so(demo3: Path) -> None:
         assert video.cached(3) is not None  # decoding went on
         assert pre.display is None
     assert len(errors) == 1 and "scales them itself" in str(errors[0])
+
+
+def test_copies_reuse_evicted_memory_nobody_holds(demo3: Path) -> None:
+    """Evicted copies nobody holds are written over by the next ones (no fresh frame-sized
+    memory, whose page faults cost the decode-ahead thread ~1-3 ms a frame), with the same
+    pixels as a fresh copy; a copy the GUI still holds is never written over."""
+    with open_video(demo3) as video:
+        frames = [np.ascontiguousarray(video.frame(i)) for i in range(40, 52)]
+    size = (320, 180)
+    d = DisplayFrames(max_bytes=3 * 320 * 180 * 4, ahead=2, behind=0)
+    d.set_size(size)
+    held = None
+    for i, rgb in enumerate(frames):
+        d.make(i, rgb)
+        if i == 3:
+            held = d.get(3)  # the GUI paints this one and keeps it
+            held_pixels = held.copy()
+        # every copy equals a fresh one of that frame, whatever memory it was written into
+        assert np.array_equal(d.get(i), scale_to_bgra(rgb, size)), i
+    assert d.reused >= len(frames) - 6, d.reused  # after the first evictions: reused memory
+    assert np.array_equal(held, held_pixels)  # never written over while held
+    assert not held.flags.writeable
+    # the intermediates of a 4x reduction (half size, then bilinear) are kept and reused
+    scratch: dict = {}
+    a = scale_to_bgra(frames[0], (300, 170), scratch=scratch)
+    kept = {k: v.ctypes.data for k, v in scratch.items()}
+    b = scale_to_bgra(frames[1], (300, 170), scratch=scratch)
+    assert kept and {k: v.ctypes.data for k, v in scratch.items()} == kept
+    assert np.array_equal(a, scale_to_bgra(frames[0], (300, 170)))
+    assert np.array_equal(b, scale_to_bgra(frames[1], (300, 170)))
+    # a new size drops the spares of the old one
+    d.set_size((160, 90))
+    d.make(99, frames[0])
+    assert d.get(99).shape == (90, 160, 4)
