@@ -7,10 +7,10 @@ reconstruction. Run under a display (CI: Xvfb):
    scaled; the 60 fps one plays demo3 twice, twice as fast, so every frame differs): one frame
    forward with video, overlay, 3D and timeline updated, timed until the paints are done (the
    video view painted the frame and the 3D render window finished a render: "all views", the
-   figure this bench always printed). The 3D view renders after the other views' paints
-   (app/widgets/vtk_canvas.py), so the step also prints "video shown": from the step to the end
-   of the video pane's paint of the new frame (overlay and timeline are painted in the same pass;
-   Qt's flush of that pass to the X server follows, before the 3D render). Targets: p95
+   figure this bench always printed). Paused, the 3D view renders as the window's paint pass
+   begins and the pass paints all views together (app/widgets/vtk_canvas.py, `with_paint`);
+   the step also prints "video shown": from the step to the end of the video pane's paint of
+   the new frame (overlay and timeline are painted in the same pass). Targets: p95
    <= 16.7 ms at 720p and 1080p (one 60 fps period), <= 33 ms at 4K.
    Baselines in the same run: decoding the same frames alone (the floor the views add to), and
    at 720p the same steps in a window whose 3D view uses the other canvas (pyvistaqt's embedded

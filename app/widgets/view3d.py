@@ -9,8 +9,11 @@ view is built; a frame change writes new point coordinates into the existing mes
 bones as tubes. Camera frame: OpenCV (x right, y down, z forward, metres), so "from the camera"
 looks down +z with -y up. Nothing is updated while the view is hidden; it catches up when shown.
 
-The 3D view never holds the video back. Its render comes after the turn's other paints (the
-off-screen canvas's coalescing: app/widgets/vtk_canvas.py), and while the clock plays it renders
+The 3D view never holds the video back during playback. Paused (stepping, jumping), the scene
+renders as the window's paint pass begins and that pass paints it with the video pane and the
+timeline: every view shows the new frame together, in one flush to the screen. While the
+clock plays, its render comes after the turn's other paints (the off-screen canvas's
+coalescing and `with_paint`: app/widgets/vtk_canvas.py), and it renders
 only while the video keeps to its schedule (`_pace`): when a render, started now, ends before
 the clock's next frame is `LATE_PERIODS` of a frame period late (later and the clock would come
 close to skipping a video frame), or when its picture is older than `STALE_SECONDS`; frames in
@@ -101,6 +104,8 @@ class View3D(QWidget):
         self.plotter.renderer.AddObserver("StartEvent", self._fit_depth_range)
         if hasattr(self.canvas, "pace"):  # the off-screen canvas; a GPU's renders are ~1 ms
             self.canvas.pace = self._pace
+            # paused: the scene renders in the window's paint pass, all views shown together
+            self.canvas.with_paint = lambda: not session.clock.playing
         session.clock.frameChanged.connect(self.show_frame)
         session.clock.playingChanged.connect(self._on_playing)
         session.documentReplaced.connect(self._on_document)

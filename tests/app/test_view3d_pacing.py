@@ -79,7 +79,9 @@ def test_frame_changes_in_one_turn_render_once_showing_the_last(window, sample, 
     _settle(qtbot, window, targets[-1])
     assert canvas.renders == renders + 1  # one render for the five changes
     _assert_scene_at(window, targets[-1])
-    assert order == ["video", "3d"]  # the video pane was painted first
+    # paused: the scene rendered as the window's paint pass began, and the pass painted the
+    # video pane (and the canvas) after it: all views reach the screen together
+    assert order == ["3d", "video"]
     # what the canvas shows is that render: a fresh render of the scene gives the same picture
     shown = canvas.image_array()
     canvas.render()
@@ -172,3 +174,56 @@ def test_a_stale_picture_renders_during_playback(window, sample, qtbot, monkeypa
     qtbot.waitUntil(lambda: not canvas.dirty)
     assert canvas.renders == renders + 1
     clock.pause()
+
+
+def test_paused_steps_paint_all_views_in_one_pass_playback_paints_the_video_first(
+    window, sample, qtbot
+):
+    """Paused, the 3D scene renders when the window's paint pass starts and that pass paints
+    the canvas with the video pane (one flush to the screen); while the clock plays (the 3D
+    view's `with_paint` says no) the video pane is painted and flushed first, then the scene
+    renders and the canvas is painted on its own."""
+    from PySide6.QtCore import QEvent, QObject
+
+    both = _open(window, sample)
+    canvas, clock = window.view3d.canvas, window.session.clock
+    f = int(both[0])
+    clock.set_frame(f)
+    _settle(qtbot, window, f)
+    events: list[str] = []
+
+    class Spy(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt API
+            if event.type() == QEvent.Type.Paint and obj in (canvas, window.video_view):
+                events.append("canvas" if obj is canvas else "video")
+            elif event.type() == QEvent.Type.UpdateRequest and obj is window:
+                events.append("pass")
+            return False
+
+    spy = Spy()
+    QApplication.instance().installEventFilter(spy)
+    canvas.rendered.connect(lambda: events.append("3d"))
+    try:
+        clock.step(1)
+        _settle(qtbot, window, f + 1)
+        assert events[:4] in (
+            ["pass", "3d", "video", "canvas"],
+            ["pass", "3d", "canvas", "video"],
+        ), events
+        assert events.count("pass") == 1 and events.count("3d") == 1, events
+        # the 3D view's answer follows the clock
+        assert canvas.with_paint() is True
+        clock.play()
+        assert canvas.with_paint() is False
+        clock.pause()
+        _settle(qtbot, window, clock.frame)
+        # as during playback: the video's pass first, the render after it
+        canvas.with_paint = lambda: False
+        events.clear()
+        g = clock.frame + 1
+        clock.set_frame(g)
+        _settle(qtbot, window, g)
+        assert events.index("video") < events.index("3d") < events.index("canvas"), events
+        assert events.count("3d") == 1
+    finally:
+        QApplication.instance().removeEventFilter(spy)
