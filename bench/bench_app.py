@@ -335,7 +335,7 @@ def main() -> int:
         )
         print(
             f"  video shown p50 {pct(r['shown'], 50):6.1f} ms   p95 {pct(r['shown'], 95):6.1f} ms   "
-            f"(video + overlay + timeline painted; the 3D follows in the same turn)"
+            f"(video + overlay + timeline painted; paused, the 3D renders first in the same paint pass)"
         )
         print(
             f"  decode    p50 {pct(r['decode'], 50):6.1f} ms   p95 {pct(r['decode'], 95):6.1f} ms   (baseline: decoding alone)"
