@@ -26,10 +26,10 @@ never delays the other views, and a frame step still shows the new frame in the 
 `with_paint`, when set and True (the 3D view: while the clock is paused), changes that order:
 the dirty scene renders when the window's paint pass starts (its UpdateRequest, caught by an
 event filter on the canvas's window), and the pass paints the canvas with the other views, so
-all of them show the new frame together in one flush to the screen. Stepping through frames
-that way took 1.4 ms less at p50 and 1.6-1.8 ms less at p95 (720p and 1080p, A/B in one
-process) than a video pass, a flush, the render and a second pass with its own flush. During
-playback the video keeps going first.
+all of them show the new frame together in one flush to the screen. Against a video pass, a
+flush, the render and a second pass with its own flush, a step's p95 went 22.9 -> 18.9 ms at
+1080p, 19.4 -> 18.3 at 720p and 44.8 -> 38.1 at 4K (alternating blocks in one process; GUI
+thread -0.7 to -0.9 ms a step; docs/app.md). During playback the video keeps going first.
 `pace`, when set, is asked before each such render: False puts the render off (the scene stays
 dirty) until the next request; the 3D view uses it to render during playback only in the time
 the clock leaves before its next frame (app/widgets/view3d.py); renders for the user's own
