@@ -75,6 +75,9 @@ class VideoView(QWidget):
         self._image32: QImage | None = None  # _image as RGB32, made when first painted scaled
         self._array: np.ndarray | None = None  # the decoded RGB frame shown (None: proxy/none)
         self._display: np.ndarray | None = None  # the display-size copy painted last
+        #: the current frame is shown from its display copy alone (no full-size RGB here)
+        self._display_only = False
+        self._full_size: tuple[int, int] | None = None  #: (w, h) of this video's frames
         #: paints that blitted a display-size copy made off the GUI thread / scaled the frame here
         self.display_blits = 0
         self.scaled_paints = 0
@@ -103,6 +106,8 @@ class VideoView(QWidget):
     def _on_video(self) -> None:
         self._fit = True
         self._frame = -1
+        self._display_only = False
+        self._full_size = None
 
     @property
     def panning_key(self) -> bool:
@@ -115,12 +120,16 @@ class VideoView(QWidget):
 
     def refresh(self) -> None:
         self._frame = -1
+        self._display_only = False
         self.show_frame(self.session.clock.frame)
 
     def show_frame(self, index: int) -> None:
         """Decode frame `index` and schedule a paint."""
-        if index == self._frame and self._image is not None:
+        if index == self._frame and (self._image is not None or self._display_only):
             return
+        if self._show_display_copy(index):
+            return
+        self._display_only = False
         # the exact image shown now, if any, and which frame it is (it may be standing in)
         shown = self.proxy_of if self.proxy_of is not None else self._frame
         had_exact = self._array is not None and self._image is not None and shown >= 0
@@ -151,11 +160,37 @@ class VideoView(QWidget):
             return
         arr = np.ascontiguousarray(arr)
         h, w = arr.shape[:2]
+        self._full_size = (w, h)  # the frames' size: display copies alone are shown at it
         self._array = arr
         self._image = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
         self._image32 = None
         self._frame = index
         self.update()
+
+    def _show_display_copy(self, index: int) -> bool:
+        """Show frame `index` from its display-size copy alone, when the decode-ahead thread
+        made one at the size the pane paints now: the full-size RGB frame is then never needed
+        (the decode-ahead thread did not convert it; `show_frame` asks for it the usual way
+        when the pane is zoomed in or the copy is gone)."""
+        frames = self.session.display_frames
+        if frames is None or self.session.video is None or self._full_size is None:
+            return False
+        size = self._display_size(self.transform())
+        if size is None or frames.size != size or frames.get(index, size) is None:
+            return False
+        self._display_only = True
+        self._image, self._array, self._image32 = None, None, None
+        self.proxy_of = None
+        self._frame = index
+        self.update()
+        return True
+
+    def _display_size(self, t: QTransform) -> tuple[int, int] | None:
+        """(w, h) in device pixels the frame is painted at when that shrinks it, else None."""
+        dpr = self.devicePixelRatioF()
+        scale = t.m11() * dpr  # image pixels -> device pixels
+        w, h = self.image_size()
+        return (max(1, round(w * scale)), max(1, round(h * scale))) if scale < 1.0 else None
 
     def _scaled_source(self) -> QImage:
         """The image to draw through the view transform. Frames up to 1080p are converted to
@@ -173,12 +208,12 @@ class VideoView(QWidget):
         screens paint 2 device pixels per widget unit), on the decode-ahead thread
         (core/video/display.py); or None. Tells the session which size that is."""
         frames = self.session.display_frames
-        if frames is None or self._array is None or self.proxy_of is not None:
+        if frames is None or (self._array is None and not self._display_only):
+            return None
+        if self.proxy_of is not None:
             return None
         dpr = self.devicePixelRatioF()
-        scale = t.m11() * dpr  # image pixels -> device pixels
-        h, w = self._array.shape[:2]
-        size = (max(1, round(w * scale)), max(1, round(h * scale))) if scale < 1.0 else None
+        size = self._display_size(t)
         if frames.set_size(size) and self.session.prefetcher is not None:
             self.session.prefetcher.refresh()
         arr = frames.get(self._frame, size) if size is not None else None
@@ -198,6 +233,8 @@ class VideoView(QWidget):
     def image_size(self) -> tuple[int, int]:
         if self._image is not None:
             return self._image.width(), self._image.height()
+        if self._display_only and self._full_size is not None:
+            return self._full_size
         meta = self.session.meta
         return (meta.width, meta.height) if meta is not None else (16, 9)
 
@@ -316,7 +353,14 @@ class VideoView(QWidget):
         p.fillRect(self.rect(), BACKGROUND)
         t = self.transform()
         drawn: dict[int, np.ndarray] = {}
-        display = self._display_copy(t) if self._image is not None else None
+        has_frame = self._image is not None or self._display_only
+        display = self._display_copy(t) if has_frame else None
+        if display is None and self._display_only:
+            # zoomed in, resized, or the copy is gone: the full frame after all
+            self._display_only = False
+            f, self._frame = self._frame, -1
+            self.show_frame(f)
+            display = self._display_copy(t) if self._image is not None else None
         if display is not None:  # already scaled: a plain blit
             p.drawImage(self._blit_origin(t), display)
             self.display_blits += 1

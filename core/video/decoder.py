@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -64,6 +65,54 @@ class _NoTimestamps(Exception):
     """The first frame has no pts: the stream must be indexed fully (by counting)."""
 
 
+#: memory for decoded frames not converted yet (YUV: 1.5 bytes a pixel; ~5 4K frames)
+RAW_BYTES = 64 * 2**20
+
+
+class RawFrames:
+    """Frame index -> decoded `av.VideoFrame` not converted to RGB, LRU, bounded in bytes.
+    Thread-safe; `pop` hands a frame to the one thread that converts it."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self._items: OrderedDict[int, tuple[av.VideoFrame, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def put(self, index: int, frame: av.VideoFrame) -> None:
+        size = int(frame.width) * int(frame.height) * 3 // 2
+        with self._lock:
+            if index in self._items:
+                return
+            self._items[index] = (frame, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, (_, old) = self._items.popitem(last=False)
+                self._bytes -= old
+
+    def get(self, index: int) -> av.VideoFrame | None:
+        with self._lock:
+            item = self._items.get(index)
+            return None if item is None else item[0]
+
+    def pop(self, index: int) -> av.VideoFrame | None:
+        with self._lock:
+            item = self._items.pop(index, None)
+            if item is None:
+                return None
+            self._bytes -= item[1]
+            return item[0]
+
+    def __contains__(self, index: int) -> bool:
+        with self._lock:
+            return index in self._items
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
 class _Shared:
     """What a video and its forks share: stream facts, the frame index, metadata, the cache."""
 
@@ -77,6 +126,9 @@ class _Shared:
         self.path = path
         self.stream_index = stream.index
         self.cache = cache
+        #: frames decoded for the display-size copies only, not converted to RGB yet (the
+        #: conversion was most of a 4K frame's cost): `frame()` converts one when asked for it
+        self.raw = RawFrames(RAW_BYTES)
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.listeners: list[Callable[[VideoInfo], None]] = []
@@ -286,6 +338,7 @@ class PyAVVideo(VideoSource):
         self._reformatter = VideoReformatter()
         #: checked between decoded frames; returning True raises DecodeInterrupted
         self.interrupt: Callable[[], bool] | None = None
+        self._raw_target = False  #: frame_raw is decoding: keep the target unconverted
         self._container = open_container(self.path)
         self._stream = video_stream(self._container, self.path)
         limit_threads(self._stream, self._threads)
@@ -336,7 +389,47 @@ class PyAVVideo(VideoSource):
         return self._shared.cache
 
     def cached(self, index: int) -> np.ndarray | None:
-        return self._shared.cache.get(index)
+        img = self._shared.cache.get(index)
+        if img is None and index in self._shared.raw:
+            img = self._from_raw(index)  # decoded already: converting is all it takes
+        return img
+
+    def _from_raw(self, index: int) -> np.ndarray | None:
+        """Convert and cache a frame kept unconverted (None: another thread took it first and
+        has cached it, or is about to)."""
+        frame = self._shared.raw.pop(index)
+        if frame is None:
+            return self._shared.cache.get(index)
+        with self._lock:  # this object's reformatter (each thread decodes on its own object)
+            img = self._convert(frame)
+        self._shared.cache.put(index, img)
+        return img
+
+    def frame_raw(self, index: int) -> av.VideoFrame | None:
+        """Frame `index` decoded but not converted to RGB (kept for `frame()` to convert when
+        someone asks for the RGB), for the display-size copies (the decode-ahead thread). None
+        when it is cached as RGB already, or not located exactly yet (use `frame()`)."""
+        index = self._check_index(index)
+        sh = self._shared
+        raw = sh.raw.get(index)
+        if raw is not None:
+            return raw
+        if sh.cache.peek(index) is not None:
+            return None
+        with self._lock:
+            kept = self._kept.pop(index, None)
+            if kept is not None:
+                sh.raw.put(index, kept)
+                return kept
+            st = sh.state
+            if index >= len(st.pts) or st.timestampless:
+                return None
+            self._raw_target = True
+            try:
+                got = self._decode_exact(index, int(st.pts[index]), st)
+            finally:
+                self._raw_target = False
+        return got if isinstance(got, av.VideoFrame) else None
 
     @property
     def time_base(self) -> float:
@@ -375,6 +468,8 @@ class PyAVVideo(VideoSource):
         deciding whether to decode a frame itself or let the decode-ahead thread do it."""
         if self._shared.cache.peek(index) is not None or index in self._kept:
             return 0
+        if index in self._shared.raw:
+            return 0
         st = self._shared.state
         if index >= len(st.pts):  # not indexed yet: located by estimate, from a seek
             return _CONTINUE_FRAMES
@@ -397,6 +492,10 @@ class PyAVVideo(VideoSource):
         img = self._shared.cache.get(index)
         if img is not None:
             return img
+        if index in self._shared.raw:
+            img = self._from_raw(index)
+            if img is not None:
+                return img
         with self._lock:
             if index in self._kept:
                 self._cache_kept()
@@ -429,6 +528,7 @@ class PyAVVideo(VideoSource):
         with self._lock:
             if self._owner:
                 sh.cache.clear()
+                sh.raw.clear()
             self._drop_decoder()
 
     # ----------------------------------------------------------------- decode
@@ -592,6 +692,9 @@ class PyAVVideo(VideoSource):
             if key == target:
                 if int(frame.rotation or 0) != rot and index == 0:
                     self._shared.rotation_ccw = int(frame.rotation or 0)
+                if self._raw_target:  # frame_raw: kept unconverted
+                    self._shared.raw.put(index, frame)
+                    return frame  # type: ignore[return-value]
                 img = self._convert(frame)
                 cache.put(index, img)
                 return img

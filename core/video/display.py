@@ -94,6 +94,7 @@ class DisplayFrames:
         self._spare: list[np.ndarray] = []
         self._scratch: dict[tuple[int, ...], np.ndarray] = {}
         self._pool_size: tuple[int, int] | None = None
+        self._reformatter: Any = None  #: swscale context for `make_from_frame` (one thread)
         #: copies written into reused memory (tests, benchmarks)
         self.reused = 0
         #: copies made (tests, benchmarks)
@@ -149,17 +150,46 @@ class DisplayFrames:
         size = self.size
         if size is None or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             return  # nothing wanted, or not an RGB frame: the GUI paints it itself
+        out = scale_to_bgra(rgb, size, out=self._out(size), scratch=self._scratch)
+        self._store(index, size, out)
+
+    def make_from_frame(self, index: int, frame: Any) -> bool:
+        """Scale a decoded frame (an `av.VideoFrame`, YUV) straight to the current size and keep
+        it (decode-ahead thread): one swscale pass, no full-size RGB on the way (that
+        conversion was the largest part of a 4K frame's cost). False when it cannot (no size,
+        a rotated frame): make the RGB frame and use `make`."""
+        size = self.size
+        if size is None or int(getattr(frame, "rotation", 0) or 0) % 360:
+            return False
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
+        scaled = self._reformatter.reformat(
+            frame, width=size[0], height=size[1], format="bgra", interpolation="AREA"
+        ).to_ndarray()
+        out = self._out(size)
+        np.copyto(out, scaled)  # FFmpeg's rows may be padded: a packed copy for Qt
+        out[..., 3] = 255
+        self._store(index, size, out)
+        return True
+
+    def _out(self, size: tuple[int, int]) -> np.ndarray:
+        """A (h, w, 4) array to write the next copy into: a spare one when there is one."""
         if self._pool_size != size:  # another size now: the old spares do not fit
             self._spare.clear()
             self._scratch.clear()
             self._pool_size = size
         shape = (size[1], size[0], 4)
         spare = next((a for a in self._spare if a.shape == shape), None)
-        if spare is not None:
-            self._spare.remove(spare)
-            spare.flags.writeable = True  # ours: nobody else held it when it was evicted
-        out = scale_to_bgra(rgb, size, out=spare, scratch=self._scratch)
-        self.reused += spare is not None and out is spare
+        if spare is None:
+            return np.empty(shape, np.uint8)
+        self._spare.remove(spare)
+        spare.flags.writeable = True  # ours: nobody else held it when it was evicted
+        self.reused += 1
+        return spare
+
+    def _store(self, index: int, size: tuple[int, int], out: np.ndarray) -> None:
         out.flags.writeable = False
         if self.size == size:  # not resized meanwhile
             self._keep(self.cache.put(index, out))

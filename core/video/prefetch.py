@@ -192,6 +192,35 @@ class Prefetcher:
                         self._done_center = center
                         self._cond.notify_all()
 
+    def _raw_first(self) -> bool:
+        """Decode without converting to RGB (display copies straight from the decoded frames;
+        RGB only when someone asks `frame()` for it): while the GUI paints display copies."""
+        d = self.display
+        return d is not None and d.size is not None and hasattr(self._worker_video, "frame_raw")
+
+    def _work_raw(self, i: int, center: int) -> bool:
+        """Frame `i` decoded and kept unconverted, its display copy made from it when wanted.
+        False when it takes the RGB way (cached as RGB already, not located exactly yet, a
+        rotated frame)."""
+        video = self._worker_video
+        cache = getattr(video, "cache", None)
+        if cache is not None and cache.peek(i) is not None:
+            return False
+        before = getattr(video, "decoded_frames", 0)
+        raw = video.frame_raw(i)  # type: ignore[attr-defined]
+        if raw is None:
+            return False
+        if getattr(video, "decoded_frames", 0) != before:
+            self.decoded += 1
+        d = self.display
+        if d is not None and d.wanted(i, center):
+            try:
+                if not d.make_from_frame(i, raw):
+                    return False
+            except Exception as exc:  # noqa: BLE001 - reported, and the GUI scales itself
+                self._display_failed(exc)
+        return True
+
     def _work(self, plan: list[int], center: int, gen: int) -> bool:
         """Decode the plan; False when a jump or close interrupted it."""
         video = self._worker_video
@@ -199,6 +228,23 @@ class Prefetcher:
             if self._generation != gen or self._stopped:
                 self.interrupted += 1
                 return False
+            if self._raw_first():
+                try:
+                    done = self._work_raw(i, center)
+                except DecodeInterrupted:
+                    self.interrupted += 1
+                    return False
+                except VidihandError as exc:
+                    if self.on_error is not None:
+                        self.on_error(exc)
+                    continue
+                if done:
+                    if i == center:
+                        with self._cond:
+                            self._cond.notify_all()
+                        if self.on_frame is not None:
+                            self.on_frame(i)
+                    continue
             img = video.cached(i)
             if img is None:
                 try:
@@ -218,13 +264,19 @@ class Prefetcher:
                     self._cond.notify_all()
                 if self.on_frame is not None:
                     self.on_frame(i)
-        video.cached(center)  # mark the current frame most recently used again
+        cache = getattr(video, "cache", None)
+        if cache is not None:
+            cache.get(center)  # mark the current frame most recently used again
         return True
 
     def _make_display(self, index: int, img: np.ndarray) -> None:
         try:
             self.display.make(index, img)  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - the GUI scales frames itself without it
+            self._display_failed(exc)
+
+    def _display_failed(self, exc: Exception) -> None:
+        if self.display is not None:
             self.display = None
             if self.on_error is not None:
                 self.on_error(

@@ -199,7 +199,19 @@ def test_a_jump_into_a_long_gop_never_blocks_the_window(window, qtbot, tmp_path)
     qtbot.waitUntil(lambda: view.proxy_of is None, timeout=60000)
     view.repaint()
     exact = session.video.frame(590)
-    assert view._array is not None and np.array_equal(view._array, exact)
+    if view._display_only:  # shown from its display copy alone: that copy is of frame 590
+        from core.video.display import scale_to_bgra
+
+        copy = session.display_frames.get(590).astype(int)[..., :3]
+
+        def err(i: int) -> float:
+            ref = scale_to_bgra(session.video.frame(i), (copy.shape[1], copy.shape[0]))
+            return float(np.abs(copy - ref.astype(int)[..., :3]).mean())
+
+        # (swscale's area scaling, not OpenCV's: close to, not equal to, this reference)
+        assert err(590) < 8.0 and err(590) < min(err(589), err(591))
+    else:
+        assert view._array is not None and np.array_equal(view._array, exact)
     # a step forward from there: cached or one frame on: no stand-in
     session.clock.set_frame(591)
     assert view.proxy_of is None and view._frame == 591
