@@ -247,3 +247,41 @@ def test_a_frame_step_paints_the_views_not_the_window_under_them(window, sample,
         QApplication.instance().removeEventFilter(spy)
     assert painted.count("videoView") >= 5 and "timeline" in painted
     assert "mainWindow" not in painted and "dockTimeline" not in painted, painted
+
+
+def test_steps_paint_display_copies_alone_and_zooming_in_brings_the_full_frame(
+    window, demo3, qtbot
+):
+    """Stepping, the pane paints the decode-ahead thread's display copy of the frame without
+    ever holding the full-size RGB frame (the thread did not convert it); zoomed in past 100%
+    it shows the exact full frame."""
+    window.open_video(demo3)
+    view, session = window.video_view, window.session
+    qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
+    session.clock.set_frame(50)
+    session.prefetcher.wait_idle(30)
+    view.repaint()  # the display size is known from the first paints
+    session.prefetcher.wait_idle(30)
+    blits = view.display_blits
+    for f in (51, 52, 53):
+        session.clock.step(1)
+        session.prefetcher.wait_idle(30)
+        view.repaint()
+        assert view.shown_frame == f and view._display_only and view._array is None
+        assert session.video.cache.peek(f) is None  # nobody converted it to RGB
+    assert view.display_blits == blits + 3
+    # the picture is that frame
+    img = view.grab().toImage()
+    shot = region_array(img, 0, 0, img.width(), img.height()).astype(int)
+    copy = session.display_frames.get(53)
+    t = view.transform()
+    x0, y0 = round(t.dx()), round(t.dy())
+    pane = shot[y0 : y0 + copy.shape[0], x0 : x0 + copy.shape[1]]
+    # (the overlay and the frame counter are drawn over it; compare the picture's median)
+    assert np.median(np.abs(pane - copy[..., 2::-1].astype(int))) <= 2
+    # zoomed in: the full frame, exact
+    view.zoom_by(4.0)
+    view.repaint()
+    assert not view._display_only and view._array is not None
+    assert np.array_equal(view._array, session.video.frame(53))
+    assert view.shown_frame == 53

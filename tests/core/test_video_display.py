@@ -153,3 +153,55 @@ def test_copies_reuse_evicted_memory_nobody_holds(demo3: Path) -> None:
     d.set_size((160, 90))
     d.make(99, frames[0])
     assert d.get(99).shape == (90, 160, 4)
+
+
+def test_frames_kept_unconverted_are_exact_when_asked_for(demo3: Path) -> None:
+    """`frame_raw` decodes a frame without converting it to RGB and keeps it; `frame()` and
+    `cached()` convert it when asked (no second decode), bit-identical to a plain decode."""
+    from core.video.decoder import RawFrames
+
+    with open_video(demo3) as ref, open_video(demo3) as video:
+        worker = video.fork()
+        try:
+            for i in (3, 4, 60, 61, 250, 5):
+                raw = worker.frame_raw(i)
+                assert raw is not None and i in video._shared.raw
+                assert video.decode_cost(i) == 0  # decoded already
+            decoded = worker.decoded_frames
+            for i in (3, 4, 60):
+                assert np.array_equal(video.frame(i), ref.frame(i)), i
+            assert np.array_equal(video.cached(61), ref.frame(61))  # cached() converts too
+            assert worker.decoded_frames == decoded  # converted, not decoded again
+            assert 3 not in video._shared.raw  # handed over to the RGB cache
+            assert worker.frame_raw(3) is None  # RGB at hand: nothing to keep
+        finally:
+            worker.close()
+    # the store is bounded in bytes (YUV: 1.5 bytes a pixel), oldest out first
+    store = RawFrames(max_bytes=3 * 64 * 48 * 3 // 2)
+
+    class F:
+        width, height = 64, 48
+
+    for i in range(5):
+        store.put(i, F())
+    assert [i in store for i in range(5)] == [False, False, True, True, True]
+    assert store.pop(3) is not None and 3 not in store and store.pop(3) is None
+
+
+def test_decode_ahead_converts_nothing_while_the_pane_paints_copies(demo3: Path) -> None:
+    """With a display size set the decode-ahead thread keeps the frames it decodes unconverted
+    and makes the copies from them; without one (the pane paints full frames) it converts them
+    to RGB as before."""
+    d = DisplayFrames(ahead=4, behind=1)
+    d.set_size((320, 180))
+    with open_video(demo3) as video, Prefetcher(video, ahead=8, behind=2, display=d) as pre:
+        pre.set_current(120)
+        assert pre.wait_idle(60)
+        assert all(d.get(i) is not None for i in range(119, 125))
+        assert all(i in video._shared.raw for i in range(118, 129))  # decoded, kept
+        assert all(video.cache.peek(i) is None for i in range(118, 129))  # never converted
+        assert pre.decoded > 0
+        d.set_size(None)  # full frames now: RGB as before
+        pre.set_current(300)
+        assert pre.wait_idle(60)
+        assert all(video.cache.peek(i) is not None for i in range(300, 309))
