@@ -65,8 +65,9 @@ class _NoTimestamps(Exception):
     """The first frame has no pts: the stream must be indexed fully (by counting)."""
 
 
-#: memory for decoded frames not converted yet (YUV: 1.5 bytes a pixel; ~5 4K frames)
-RAW_BYTES = 64 * 2**20
+#: memory for decoded frames not converted yet (YUV: 1.5 bytes a pixel): ~31 1080p frames,
+#: ~7 4K ones; the decode-ahead window is sized to half of it
+RAW_BYTES = 96 * 2**20
 
 
 class RawFrames:

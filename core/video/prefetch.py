@@ -157,6 +157,9 @@ class Prefetcher:
         ahead, behind = self.ahead, self.behind
         frame_bytes = getattr(self.video.info, "frame_bytes", 0)
         cache = getattr(self.video, "cache", None)
+        raw = getattr(getattr(self.video, "_shared", None), "raw", None)
+        if self._raw_first() and raw is not None:
+            cache, frame_bytes = raw, frame_bytes // 2  # kept decoded: YUV 4:2:0, half of RGB
         if frame_bytes and cache is not None:
             # never read so far around that the window evicts itself (or the current frame)
             usable = max(1, int(cache.max_bytes // frame_bytes) // 2)
@@ -219,7 +222,25 @@ class Prefetcher:
                     return False
             except Exception as exc:  # noqa: BLE001 - reported, and the GUI scales itself
                 self._display_failed(exc)
+        self._catch_up_copies(video)
         return True
+
+    def _catch_up_copies(self, video: VideoSource) -> None:
+        """The GUI stepped on while this pass decodes further ahead: make the copies of the
+        frames around where it is now that are decoded already (a few ms each), before
+        decoding the next frame of the pass."""
+        d, now = self.display, self._current
+        raw = getattr(getattr(video, "_shared", None), "raw", None)
+        if d is None or now is None or raw is None:
+            return
+        for j in range(max(0, now - d.behind), now + d.ahead + 1):
+            frame = raw.get(j) if d.wanted(j, now) else None
+            if frame is not None:
+                try:
+                    d.make_from_frame(j, frame)
+                except Exception as exc:  # noqa: BLE001 - reported, and the GUI scales itself
+                    self._display_failed(exc)
+                    return
 
     def _work(self, plan: list[int], center: int, gen: int) -> bool:
         """Decode the plan; False when a jump or close interrupted it."""
