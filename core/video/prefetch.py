@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -250,45 +251,49 @@ class Prefetcher:
                 self.interrupted += 1
                 return False
             if self._raw_first():
-                try:
-                    done = self._work_raw(i, center)
-                except DecodeInterrupted:
-                    self.interrupted += 1
+                status, done = self._attempt(self._work_raw, i, center)
+                if status == "interrupted":
                     return False
-                except VidihandError as exc:
-                    if self.on_error is not None:
-                        self.on_error(exc)
-                    continue
-                if done:
-                    if i == center:
-                        with self._cond:
-                            self._cond.notify_all()
-                        if self.on_frame is not None:
-                            self.on_frame(i)
+                if status == "error" or done:
+                    if done and i == center:
+                        self._ready(i)
                     continue
             img = video.cached(i)
             if img is None:
-                try:
-                    img = video.frame(i)
-                except DecodeInterrupted:
-                    self.interrupted += 1
+                status, img = self._attempt(video.frame, i)
+                if status == "interrupted":
                     return False
-                except VidihandError as exc:
-                    if self.on_error is not None:
-                        self.on_error(exc)
+                if status == "error":
                     continue
                 self.decoded += 1
             if self.display is not None and self.display.wanted(i, center):
                 self._make_display(i, img)
             if i == center:
-                with self._cond:
-                    self._cond.notify_all()
-                if self.on_frame is not None:
-                    self.on_frame(i)
+                self._ready(i)
         cache = getattr(video, "cache", None)
         if cache is not None:
             cache.get(center)  # mark the current frame most recently used again
         return True
+
+    def _attempt(self, fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
+        """fn(*args) as ("ok", result), ("interrupted", None) (a jump or close: counted) or
+        ("error", None) (a damaged frame: reported through on_error)."""
+        try:
+            return "ok", fn(*args)
+        except DecodeInterrupted:
+            self.interrupted += 1
+            return "interrupted", None
+        except VidihandError as exc:
+            if self.on_error is not None:
+                self.on_error(exc)
+            return "error", None
+
+    def _ready(self, index: int) -> None:
+        """The current frame is decoded: wake the waiters, tell the GUI."""
+        with self._cond:
+            self._cond.notify_all()
+        if self.on_frame is not None:
+            self.on_frame(index)
 
     def _make_display(self, index: int, img: np.ndarray) -> None:
         try:
