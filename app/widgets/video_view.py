@@ -13,9 +13,8 @@ The view observes the session: `FrameClock.frameChanged` (new frame) and the doc
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
-    QBrush,
     QColor,
     QFont,
     QImage,
@@ -23,7 +22,6 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPaintEvent,
-    QPen,
     QResizeEvent,
     QTransform,
     QWheelEvent,
@@ -31,17 +29,10 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.session import Session
-from app.widgets.colors import (
-    BACKGROUND,
-    HAND_COLORS,
-    HAND_LABELS,
-    OUTLINE,
-    TEXT,
-    confidence_color,
-)
+from app.widgets.colors import BACKGROUND, HAND_COLORS, HAND_LABELS, TEXT, confidence_color
+from app.widgets.hand_paint import paint_hand, paint_hand_mark
 from core.errors import VidihandError
 from core.labels.document import Change
-from core.labels.joints import BONES, MIDDLE_MCP, N_JOINTS, WRIST
 
 _MIN_ZOOM, _MAX_ZOOM = 0.05, 40.0
 
@@ -407,56 +398,15 @@ class VideoView(QWidget):
         xy = self.image_to_widget(uv)
         # faded toward grey by confidence, opaquely: Qt strokes antialiased lines ~6x faster
         # with an opaque pen (a translucent overlay was ~4 ms of a 1080p frame step)
-        base = confidence_color(HAND_COLORS[hand], float(track.confidence[f]))
-        # bones: a dark outline under a coloured line so it reads on any background. Separate
-        # flat-capped lines, not one round-capped path: the joint discs cover the line ends, and
-        # Qt strokes this 4-6x faster (a path was the largest cost of a frame step)
+        color = confidence_color(HAND_COLORS[hand], float(track.confidence[f]))
         ok = ~np.isnan(xy).any(1)
-        lines = [QLineF(*xy[a], *xy[b]) for a, b in BONES if ok[a] and ok[b]]
         width = max(1.5, min(4.0, 2.2 * self.zoom**0.5))
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        # 1.5 px of outline each side: the orange right hand stays distinct on skin, and both
-        # on dark or bright video
-        p.setPen(QPen(OUTLINE, width + 3, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
-        p.drawLines(lines)
-        p.setPen(QPen(base, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
-        p.drawLines(lines)
-        r = width + 1.5
-        p.setPen(QPen(OUTLINE, 1.5))
-        p.setBrush(QBrush(base))
-        for j in range(N_JOINTS):
-            if ok[j]:
-                p.drawEllipse(QPointF(*xy[j]), r, r)
+        r = paint_hand(p, xy, ok, color, width)
         if self.show_labels and ok[0]:
-            self._draw_hand_mark(p, hand, xy, ok, base, r)
+            self.mark_rects[hand] = paint_hand_mark(
+                p, HAND_LABELS[hand][0], xy, ok, color, r, self.font().family(), self.size()
+            )
         return uv.copy()
-
-    def _draw_hand_mark(
-        self, p: QPainter, hand: int, xy: np.ndarray, ok: np.ndarray, color: QColor, r: float
-    ) -> None:
-        """The hand's letter (L/R) in a badge of its colour with a dark border and dark text,
-        beyond the wrist (away from the middle knuckle) so it covers no finger."""
-        away = np.array([0.0, 1.0])
-        if ok[MIDDLE_MCP]:
-            d = xy[WRIST] - xy[MIDDLE_MCP]
-            n = float(np.hypot(*d))
-            if n > 1e-6:
-                away = d / n
-        font = QFont(self.font().family(), 11, QFont.Weight.Bold)
-        p.setFont(font)
-        fm = p.fontMetrics()
-        letter = HAND_LABELS[hand][0]
-        w, h = fm.horizontalAdvance(letter) + 10, fm.height() + 2
-        centre = xy[WRIST] + away * (r + 4 + 0.5 * float(np.hypot(w, h)))
-        cx = min(max(float(centre[0]), w / 2 + 2), self.width() - w / 2 - 2)
-        cy = min(max(float(centre[1]), h / 2 + 2), self.height() - h / 2 - 2)
-        rect = QRectF(cx - w / 2, cy - h / 2, w, h)
-        self.mark_rects[hand] = rect
-        p.setPen(QPen(OUTLINE, 1.5))
-        p.setBrush(QBrush(color))
-        p.drawRoundedRect(rect, 4, 4)
-        p.setPen(OUTLINE)
-        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, letter)
 
     def _draw_hud(self, p: QPainter) -> None:
         clock = self.session.clock

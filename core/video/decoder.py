@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,13 +33,11 @@ from av.video.reformatter import VideoReformatter
 from core.errors import VideoOpenError, VideoReadError
 from core.video.base import VideoInfo, VideoSource
 from core.video.cache import DEFAULT_CACHE_BYTES, FrameCache
-from core.video.index import BackgroundIndexer, IndexState, raw_stream, scan
+from core.video.decoded import _CONTINUE_FRAMES, RAW_BYTES, DecodedFrames, RawFrames
+from core.video.index import BackgroundIndexer, IndexState, key_before, raw_stream, scan
 from core.video.packets import SKIPPABLE_CODECS, PacketDecoder
 from core.video.quirks import guessed_pts, open_container, ordinal_if_reordered, verify_tail
 
-#: when the wanted frame lies at most this many frames ahead in a not yet indexed region,
-#: decode forward instead of seeking
-_CONTINUE_FRAMES = 300
 #: after failed seeks, frames up to this index are still found by decoding from the start
 _FROM_START_LIMIT = 5000
 #: decoded frames this close before the wanted one are cached too (stepping back is common)
@@ -63,55 +60,6 @@ class DecodeInterrupted(Exception):
 
 class _NoTimestamps(Exception):
     """The first frame has no pts: the stream must be indexed fully (by counting)."""
-
-
-#: memory for decoded frames not converted yet (YUV: 1.5 bytes a pixel): ~31 1080p frames,
-#: ~7 4K ones; the decode-ahead window is sized to half of it
-RAW_BYTES = 96 * 2**20
-
-
-class RawFrames:
-    """Frame index -> decoded `av.VideoFrame` not converted to RGB, LRU, bounded in bytes.
-    Thread-safe; `pop` hands a frame to the one thread that converts it."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[int, tuple[av.VideoFrame, int]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def put(self, index: int, frame: av.VideoFrame) -> None:
-        size = int(frame.width) * int(frame.height) * 3 // 2
-        with self._lock:
-            if index in self._items:
-                return
-            self._items[index] = (frame, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, (_, old) = self._items.popitem(last=False)
-                self._bytes -= old
-
-    def get(self, index: int) -> av.VideoFrame | None:
-        with self._lock:
-            item = self._items.get(index)
-            return None if item is None else item[0]
-
-    def pop(self, index: int) -> av.VideoFrame | None:
-        with self._lock:
-            item = self._items.pop(index, None)
-            if item is None:
-                return None
-            self._bytes -= item[1]
-            return item[0]
-
-    def __contains__(self, index: int) -> bool:
-        with self._lock:
-            return index in self._items
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
 
 
 class _Shared:
@@ -294,12 +242,6 @@ def _undecodable(path: Path, exc: VideoReadError) -> VideoOpenError:
     )
 
 
-def key_before(st: IndexState, target: int) -> int:
-    """pts of the keyframe at or before pts `target` (the first keyframe when none is)."""
-    k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
-    return int(st.key_pts[max(k, 0)])
-
-
 def needs_full_index(container: av.container.InputContainer) -> bool:
     """Whether a container must be indexed whole before use: AVI (pts may be unusable, which
     only the full index finds out) and raw streams (frames located by counting, which needs
@@ -307,8 +249,11 @@ def needs_full_index(container: av.container.InputContainer) -> bool:
     return bool(guessed_pts(container) or raw_stream(container))
 
 
-class PyAVVideo(VideoSource):
+class PyAVVideo(DecodedFrames, VideoSource):
     """A video file decoded through PyAV with exact random access."""
+
+    _shared: _Shared
+    _lock: threading.RLock
 
     def __init__(
         self,
@@ -339,7 +284,6 @@ class PyAVVideo(VideoSource):
         self._reformatter = VideoReformatter()
         #: checked between decoded frames; returning True raises DecodeInterrupted
         self.interrupt: Callable[[], bool] | None = None
-        self._raw_target = False  #: frame_raw is decoding: keep the target unconverted
         self._container = open_container(self.path)
         self._stream = video_stream(self._container, self.path)
         limit_threads(self._stream, self._threads)
@@ -389,49 +333,6 @@ class PyAVVideo(VideoSource):
     def cache(self) -> FrameCache:
         return self._shared.cache
 
-    def cached(self, index: int) -> np.ndarray | None:
-        img = self._shared.cache.get(index)
-        if img is None and index in self._shared.raw:
-            img = self._from_raw(index)  # decoded already: converting is all it takes
-        return img
-
-    def _from_raw(self, index: int) -> np.ndarray | None:
-        """Convert and cache a frame kept unconverted (None: another thread took it first and
-        has cached it, or is about to)."""
-        frame = self._shared.raw.pop(index)
-        if frame is None:
-            return self._shared.cache.get(index)
-        with self._lock:  # this object's reformatter (each thread decodes on its own object)
-            img = self._convert(frame)
-        self._shared.cache.put(index, img)
-        return img
-
-    def frame_raw(self, index: int) -> av.VideoFrame | None:
-        """Frame `index` decoded but not converted to RGB (kept for `frame()` to convert when
-        someone asks for the RGB), for the display-size copies (the decode-ahead thread). None
-        when it is cached as RGB already, or not located exactly yet (use `frame()`)."""
-        index = self._check_index(index)
-        sh = self._shared
-        raw = sh.raw.get(index)
-        if raw is not None:
-            return raw
-        if sh.cache.peek(index) is not None:
-            return None
-        with self._lock:
-            kept = self._kept.pop(index, None)
-            if kept is not None:
-                sh.raw.put(index, kept)
-                return kept
-            st = sh.state
-            if index >= len(st.pts) or st.timestampless:
-                return None
-            self._raw_target = True
-            try:
-                got = self._decode_exact(index, int(st.pts[index]), st)
-            finally:
-                self._raw_target = False
-        return got if isinstance(got, av.VideoFrame) else None
-
     @property
     def time_base(self) -> float:
         """Seconds per pts unit of the video stream."""
@@ -461,42 +362,13 @@ class PyAVVideo(VideoSource):
         """Block until the frame index is complete; True if it is."""
         return self._shared.done.wait(timeout)
 
-    def decode_cost(self, index: int) -> int:
-        """About how many frames `frame(index)` would decode now on this object: 0 when cached
-        (or kept, see keep_before), the distance when the decoder can go on to it, else the
-        distance from the keyframe before it (the seek); at most that many, as non-reference
-        frames on the way may be skipped. Advisory and never blocking: the GUI asks it before
-        deciding whether to decode a frame itself or let the decode-ahead thread do it."""
-        if self._shared.cache.peek(index) is not None or index in self._kept:
-            return 0
-        if index in self._shared.raw:
-            return 0
-        st = self._shared.state
-        if index >= len(st.pts):  # not indexed yet: located by estimate, from a seek
-            return _CONTINUE_FRAMES
-        if st.timestampless:
-            return index - self._ordinal if 0 <= self._ordinal < index else index + 1
-        target = int(st.pts[index])
-        last = self._last_pts  # read once: frame() on another thread may move it
-        if last is not None and self._can_continue_to(target, st):
-            return index - int(np.searchsorted(st.pts, last, side="right")) + 1
-        key = key_before(st, target) if len(st.key_pts) else int(st.pts[0])
-        return index - int(np.searchsorted(st.pts, key)) + 1
-
-    def is_exact(self, index: int) -> bool:
-        """True when frame `index` is located by its indexed timestamp (always, once the index
-        is complete), False while it is located by an estimated timestamp."""
-        return index < len(self._shared.state.pts)
-
     def frame(self, index: int) -> np.ndarray:
         index = self._check_index(index)
         img = self._shared.cache.get(index)
         if img is not None:
             return img
-        if index in self._shared.raw:
-            img = self._from_raw(index)
-            if img is not None:
-                return img
+        if index in self._shared.raw and (img := self._from_raw(index)) is not None:
+            return img
         with self._lock:
             if index in self._kept:
                 self._cache_kept()

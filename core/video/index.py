@@ -218,3 +218,9 @@ class BackgroundIndexer:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
+
+
+def key_before(st: IndexState, target: int) -> int:
+    """pts of the keyframe at or before pts `target` (the first keyframe when none is)."""
+    k = int(np.searchsorted(st.key_pts, target, side="right")) - 1
+    return int(st.key_pts[max(k, 0)])
