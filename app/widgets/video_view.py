@@ -120,10 +120,15 @@ class VideoView(QWidget):
             return
         if self._show_display_copy(index):
             return
-        self._display_only = False
         # the exact image shown now, if any, and which frame it is (it may be standing in)
         shown = self.proxy_of if self.proxy_of is not None else self._frame
-        had_exact = self._array is not None and self._image is not None and shown >= 0
+        from_copy = False
+        if self._display_only:  # shown from its copy: that picture, at the frame's size
+            self._image, self._array = self._copy_at_full_size(shown), None
+            self._display_only = False
+            from_copy = self._image is not None
+        had_exact = (self._array is not None or from_copy) and self._image is not None
+        had_exact = had_exact and shown >= 0
         self.proxy_of = None
         lv = self.session.long_video
         if self.session.video is not None and lv.decodes_in_background(index):
@@ -175,6 +180,17 @@ class VideoView(QWidget):
         self._frame = index
         self.update()
         return True
+
+    def _copy_at_full_size(self, index: int) -> QImage | None:
+        """The display copy of `index` scaled back to the frame's size (what stands in for a
+        frame still decoding, when the last frame was shown from its copy alone)."""
+        frames, full = self.session.display_frames, self._full_size
+        copy = frames.get(index) if frames is not None and index >= 0 else None
+        if copy is None or full is None:
+            return None
+        h, w = copy.shape[:2]
+        small = QImage(copy.data, w, h, w * 4, QImage.Format.Format_RGB32)
+        return small.scaled(full[0], full[1], Qt.AspectRatioMode.IgnoreAspectRatio)
 
     def _display_size(self, t: QTransform) -> tuple[int, int] | None:
         """(w, h) in device pixels the frame is painted at when that shrinks it, else None."""

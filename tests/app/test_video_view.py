@@ -215,6 +215,17 @@ def test_a_jump_into_a_long_gop_never_blocks_the_window(window, qtbot, tmp_path)
     # a step forward from there: cached or one frame on: no stand-in
     session.clock.set_frame(591)
     assert view.proxy_of is None and view._frame == 591
+    # shown from its display copy alone, a frame still stands in for a jump (scaled back to
+    # the frame's size, so the overlay keeps its place) and the badge names it
+    session.prefetcher.wait_idle(30)
+    view.repaint()
+    session.clock.set_frame(592)
+    session.prefetcher.wait_idle(30)
+    view.repaint()
+    assert view._display_only and view.shown_frame == 592
+    session.clock.set_frame(20)  # 21 frames from the only keyframe: decoded in the background
+    assert view.proxy_of == 592 and view._image is not None
+    assert (view._image.width(), view._image.height()) == (1280, 720)
 
 
 def test_a_frame_step_paints_the_views_not_the_window_under_them(window, sample, qtbot):
