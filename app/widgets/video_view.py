@@ -124,7 +124,9 @@ class VideoView(QWidget):
         shown = self.proxy_of if self.proxy_of is not None else self._frame
         from_copy = False
         if self._display_only:  # shown from its copy: that picture, at the frame's size
-            self._image, self._array = self._copy_at_full_size(shown), None
+            frames = self.session.display_frames
+            copy = frames.get(shown) if frames is not None and shown >= 0 else None
+            self._image, self._array = copy_at_size(copy, self._full_size), None
             self._display_only = False
             from_copy = self._image is not None
         had_exact = (self._array is not None or from_copy) and self._image is not None
@@ -180,17 +182,6 @@ class VideoView(QWidget):
         self._frame = index
         self.update()
         return True
-
-    def _copy_at_full_size(self, index: int) -> QImage | None:
-        """The display copy of `index` scaled back to the frame's size (what stands in for a
-        frame still decoding, when the last frame was shown from its copy alone)."""
-        frames, full = self.session.display_frames, self._full_size
-        copy = frames.get(index) if frames is not None and index >= 0 else None
-        if copy is None or full is None:
-            return None
-        h, w = copy.shape[:2]
-        small = QImage(copy.data, w, h, w * 4, QImage.Format.Format_RGB32)
-        return small.scaled(full[0], full[1], Qt.AspectRatioMode.IgnoreAspectRatio)
 
     def _display_size(self, t: QTransform) -> tuple[int, int] | None:
         """(w, h) in device pixels the frame is painted at when that shrinks it, else None."""
@@ -444,6 +435,16 @@ class VideoView(QWidget):
         p.drawRoundedRect(rect, 4, 4)
         p.setPen(TEXT)
         p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def copy_at_size(copy: np.ndarray | None, size: tuple[int, int] | None) -> QImage | None:
+    """A display copy (BGRA) scaled back to the frame's `size` (w, h): what stands in for a
+    frame still decoding when the last one was shown from its copy alone."""
+    if copy is None or size is None:
+        return None
+    h, w = copy.shape[:2]
+    small = QImage(copy.data, w, h, w * 4, QImage.Format.Format_RGB32)
+    return small.scaled(size[0], size[1], Qt.AspectRatioMode.IgnoreAspectRatio)
 
 
 def format_time(seconds: float) -> str:
