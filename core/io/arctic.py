@@ -27,6 +27,7 @@ import numpy as np
 
 from core.errors import LabelFileError
 from core.io.atomic import atomic_write_bytes
+from core.io.numpy_read import read_npy
 from core.labels.document import LabelDocument, Source, VideoMeta
 from core.labels.joints import HAND_NAMES
 
@@ -90,7 +91,7 @@ def _coordinate_frame(doc: LabelDocument) -> str:
 
 def _load_dict(path: Path) -> dict[str, Any]:
     try:
-        obj = np.load(path, allow_pickle=True)
+        obj = read_npy(path, allow_pickle=True)
         out: dict[str, Any] = (
             obj.item() if isinstance(obj, np.ndarray) and obj.dtype == object else obj
         )

@@ -11,6 +11,7 @@ import numpy as np
 
 from core.io.atomic import atomic_write_bytes
 from core.io.labels_h5 import FILE_ATTRS, SCHEMA_VERSION
+from core.io.numpy_read import read_npz
 from core.labels.document import TRACK_FIELDS, LabelDocument
 from core.labels.joints import HAND_NAMES
 
@@ -49,8 +50,7 @@ def load_npz(path: str | os.PathLike[str]) -> LabelDocument:
 
     path = Path(path)
     try:
-        with np.load(path) as z:
-            data = {k: z[k] for k in z.files}
+        data = read_npz(path)
         meta = json.loads(str(data["meta"]))
         hands = tuple(
             HandTrack(**{f: data[f"{name}_{f}"] for f in TRACK_FIELDS}) for name in HAND_NAMES

@@ -27,6 +27,7 @@ import numpy as np
 
 from core.errors import CancelledError
 from core.io.atomic import atomic_path, atomic_write_bytes
+from core.io.numpy_read import read_npz
 from core.labels.document import FrameBatch
 from core.recon.base import CancelToken
 from core.remote.paths import JOB_ID, check_job_id, child, new_job_id
@@ -192,8 +193,7 @@ class Job:
     def load(self, entry: IndexEntry, cursor: int) -> FrameBatch:
         """A stored batch, without the frames before `cursor`."""
         path = child(self.folder, entry.file)
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays = read_npz(path)
         keep = arrays["frames"] >= cursor
         if not keep.all():
             arrays = {k: v[keep] for k, v in arrays.items()}

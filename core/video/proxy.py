@@ -32,6 +32,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from core.errors import VideoReadError, VidihandError
+from core.io.numpy_read import read_npz
 from core.paths import cache_dir
 from core.video.base import VideoSource
 from core.video.decoder import limit_threads
@@ -253,8 +254,8 @@ class ProxyStrip:
             f = self.cache_file
             if not f.exists():
                 return False
-            with np.load(f) as z:
-                times, thumbs = z["times"], z["thumbs"]
+            z = read_npz(f)
+            times, thumbs = z["times"], z["thumbs"]
         except (OSError, ValueError, KeyError):
             return False  # a damaged cache file is rebuilt
         with self._lock:

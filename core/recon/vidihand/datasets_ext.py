@@ -31,6 +31,7 @@ import numpy as np
 from core.errors import LabelFileError
 from core.hands.rotations import axis_angle_to_matrix, matrix_to_axis_angle, quat_wxyz_to_matrix
 from core.io.hot3d import camera_model, read_headset_trajectory, read_mano_trajectory
+from core.io.numpy_read import read_npy
 from core.recon.vidihand.config import ViDiHandConfig
 from core.recon.vidihand.data import FrameSource, SequenceDataset, Targets
 
@@ -180,8 +181,8 @@ def hot3d_dataset(spec: dict, cfg: ViDiHandConfig) -> SequenceDataset:
 # ------------------------------------------------------------------------------------ ARCTIC
 def read_arctic(mano_path: str | Path, camera_path: str | Path) -> dict[str, Any]:
     """ARCTIC MANO params (world) and the ego camera, moved into the camera frame."""
-    mano = np.load(mano_path, allow_pickle=True).item()
-    cam = np.load(camera_path, allow_pickle=True).item()
+    mano = read_npy(mano_path, allow_pickle=True).item()
+    cam = read_npy(camera_path, allow_pickle=True).item()
     if "world2ego" in cam:
         W2C = np.asarray(cam["world2ego"], np.float64)
         R, T = W2C[:, :3, :3], W2C[:, :3, 3]
