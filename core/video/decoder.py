@@ -42,6 +42,9 @@ from core.video.quirks import guessed_pts, open_container, ordinal_if_reordered,
 _FROM_START_LIMIT = 5000
 #: decoded frames this close before the wanted one are cached too (stepping back is common)
 KEEP_BEFORE = 2
+#: decode on through a keyframe rather than seek to it when at most this many frames lie before
+#: it (a seek flushes the decoder: its frame threads refill from nothing)
+_CONTINUE_PAST_KEY = 2
 #: decoder threads: FFmpeg's automatic count (cores + 1, up to 16) gives each frame thread its
 #: own frames in flight, hundreds of MiB per decoder at 4K; a few threads decode nearly as fast
 DECODER_THREADS = min(4, os.cpu_count() or 1)
@@ -509,11 +512,19 @@ class PyAVVideo(DecodedFrames, VideoSource):
         return self._convert(frame)
 
     def _can_continue_to(self, target: int, st: IndexState) -> bool:
-        """True when decoding on from where the decoder is reaches `target` without passing a
-        keyframe the seek would land on (same GOP, target ahead)."""
-        if self._decoder is None or self._last_pts is None or self._last_pts >= target:
+        """True when decoding on from where the decoder is reaches `target` (ahead) at no more
+        cost than a seek: in the same GOP, or when at most `_CONTINUE_PAST_KEY` frames lie
+        between it and the keyframe the seek would land on. Stepping onto a keyframe used to
+        seek there: a flush, and frame threads refilled from nothing (a 4K keyframe 30-60 ms
+        instead of ~15). Decoding on is the sequential decode, so exact either way."""
+        last = self._last_pts
+        if self._decoder is None or last is None or last >= target:
             return False
-        return st.timestampless or key_before(st, target) <= self._last_pts
+        key = key_before(st, target)
+        if st.timestampless or key <= last:
+            return True
+        between = int(np.searchsorted(st.pts, key)) - int(np.searchsorted(st.pts, last, "right"))
+        return between <= _CONTINUE_PAST_KEY
 
     def _decode_exact(self, index: int, target: int, st: IndexState) -> np.ndarray:
         # When the decoder runs past or ends without the target (MPEG-TS seeks land a GOP late,

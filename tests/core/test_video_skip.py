@@ -63,6 +63,35 @@ def test_random_access_skipping_non_reference_frames_is_exact(
     assert wrong == [] and steps == []
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stepping_onto_a_keyframe_decodes_on_without_a_seek(
+    clip: tuple[Path, list[bytes]], threads: int
+) -> None:
+    """Stepping forward across GOPs (a held arrow key): the decoder goes on through each
+    keyframe instead of seeking to it (a seek flushes the frame threads: a 4K keyframe took
+    30-60 ms instead of ~15), and every frame is still the sequential decode's. A jump a GOP
+    ahead still seeks."""
+    path, truth = clip
+    video = PyAVVideo(path, cache_bytes=1, threads=threads)
+    try:
+        keys = [int(k) for k in video.info.keyframes if 0 < k < len(truth) - 2]
+        if not keys:
+            pytest.skip("one GOP")  # not reached: every clip here has several
+        k = keys[0]
+        assert sha(video.frame(k - 3)) == truth[k - 3]
+        seeks = video.seeks
+        got = [sha(video.frame(i)) for i in range(k - 2, k + 3)]
+        assert got == truth[k - 2 : k + 3]
+        assert video.seeks == seeks  # stepped through the keyframe
+        assert sha(video.frame(k - 3)) == truth[k - 3]  # back: a seek, as before
+        if len(keys) > 1 and keys[1] - k > 8:
+            seeks = video.seeks
+            assert sha(video.frame(keys[1])) == truth[keys[1]]  # far ahead: seeks there
+            assert video.seeks == seeks + 1
+    finally:
+        video.close()
+
+
 def test_skipping_decodes_fewer_frames_than_the_distance(clip: tuple[Path, list[bytes]]) -> None:
     path, truth = clip
     counts = {}
