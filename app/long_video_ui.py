@@ -65,7 +65,8 @@ def install_long_video(session: Session, timeline: Timeline, video_view: VideoVi
         view = video_view
         # only where something stands in for frame i (the view showed frame i already
         # otherwise: every decoded frame is reported, and a refresh there is wasted work)
-        if i == session.clock.frame and view.proxy_of is not None:
+        # or where the view waits for the decode-ahead thread (`waits_for_worker`)
+        if i == session.clock.frame and (view.proxy_of is not None or view.waiting_for == i):
             view.refresh()
 
     session.videoChanged.connect(on_video)

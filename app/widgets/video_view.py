@@ -86,6 +86,9 @@ class VideoView(QWidget):
         #: long videos: frame whose proxy thumbnail stands in for the current one (-1: none
         #: yet, decoding), None when the exact frame is shown (app/long_video.py)
         self.proxy_of: int | None = None
+        #: frame the decode-ahead thread is decoding for this view, which shows the last one
+        #: until it is ready (app/long_video.py, `waits_for_worker`); -1: none
+        self.waiting_for = -1
         #: extra overlay layers, called as f(painter, frame) after the hands (compare mode)
         self.overlay_painters: list = []
         session.clock.frameChanged.connect(self.show_frame)
@@ -118,7 +121,11 @@ class VideoView(QWidget):
         """Decode frame `index` and schedule a paint."""
         if index == self._frame and (self._image is not None or self._display_only):
             return
+        self.waiting_for = -1
         if self._show_display_copy(index):
+            return
+        if self._frame >= 0 and self.session.long_video.waits_for_worker(index):
+            self.waiting_for = index  # the picture shown stays until frameReady(index)
             return
         # the exact image shown now, if any, and which frame it is (it may be standing in)
         shown = self.proxy_of if self.proxy_of is not None else self._frame
@@ -427,14 +434,19 @@ class VideoView(QWidget):
             text += f"   {self.zoom * 100:.0f}%"
         if self.proxy_of is not None:  # the image is not frame f yet: say what it is
             text += "   decoding..." if self.proxy_of < 0 else f"   proxy: frame {self.proxy_of}"
-        p.setFont(QFont(self.font().family(), 10))
-        fm = p.fontMetrics()
-        rect = QRectF(8, 8, fm.horizontalAdvance(text) + 16, fm.height() + 8)
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(0, 0, 0, 150))
-        p.drawRoundedRect(rect, 4, 4)
-        p.setPen(TEXT)
-        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        paint_badge(p, text, self.font().family())
+
+
+def paint_badge(p: QPainter, text: str, family: str) -> None:
+    """The frame number badge in the upper left corner."""
+    p.setFont(QFont(family, 10))
+    fm = p.fontMetrics()
+    rect = QRectF(8, 8, fm.horizontalAdvance(text) + 16, fm.height() + 8)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(0, 0, 0, 150))
+    p.drawRoundedRect(rect, 4, 4)
+    p.setPen(TEXT)
+    p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
 
 def copy_at_size(copy: np.ndarray | None, size: tuple[int, int] | None) -> QImage | None:

@@ -77,6 +77,7 @@ class Prefetcher:
         self._generation = 0  # bumped on a jump outside the window being decoded
         self._work_gen = 0  # generation the worker is decoding for
         self._window = (0, -1)  # frames the worker is working through now
+        self._left: set[int] = set()  # frames of the pass under way not decoded yet
         self._refreshes = 0  # refresh() calls: a pass planned before the last one is not done
         self._stopped = False
         #: counters for tests and benchmarks
@@ -111,6 +112,14 @@ class Prefetcher:
         reports it once decoded)."""
         self.set_current(index)
         return self.video.cached(index)
+
+    def decoding(self, index: int) -> bool:
+        """Is the worker about to decode `index` on the pass under way (a step forward inside
+        its window, the worker not there yet)? Then `on_frame(index)` follows when it is done,
+        if `index` is still the current frame: the GUI can wait for it instead of decoding the
+        same frame a second time on cores both threads need."""
+        with self._cond:
+            return not self._stopped and index in self._left
 
     def get(self, index: int, timeout: float = 30.0) -> np.ndarray:
         """Make `index` current and wait for the worker to decode it (scripts, benchmarks; the
@@ -187,14 +196,16 @@ class Prefetcher:
                 refreshes = self._refreshes
                 plan = self._plan(center, self.video.info.n_frames)
                 self._window = (min(plan), max(plan))
+                self._left = set(plan)
             if hasattr(self._worker_video, "keep_before"):
                 # a jump decodes the frames behind on its way to the current one (one pass)
                 self._worker_video.keep_before = max(KEEP_BEFORE, center - min(plan))
-            if self._work(plan, center, gen):
-                with self._cond:
-                    if self._refreshes == refreshes:  # else go over the window again
-                        self._done_center = center
-                        self._cond.notify_all()
+            done = self._work(plan, center, gen)
+            with self._cond:
+                self._left = set()
+                if done and self._refreshes == refreshes:  # else go over the window again
+                    self._done_center = center
+                    self._cond.notify_all()
 
     def _raw_first(self) -> bool:
         """Decode without converting to RGB (display copies straight from the decoded frames;
@@ -245,35 +256,41 @@ class Prefetcher:
 
     def _work(self, plan: list[int], center: int, gen: int) -> bool:
         """Decode the plan; False when a jump or close interrupted it."""
-        video = self._worker_video
         for i in plan:
             if self._generation != gen or self._stopped:
                 self.interrupted += 1
                 return False
-            if self._raw_first():
-                status, done = self._attempt(self._work_raw, i, center)
-                if status == "interrupted":
-                    return False
-                if status == "error" or done:
-                    if done and i == center:
-                        self._ready(i)
-                    continue
-            img = video.cached(i)
-            if img is None:
-                status, img = self._attempt(video.frame, i)
-                if status == "interrupted":
-                    return False
-                if status == "error":
-                    continue
-                self.decoded += 1
-            if self.display is not None and self.display.wanted(i, center):
-                self._make_display(i, img)
-            if i == center:
+            status = self._one(i, center)
+            if status == "interrupted":
+                return False
+            with self._cond:
+                self._left.discard(i)
+            # the frame the pass is for, or the one the GUI stepped to meanwhile (it may be
+            # waiting for it: `decoding`); after an error the GUI tries it and says what is wrong
+            if i == center or i == self._current:
                 self._ready(i)
-        cache = getattr(video, "cache", None)
+        cache = getattr(self._worker_video, "cache", None)
         if cache is not None:
             cache.get(center)  # mark the current frame most recently used again
         return True
+
+    def _one(self, i: int, center: int) -> str:
+        """Frame `i` decoded (and its display copy made when wanted): "ok", "error" or
+        "interrupted"."""
+        if self._raw_first():
+            status, done = self._attempt(self._work_raw, i, center)
+            if status != "ok" or done:
+                return status
+        video = self._worker_video
+        img = video.cached(i)
+        if img is None:
+            status, img = self._attempt(video.frame, i)
+            if status != "ok":
+                return status
+            self.decoded += 1
+        if self.display is not None and self.display.wanted(i, center):
+            self._make_display(i, img)
+        return "ok"
 
     def _attempt(self, fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
         """fn(*args) as ("ok", result), ("interrupted", None) (a jump or close: counted) or

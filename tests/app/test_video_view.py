@@ -296,3 +296,47 @@ def test_steps_paint_display_copies_alone_and_zooming_in_brings_the_full_frame(
     assert not view._display_only and view._array is not None
     assert np.array_equal(view._array, session.video.frame(53))
     assert view.shown_frame == 53
+
+
+def test_a_large_frame_the_worker_is_decoding_is_not_decoded_again_here(
+    window, demo3, qtbot, monkeypatch
+):
+    """A step to a frame the decode-ahead thread is about to decode, when decoding it here
+    would cost more than a 1080p frame (4K; here any size, by lowering the bound): the pane
+    keeps the frame it shows (and says which) instead of decoding the same frame a second time
+    on the GUI thread, and shows the new one as soon as the thread reports it."""
+    import threading
+
+    import app.long_video
+
+    monkeypatch.setattr(app.long_video, "WORKER_FRAME_PIXELS", 0)
+    window.open_video(demo3)
+    view, session = window.video_view, window.session
+    qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
+    view.repaint()  # the display size is known from the first paints
+    session.prefetcher.wait_idle(30)
+    worker = session.prefetcher._worker_video
+    frame_raw = worker.frame_raw
+    at_103, go = threading.Event(), threading.Event()
+
+    def held(i: int):
+        if i == 103:
+            at_103.set()
+            assert go.wait(30)
+        return frame_raw(i)
+
+    worker.frame_raw = held
+    try:
+        session.clock.set_frame(100)
+        assert at_103.wait(30)
+        qtbot.waitUntil(lambda: view.shown_frame == 100, timeout=10000)
+        decoded_here = session.video.decoded_frames
+        session.clock.set_frame(103)  # inside the pass under way, not decoded yet
+        view.repaint()
+        assert view.waiting_for == 103 and view.shown_frame == 100
+        assert window.views_state()["view3d"] == 103  # the other views do not wait
+    finally:
+        go.set()
+    qtbot.waitUntil(lambda: view.shown_frame == 103, timeout=10000)
+    assert view.waiting_for == -1 and view._display_only
+    assert session.video.decoded_frames == decoded_here  # the GUI thread decoded nothing

@@ -214,3 +214,36 @@ def test_decode_ahead_thread_count(clip: tuple[Path, list[bytes]], monkeypatch) 
             assert pre.wait_idle(30)
             got = pre._worker_video._stream.codec_context.thread_count
             assert got == prefetch.decode_threads(video)
+
+
+def test_a_step_inside_the_pass_is_reported_when_decoded(clip: tuple[Path, list[bytes]]) -> None:
+    """The GUI steps to a frame the pass under way has not reached: `decoding` says so (the
+    GUI waits instead of decoding it too), and `on_frame` reports that frame as soon as the
+    pass decodes it, not after the rest of the window; a frame behind the worker or outside
+    its window is not 'decoding'."""
+    path, truth = clip
+    reported: dict[int, bool] = {}  # frame -> was the window's last frame still undecoded
+    with open_video(path) as video, Prefetcher(video, ahead=12, behind=0) as pre:
+        worker = pre._worker_video
+        decode = worker.frame
+        at_103, go = threading.Event(), threading.Event()
+
+        def held(i: int) -> np.ndarray:  # hold the worker before it decodes frame 103
+            if i == 103:
+                at_103.set()
+                assert go.wait(30)
+            return decode(i)
+
+        worker.frame = held
+        pre.on_frame = lambda i: reported.setdefault(i, video.cache.peek(112) is None)
+        pre.set_current(100)
+        assert at_103.wait(30)
+        assert pre.decoding(103) and pre.decoding(105) and pre.decoding(112)
+        assert not pre.decoding(101)  # decoded already on this pass
+        assert not pre.decoding(140)  # outside the window
+        pre.set_current(105)  # a step inside the window: the pass goes on
+        go.set()
+        assert pre.wait_idle(30)
+        assert reported.get(105) is True  # reported on the way, before frame 112
+        assert sha(video.cached(105)) == truth[105]
+        assert not pre.decoding(105)
