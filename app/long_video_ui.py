@@ -68,6 +68,8 @@ def install_long_video(session: Session, timeline: Timeline, video_view: VideoVi
         # or where the view waits for the decode-ahead thread (`waits_for_worker`)
         if i == session.clock.frame and (view.proxy_of is not None or view.waiting_for == i):
             view.refresh()
+        elif view.waiting_for > i:  # a frame on the way to the one waited for
+            view.catch_up(i)
 
     session.videoChanged.connect(on_video)
     lv.frameReady.connect(on_ready, Qt.ConnectionType.QueuedConnection)  # from the prefetcher

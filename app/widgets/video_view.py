@@ -172,6 +172,13 @@ class VideoView(QWidget):
         self._frame = index
         self.update()
 
+    def catch_up(self, index: int) -> None:
+        """While waiting for the current frame (`waiting_for`), show frame `index`, decoded
+        since, when it is newer than the one shown: stepping faster than the decode-ahead
+        thread, the pane follows at its pace instead of standing still."""
+        if self._frame < index < self.waiting_for:
+            self._show_display_copy(index)  # (leaves `waiting_for` as it is)
+
     def _show_display_copy(self, index: int) -> bool:
         """Show frame `index` from its display-size copy alone, when the decode-ahead thread
         made one at the size the pane paints now: the full-size RGB frame is then never needed
@@ -228,11 +235,6 @@ class VideoView(QWidget):
         image = QImage(arr.data, size[0], size[1], size[0] * 4, QImage.Format.Format_RGB32)
         image.setDevicePixelRatio(dpr)
         return image
-
-    def _blit_origin(self, t: QTransform) -> QPointF:
-        """Where a display copy goes: the image's corner on a whole device pixel."""
-        dpr = self.devicePixelRatioF()
-        return QPointF(round(t.dx() * dpr) / dpr, round(t.dy() * dpr) / dpr)
 
     # ------------------------------------------------------------ transform
     def image_size(self) -> tuple[int, int]:
@@ -367,7 +369,7 @@ class VideoView(QWidget):
             self.show_frame(f)
             display = self._display_copy(t) if self._image is not None else None
         if display is not None:  # already scaled: a plain blit
-            p.drawImage(self._blit_origin(t), display)
+            p.drawImage(blit_origin(t, self.devicePixelRatioF()), display)
             self.display_blits += 1
         elif self._image is not None:
             p.save()
@@ -435,6 +437,11 @@ class VideoView(QWidget):
         if self.proxy_of is not None:  # the image is not frame f yet: say what it is
             text += "   decoding..." if self.proxy_of < 0 else f"   proxy: frame {self.proxy_of}"
         paint_badge(p, text, self.font().family())
+
+
+def blit_origin(t: QTransform, dpr: float) -> QPointF:
+    """Where a display copy goes: the image's corner on a whole device pixel."""
+    return QPointF(round(t.dx() * dpr) / dpr, round(t.dy() * dpr) / dpr)
 
 
 def paint_badge(p: QPainter, text: str, family: str) -> None:

@@ -36,6 +36,9 @@ from core.video.display import DisplayFrames
 
 #: frames up to this size (1080p) decode ahead with few threads (see decode_threads)
 FEW_THREADS_MAX_BYTES = 1920 * 1088 * 3
+#: a current frame at most this far past the window is a step (its pass starts with it), not a
+#: jump (see `Prefetcher.decoding`)
+_STEP_PAST = 2
 
 
 def decode_threads(video: VideoSource) -> int:
@@ -114,12 +117,19 @@ class Prefetcher:
         return self.video.cached(index)
 
     def decoding(self, index: int) -> bool:
-        """Is the worker about to decode `index` on the pass under way (a step forward inside
-        its window, the worker not there yet)? Then `on_frame(index)` follows when it is done,
-        if `index` is still the current frame: the GUI can wait for it instead of decoding the
-        same frame a second time on cores both threads need."""
+        """Is the worker about to decode `index`: on the pass under way (a step forward inside
+        its window, the worker not there yet), or first on the next one (the current frame, a
+        step or two past the window's end: stepping faster than the worker; not a jump)? Then
+        `on_frame(index)` follows when it is decoded, if `index` is still the current frame: the
+        GUI can wait for it instead of decoding the same frame a second time on cores both
+        threads need."""
         with self._cond:
-            return not self._stopped and index in self._left
+            if self._stopped:
+                return False
+            if index in self._left:
+                return True
+            hi = self._window[1]
+            return index == self._current != self._done_center and hi < index <= hi + _STEP_PAST
 
     def get(self, index: int, timeout: float = 30.0) -> np.ndarray:
         """Make `index` current and wait for the worker to decode it (scripts, benchmarks; the
@@ -265,9 +275,12 @@ class Prefetcher:
                 return False
             with self._cond:
                 self._left.discard(i)
-            # the frame the pass is for, or the one the GUI stepped to meanwhile (it may be
-            # waiting for it: `decoding`); after an error the GUI tries it and says what is wrong
-            if i == center or i == self._current:
+            # the frame the pass is for, the one the GUI stepped to meanwhile (it may be
+            # waiting for it: `decoding`) and those on the way there (stepping faster than this
+            # thread, the GUI shows them meanwhile); after an error the GUI tries it and says
+            # what is wrong
+            now = self._current
+            if i in (center, now) or (now is not None and center < i < now):
                 self._ready(i)
         cache = getattr(self._worker_video, "cache", None)
         if cache is not None:

@@ -303,8 +303,9 @@ def test_a_large_frame_the_worker_is_decoding_is_not_decoded_again_here(
 ):
     """A step to a frame the decode-ahead thread is about to decode, when decoding it here
     would cost more than a 1080p frame (4K; here any size, by lowering the bound): the pane
-    keeps the frame it shows (and says which) instead of decoding the same frame a second time
-    on the GUI thread, and shows the new one as soon as the thread reports it."""
+    keeps the frame it shows instead of decoding the same frame a second time on the GUI
+    thread, shows the frames the thread decodes on the way (stepping faster than it), and the
+    wanted one as soon as the thread reports it."""
     import threading
 
     import app.long_video
@@ -317,26 +318,34 @@ def test_a_large_frame_the_worker_is_decoding_is_not_decoded_again_here(
     session.prefetcher.wait_idle(30)
     worker = session.prefetcher._worker_video
     frame_raw = worker.frame_raw
-    at_103, go = threading.Event(), threading.Event()
+    gates = {
+        103: (threading.Event(), threading.Event()),
+        104: (threading.Event(), threading.Event()),
+    }
 
-    def held(i: int):
-        if i == 103:
-            at_103.set()
+    def held(i: int):  # the worker stops before frames 103 and 104 until let go
+        if i in gates:
+            reached, go = gates[i]
+            reached.set()
             assert go.wait(30)
         return frame_raw(i)
 
     worker.frame_raw = held
     try:
         session.clock.set_frame(100)
-        assert at_103.wait(30)
+        assert gates[103][0].wait(30)
         qtbot.waitUntil(lambda: view.shown_frame == 100, timeout=10000)
         decoded_here = session.video.decoded_frames
-        session.clock.set_frame(103)  # inside the pass under way, not decoded yet
+        session.clock.set_frame(104)  # inside the pass under way, not decoded yet
         view.repaint()
-        assert view.waiting_for == 103 and view.shown_frame == 100
-        assert window.views_state()["view3d"] == 103  # the other views do not wait
+        assert view.waiting_for == 104 and view.shown_frame == 100
+        assert window.views_state()["view3d"] == 104  # the other views do not wait
+        gates[103][1].set()  # frame 103 decodes: shown while 104 is still on its way
+        qtbot.waitUntil(lambda: view.shown_frame == 103, timeout=10000)
+        assert view.waiting_for == 104
     finally:
-        go.set()
-    qtbot.waitUntil(lambda: view.shown_frame == 103, timeout=10000)
+        for _reached, go in gates.values():
+            go.set()
+    qtbot.waitUntil(lambda: view.shown_frame == 104, timeout=10000)
     assert view.waiting_for == -1 and view._display_only
     assert session.video.decoded_frames == decoded_here  # the GUI thread decoded nothing

@@ -247,3 +247,13 @@ def test_a_step_inside_the_pass_is_reported_when_decoded(clip: tuple[Path, list[
         assert reported.get(105) is True  # reported on the way, before frame 112
         assert sha(video.cached(105)) == truth[105]
         assert not pre.decoding(105)
+        # the window is 105-117 now; a step just past it is decoded first on the next pass, a
+        # jump further is not 'decoding' (the GUI shows a stand-in or decodes it there)
+        worker.frame = decode
+        go.clear()
+        at_103.clear()
+        assert not pre.decoding(125)
+        pre.set_current(119)
+        assert pre.decoding(119) or video.cache.peek(119) is not None  # the worker may be done
+        assert pre.wait_idle(30)
+        assert 119 in reported and not pre.decoding(119)
