@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.frame_clock import FrameClock
 from app.long_video import LongVideo
@@ -24,6 +24,10 @@ from core.errors import VideoOpenError
 from core.labels.document import Change, LabelDocument, VideoMeta
 from core.video.reader import VideoSource, open_video
 from core.workspace import Workspace
+
+#: how long the decode-ahead thread yields the cores after a frame change: a 720p / 1080p step's
+#: paint takes ~10-15 ms on 2 cores
+YIELD_MS = 20
 
 
 class Session(QObject):
@@ -53,6 +57,9 @@ class Session(QObject):
         #: big files: background index and hash, proxy thumbnails (app/long_video.py)
         self.long_video = LongVideo(self)
         self.clock.frameChanged.connect(self._on_frame)
+        #: ends the decode-ahead thread's yielding after a frame step (`_on_frame`)
+        self._unyield = QTimer(self, singleShot=True, interval=YIELD_MS)
+        self._unyield.timeout.connect(self._end_yield)
         w = self.work
         w.subscribe("video_changed", self._on_video)
         w.subscribe("document_replaced", self._on_document)
@@ -156,9 +163,19 @@ class Session(QObject):
             self.prefetcher = None
         self.display_frames = None
 
-    def _on_frame(self, index: int) -> None:
+    def _end_yield(self) -> None:
         if self.prefetcher is not None:
-            self.prefetcher.set_current(index)
+            self.prefetcher.yield_cpu(False)
+
+    def _on_frame(self, index: int) -> None:
+        pre = self.prefetcher
+        if pre is not None:
+            pre.set_current(index)
+            # a step's paint first: the decode-ahead thread yields the cores for a moment
+            # (core/video/prefetch.py, `yield_cpu`; docs/app.md, "Issue 17, fourth part");
+            # not in playback, where it must keep ahead of the clock
+            if not self.clock.playing and (pre.yield_cpu(True) or self._unyield.isActive()):
+                self._unyield.start()
 
     # -------------------------------------------------------------- document
     def set_document(

@@ -22,6 +22,7 @@ after the GUI changed the size.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -50,6 +51,34 @@ def decode_threads(video: VideoSource) -> int:
     if 0 < getattr(video.info, "frame_bytes", 0) <= FEW_THREADS_MAX_BYTES:
         return max(1, min(DECODER_THREADS, (os.cpu_count() or 1) - 2))
     return DECODER_THREADS
+
+
+def _set_policy(tid: int, policy: int) -> None:
+    os.sched_setscheduler(tid, policy, os.sched_param(0))
+
+
+@functools.cache
+def idle_is_reversible() -> bool:
+    """Can a thread here go to `SCHED_IDLE` and back to `SCHED_OTHER` (Linux; back needs root,
+    CAP_SYS_NICE or an RLIMIT_NICE of 20, e.g. `<user> - nice 0` in limits.conf)? Tried once on a
+    throwaway thread: a worker stuck at idle priority would starve under any load."""
+    if not hasattr(os, "SCHED_IDLE"):
+        return False
+    ok: list[bool] = []
+
+    def probe() -> None:
+        tid = threading.get_native_id()
+        try:
+            _set_policy(tid, os.SCHED_IDLE)
+            _set_policy(tid, os.SCHED_OTHER)
+            ok.append(True)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, name="vidihand-sched-probe", daemon=True)
+    t.start()
+    t.join(5)
+    return bool(ok)
 
 
 class Prefetcher:
@@ -88,6 +117,9 @@ class Prefetcher:
         self.interrupted = 0
         if hasattr(self._worker_video, "interrupt"):
             self._worker_video.interrupt = self._should_interrupt
+        self._yielding = False
+        frame_bytes = getattr(video.info, "frame_bytes", 0)
+        self._may_yield = 0 < frame_bytes <= FEW_THREADS_MAX_BYTES and idle_is_reversible()
         self._thread = threading.Thread(target=self._run, name="vidihand-prefetch", daemon=True)
         self._thread.start()
 
@@ -130,6 +162,24 @@ class Prefetcher:
                 return True
             hi = self._window[1]
             return index == self._current != self._done_center and hi < index <= hi + _STEP_PAST
+
+    def yield_cpu(self, on: bool) -> bool:
+        """While `on`, the worker runs only on a core nothing else wants (Linux `SCHED_IDLE`):
+        the GUI calls it around a frame step, whose paint (the GUI thread, the software
+        renderer's threads, the X server) then has both cores of a small machine to itself;
+        the worker still decodes whenever a core is free. Only where frames are up to 1080p
+        (a frame the worker has not reached is then decoded by the GUI in a few ms); False
+        where it does nothing (larger frames, other systems)."""
+        tid = self._thread.native_id
+        if not self._may_yield or tid is None or self._yielding == on:
+            return False
+        try:
+            _set_policy(tid, os.SCHED_IDLE if on else os.SCHED_OTHER)
+        except OSError:  # the thread has ended
+            self._may_yield = False
+            return False
+        self._yielding = on
+        return True
 
     def get(self, index: int, timeout: float = 30.0) -> np.ndarray:
         """Make `index` current and wait for the worker to decode it (scripts, benchmarks; the

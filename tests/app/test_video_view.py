@@ -349,3 +349,25 @@ def test_a_large_frame_the_worker_is_decoding_is_not_decoded_again_here(
     qtbot.waitUntil(lambda: view.shown_frame == 104, timeout=10000)
     assert view.waiting_for == -1 and view._display_only
     assert session.video.decoded_frames == decoded_here  # the GUI thread decoded nothing
+
+
+def test_the_decode_ahead_thread_yields_the_cores_for_a_step_and_takes_them_back(
+    window, demo3, qtbot
+):
+    """A frame step puts the decode-ahead thread at idle priority (the step's paint has the
+    cores) and YIELD_MS later it is back at normal priority; where the kernel would not give
+    the priority back, nothing changes."""
+    import os
+
+    from app.session import YIELD_MS
+    from core.video.prefetch import idle_is_reversible
+
+    window.open_video(demo3)
+    view, session = window.video_view, window.session
+    qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
+    tid = session.prefetcher._thread.native_id
+    session.clock.step(1)
+    during = os.sched_getscheduler(tid)
+    assert during == (os.SCHED_IDLE if idle_is_reversible() else os.SCHED_OTHER)
+    qtbot.waitUntil(lambda: os.sched_getscheduler(tid) == os.SCHED_OTHER, timeout=10 * YIELD_MS)
+    qtbot.waitUntil(lambda: view.shown_frame == 1, timeout=10000)

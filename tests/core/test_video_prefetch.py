@@ -5,6 +5,7 @@ window, the cache bound holds, errors and closing behave."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
@@ -257,3 +258,49 @@ def test_a_step_inside_the_pass_is_reported_when_decoded(clip: tuple[Path, list[
         assert pre.decoding(119) or video.cache.peek(119) is not None  # the worker may be done
         assert pre.wait_idle(30)
         assert 119 in reported and not pre.decoding(119)
+
+
+def test_the_worker_yields_the_cores_only_where_it_can_take_them_back(
+    clip: tuple[Path, list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`yield_cpu` puts the decode-ahead thread at idle priority for a frame step's paint and
+    back, and it still decodes exactly meanwhile; where a thread could not get its priority back
+    (an unprivileged user: the kernel refuses SCHED_IDLE -> SCHED_OTHER) it does nothing at
+    all, and neither for frames above 1080p."""
+    import core.video.prefetch as prefetch
+
+    path, truth = clip
+    reversible = prefetch.idle_is_reversible()
+    with open_video(path) as video, Prefetcher(video, ahead=10, behind=0) as pre:
+        tid = pre._thread.native_id
+        assert pre.yield_cpu(True) is reversible
+        if reversible:  # root or CAP_SYS_NICE, as in CI
+            assert os.sched_getscheduler(tid) == os.SCHED_IDLE
+        pre.set_current(150)
+        assert pre.wait_idle(30)  # the cores are free here: it decodes all the same
+        assert sha(video.cached(155)) == truth[155]
+        pre.yield_cpu(False)
+        assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+    # a kernel that refuses the way back: the probe says so, and nothing is ever changed
+    calls: list[int] = []
+
+    def refusing(tid: int, policy: int) -> None:
+        calls.append(policy)
+        if policy == os.SCHED_OTHER:
+            raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(prefetch, "_set_policy", refusing)
+    prefetch.idle_is_reversible.cache_clear()
+    try:
+        assert not prefetch.idle_is_reversible()
+        with open_video(path) as video, Prefetcher(video) as pre:
+            n = len(calls)
+            assert not pre.yield_cpu(True)
+            assert len(calls) == n
+            assert os.sched_getscheduler(pre._thread.native_id) == os.SCHED_OTHER
+    finally:
+        prefetch.idle_is_reversible.cache_clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(prefetch, "FEW_THREADS_MAX_BYTES", 0)  # as if the frames were 4K
+    with open_video(path) as video, Prefetcher(video) as pre:
+        assert not pre.yield_cpu(True)
