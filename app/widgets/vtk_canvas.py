@@ -201,13 +201,17 @@ class VtkCanvas(QWidget):
     def _watch_window(self) -> None:
         """Watch the paint passes of the window the canvas is in now (a floating dock is a
         window of its own)."""
+        self._unwatch_window()
+        self._filtered = self.window()
+        self._filtered.installEventFilter(self)
+
+    def _unwatch_window(self) -> None:
         if self._filtered is not None:
             try:
                 self._filtered.removeEventFilter(self)
             except RuntimeError:  # that window is gone
                 pass
-        self._filtered = self.window()
-        self._filtered.installEventFilter(self)
+            self._filtered = None
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         """The window's paint pass is about to start: render a dirty scene now (with_paint),
@@ -442,12 +446,7 @@ class VtkCanvas(QWidget):
         if not self._closed:
             self._closed = True
             self._render_timer.stop()
-            if self._filtered is not None:
-                try:
-                    self._filtered.removeEventFilter(self)
-                except RuntimeError:
-                    pass
-                self._filtered = None
+            self._unwatch_window()
             self.plotter.close()
         return super().close()
 

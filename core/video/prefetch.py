@@ -288,14 +288,19 @@ class Prefetcher:
         if getattr(video, "decoded_frames", 0) != before:
             self.decoded += 1
         d = self.display
-        if d is not None and d.wanted(i, center):
-            try:
-                if not d.make_from_frame(i, raw):
-                    return False
-            except Exception as exc:  # noqa: BLE001 - reported, and the GUI scales itself
-                self._display_failed(exc)
+        if d is not None and d.wanted(i, center) and self._copy_from_raw(d, i, raw) is False:
+            return False
         self._catch_up_copies(video)
         return True
+
+    def _copy_from_raw(self, d: DisplayFrames, i: int, frame: Any) -> bool | None:
+        """`d.make_from_frame(i, frame)`; None when it failed (reported; the GUI then scales
+        frames itself)."""
+        try:
+            return d.make_from_frame(i, frame)
+        except Exception as exc:  # noqa: BLE001 - reported, and the GUI scales itself
+            self._display_failed(exc)
+            return None
 
     def _catch_up_copies(self, video: VideoSource) -> None:
         """The GUI stepped on while this pass decodes further ahead: make the copies of the
@@ -307,12 +312,8 @@ class Prefetcher:
             return
         for j in range(max(0, now - d.behind), now + d.ahead + 1):
             frame = raw.get(j) if d.wanted(j, now) else None
-            if frame is not None:
-                try:
-                    d.make_from_frame(j, frame)
-                except Exception as exc:  # noqa: BLE001 - reported, and the GUI scales itself
-                    self._display_failed(exc)
-                    return
+            if frame is not None and self._copy_from_raw(d, j, frame) is None:
+                return
 
     def _work(self, plan: list[int], center: int, gen: int) -> bool:
         """Decode the plan; False when a jump or close interrupted it."""
