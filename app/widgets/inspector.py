@@ -32,6 +32,7 @@ from scipy.spatial.transform import Rotation
 
 from app.selection import Selection
 from app.session import Session
+from app.widgets import steady_label
 from app.widgets.colors import HAND_LABELS
 from core.labels.document import FLAG_NAMES, Change, Source
 from core.labels.joints import JOINT_NAMES, MANO16_TO_21
@@ -47,6 +48,10 @@ def euler_to_axis_angle(deg: np.ndarray) -> np.ndarray:
         Rotation.from_euler("xyz", np.asarray(deg, np.float64), degrees=True).as_rotvec(),
         np.float64,
     )
+
+
+def _state_text(source: Source, reviewed: bool, conf: float, mano: str) -> str:
+    return f"{source.name.lower()} · {'reviewed' if reviewed else 'not reviewed'} · conf {conf:.2f} · {mano}"
 
 
 def _spin(lo: float, hi: float, step: float, suffix: str, decimals: int = 1) -> QDoubleSpinBox:
@@ -177,9 +182,9 @@ class Inspector(QWidget):
 
         session.clock.frameChanged.connect(self.refresh)
         session.documentEdited.connect(self._on_edit)
-        session.documentReplaced.connect(self.refresh)
+        session.documentReplaced.connect(self._on_document)
         selection.selectionChanged.connect(self.refresh)
-        self.refresh()
+        self._on_document()
 
     # --------------------------------------------------------------- actions
     def _guard(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
@@ -227,6 +232,17 @@ class Inspector(QWidget):
         )  # fmt: skip
 
     # --------------------------------------------------------------- display
+    def _on_document(self) -> None:
+        """Room for every frame's texts (steps change them, never the dock's layout: see
+        app/widgets/steady_label.py)."""
+        doc = self.session.doc
+        if doc is not None:
+            steady_label.reserve(self.frame_label, [str(doc.n_frames - 1)])
+            steady_label.reserve(
+                self.state_label, [_state_text(s, False, 0.0, "no MANO") for s in Source]
+            )
+        self.refresh()
+
     def _on_edit(self, change: Change) -> None:
         f = self.selection.frame
         if change.hand is None or f in set(change.frames.tolist()):
@@ -246,17 +262,18 @@ class Inspector(QWidget):
             if not enabled:
                 return
             f, t = ed.frame, doc.hands[ed.hand]
-            self.frame_label.setText(
-                f"{f}" + (f"   range {ed.range[0]}-{ed.range[1]}" if ed.range else "")
+            steady_label.set_text(
+                self.frame_label,
+                f"{f}" + (f"   range {ed.range[0]}-{ed.range[1]}" if ed.range else ""),
             )
             self.present.setChecked(bool(t.present[f]))
             self.keyframe.setChecked(bool(t.keyframe[f]))
-            src = Source(int(t.source[f])).name.lower()
             conf = float(t.confidence[f])
             known = (t.global_orient[f], t.hand_pose[f], t.betas[f], t.transl[f])  # frame f only
             mano = "no MANO" if any(np.isnan(a).any() for a in known) else "MANO"
-            self.state_label.setText(
-                f"{src} · {'reviewed' if t.reviewed[f] else 'not reviewed'} · conf {conf:.2f} · {mano}"
+            steady_label.set_text(
+                self.state_label,
+                _state_text(Source(int(t.source[f])), bool(t.reviewed[f]), conf, mano),
             )
             bits = int(t.flags[f])
             for name, cb in self.flags.items():
