@@ -190,3 +190,45 @@ def test_view_menu_keeps_the_3d_canvas_choice_for_the_next_start(window, monkeyp
         nxt.deleteLater()
     acts["offscreen"].trigger()
     assert json.loads(window.settings.path.read_text())["view3d_canvas"] == "offscreen"
+
+
+def test_offscreen_canvas_draws_axes_and_note_once_until_they_change(qtbot, monkeypatch):
+    """The axes and the note are drawn into an image once and blitted on later paints (drawn
+    afresh they were ~1 ms of every frame step); a camera move, a new note or a resize draws
+    them again, and what is shown follows."""
+    canvas = _shown_with_scene(qtbot, VtkCanvas())
+    qtbot.waitUntil(lambda: canvas._overlay_key is not None)  # the first paint
+    drawn = []
+    real = canvas._draw_overlay
+    monkeypatch.setattr(canvas, "_draw_overlay", lambda dpr: drawn.append(1) or real(dpr))
+
+    def corner() -> np.ndarray:
+        grab = canvas.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        return region_array(grab, 0, 0, grab.width(), grab.height())[-60:, :60].astype(int)
+
+    canvas.set_note("a note")
+    qtbot.waitUntil(lambda: len(drawn) == 1) and canvas.note_rect is not None
+    for _ in range(3):  # frame steps: the scene changes, the camera does not
+        canvas.request_render()
+        canvas.repaint()
+    assert len(drawn) == 1
+    red_right = ((corner()[..., 0] > 180) & (corner()[..., 1] < 120)).sum()
+    assert len(drawn) == 1 and red_right > 10  # grabs paint from the kept image too
+    # the camera turned half way round the view axis: the x axis (red) now points left
+    cam = canvas.plotter.camera
+    cam.up = (0, 1, 0)
+    cam.position = (0, 0, 0)
+    canvas.request_render()
+    canvas.repaint()
+    assert len(drawn) == 2
+    np.testing.assert_allclose(canvas.axes_directions()[0], [-1, 0, 0], atol=1e-9)
+    px = corner()
+    red = np.argwhere((px[..., 0] > 180) & (px[..., 1] < 120))
+    assert len(red) > 10 and red[:, 1].mean() < 30  # left of the axes' origin (x = 12 + size)
+    canvas.set_note("")
+    canvas.repaint()
+    assert len(drawn) == 3 and canvas.note_rect is None
+    canvas.resize(300, 220)
+    canvas.repaint()
+    assert len(drawn) == 4
+    canvas.close()
