@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.frame_clock import FrameClock
-from app.long_video import LongVideo
+from app.long_video import WORKER_FRAME_PIXELS, LongVideo
 from core.edits.history import EditHistory
 from core.edits.session import EditSession
 from core.errors import VideoOpenError
@@ -135,6 +135,20 @@ class Session(QObject):
             if img is not None:
                 return img
         return self.video.frame(index)
+
+    def display_copy_now(self, index: int) -> bool:
+        """Make frame `index`'s display copy here when the decode-ahead thread has decoded it
+        but not scaled it yet (a step that caught up with that thread): one swscale pass, ~2
+        ms at 1080p, where the RGB frame converted here and scaled by the paint took ~8-10.
+        Frames up to 1080p (above, the video pane waits for that thread: app/long_video.py).
+        False when there is nothing to make it from."""
+        frames, video = self.display_frames, self.video
+        if frames is None or video is None or frames.size is None:
+            return False
+        if video.info.width * video.info.height > WORKER_FRAME_PIXELS:
+            return False
+        frame = video.raw_frame(index) if hasattr(video, "raw_frame") else None
+        return frame is not None and frames.make_here(index, frame)
 
     # ---------------------------------------------------------- decode-ahead
     def _start_prefetch(self) -> None:

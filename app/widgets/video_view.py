@@ -33,6 +33,7 @@ from app.widgets.colors import BACKGROUND, HAND_COLORS, HAND_LABELS, TEXT, confi
 from app.widgets.hand_paint import paint_hand, paint_hand_mark
 from core.errors import VidihandError
 from core.labels.document import Change
+from core.video.display import DisplayFrames
 
 _MIN_ZOOM, _MAX_ZOOM = 0.05, 40.0
 
@@ -122,22 +123,20 @@ class VideoView(QWidget):
         if index == self._frame and (self._image is not None or self._display_only):
             return
         self.waiting_for = -1
-        if self._show_display_copy(index):
+        if self._show_display_copy(index) or (
+            self.session.display_copy_now(index) and self._show_display_copy(index)
+        ):
             return
         if self._frame >= 0 and self.session.long_video.waits_for_worker(index):
             self.waiting_for = index  # the picture shown stays until frameReady(index)
             return
         # the exact image shown now, if any, and which frame it is (it may be standing in)
         shown = self.proxy_of if self.proxy_of is not None else self._frame
-        from_copy = False
-        if self._display_only:  # shown from its copy: that picture, at the frame's size
-            frames = self.session.display_frames
-            copy = frames.get(shown) if frames is not None and shown >= 0 else None
-            self._image, self._array = copy_at_size(copy, self._full_size), None
-            self._display_only = False
-            from_copy = self._image is not None
-        had_exact = (self._array is not None or from_copy) and self._image is not None
-        had_exact = had_exact and shown >= 0
+        # shown from its copy alone: that copy (scaled up only when it has to stand in)
+        copy = shown_copy(self.session.display_frames, shown, self._full_size, self._display_only)
+        self._display_only = False
+        exact = self._array is not None and self._image is not None
+        had_exact = shown >= 0 and (copy is not None or exact)
         self.proxy_of = None
         lv = self.session.long_video
         if self.session.video is not None and lv.decodes_in_background(index):
@@ -145,6 +144,8 @@ class VideoView(QWidget):
             if not isinstance(img, np.ndarray):  # something stands in until it is decoded
                 if self.proxy_of == -1 and had_exact:
                     # no thumbnail: the last exact frame stands in, and the badge names it
+                    if copy is not None:
+                        self._image, self._array = copy_at_size(copy, self._full_size), None
                     self.proxy_of, self._frame = shown, index
                 else:
                     self._image, self._array, self._frame = img, None, index
@@ -454,6 +455,16 @@ def paint_badge(p: QPainter, text: str, family: str) -> None:
     p.drawRoundedRect(rect, 4, 4)
     p.setPen(TEXT)
     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def shown_copy(
+    frames: DisplayFrames | None, shown: int, full_size: tuple[int, int] | None, only: bool
+) -> np.ndarray | None:
+    """The display copy of frame `shown` when the pane shows that frame from its copy alone
+    (`only`) and the frame's size is known, else None."""
+    if not only or frames is None or shown < 0 or full_size is None:
+        return None
+    return frames.get(shown)
 
 
 def copy_at_size(copy: np.ndarray | None, size: tuple[int, int] | None) -> QImage | None:

@@ -104,6 +104,12 @@ class DecodedFrames:
         self._shared.cache.put(index, img)
         return img
 
+    def raw_frame(self, index: int) -> av.VideoFrame | None:
+        """Frame `index` if it is decoded and kept unconverted (`frame_raw`), else None: never
+        decodes."""
+        frame: av.VideoFrame | None = self._shared.raw.get(index)
+        return frame
+
     def frame_raw(self, index: int) -> av.VideoFrame | None:
         """Frame `index` decoded but not converted to RGB (kept for `frame()` to convert when
         someone asks for the RGB), for the display-size copies (the decode-ahead thread). None

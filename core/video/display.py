@@ -31,6 +31,11 @@ from core.video.cache import FrameCache
 
 #: memory for display-size copies (about 9 frames of a 1076x605 pane)
 DISPLAY_BYTES = 24 * 2**20
+#: swscale threads for a display copy: one. With more (FFmpeg's automatic count, or a fixed 2)
+#: the same frame scaled twice came out different at a few pixels where the slices meet, now
+#: and then (a race in the threaded scaler): a copy must be the same every time, on either
+#: thread. One thread costs 4K frames ~1.6 ms more (3.5 against 1.9 ms), 1080p ~1 ms
+SWS_THREADS = 1
 
 
 def _cv2() -> Any:
@@ -80,6 +85,25 @@ def scale_to_bgra(
     return out
 
 
+def _reformatter() -> Any:
+    from av.video.reformatter import VideoReformatter
+
+    return VideoReformatter()
+
+
+def _scaled_bgra(
+    reformatter: Any, frame: Any, size: tuple[int, int], out: np.ndarray, threads: int = SWS_THREADS
+) -> np.ndarray:
+    """A decoded frame (YUV) scaled to `size` as BGRA with alpha 255, written into `out`.
+    `threads`: swscale's."""
+    scaled = reformatter.reformat(
+        frame, width=size[0], height=size[1], format="bgra", interpolation="AREA", threads=threads
+    ).to_ndarray()
+    np.copyto(out, scaled)  # FFmpeg's rows may be padded: a packed copy for Qt
+    out[..., 3] = 255
+    return out
+
+
 class DisplayFrames:
     """Frame index -> display-size BGRA copy, for one display size at a time. Thread-safe."""
 
@@ -95,6 +119,7 @@ class DisplayFrames:
         self._scratch: dict[tuple[int, ...], np.ndarray] = {}
         self._pool_size: tuple[int, int] | None = None
         self._reformatter: Any = None  #: swscale context for `make_from_frame` (one thread)
+        self._here_reformatter: Any = None  #: and for `make_here` (the GUI thread)
         #: copies written into reused memory (tests, benchmarks)
         self.reused = 0
         #: copies made (tests, benchmarks)
@@ -162,15 +187,23 @@ class DisplayFrames:
         if size is None or int(getattr(frame, "rotation", 0) or 0) % 360:
             return False
         if self._reformatter is None:
-            from av.video.reformatter import VideoReformatter
+            self._reformatter = _reformatter()
+        out = _scaled_bgra(self._reformatter, frame, size, self._out(size))
+        self._store(index, size, out)
+        return True
 
-            self._reformatter = VideoReformatter()
-        scaled = self._reformatter.reformat(
-            frame, width=size[0], height=size[1], format="bgra", interpolation="AREA"
-        ).to_ndarray()
-        out = self._out(size)
-        np.copyto(out, scaled)  # FFmpeg's rows may be padded: a packed copy for Qt
-        out[..., 3] = 255
+    def make_here(self, index: int, frame: Any) -> bool:
+        """`make_from_frame` for the GUI thread: a frame the decode-ahead thread decoded but has
+        not scaled yet, which the GUI needs now (its own swscale context; no
+        memory reuse, which is that thread's alone)."""
+        size = self.size
+        if size is None or int(getattr(frame, "rotation", 0) or 0) % 360:
+            return False
+        with self._lock:
+            if self._here_reformatter is None:
+                self._here_reformatter = _reformatter()
+            reformatter = self._here_reformatter
+        out = _scaled_bgra(reformatter, frame, size, np.empty((size[1], size[0], 4), np.uint8))
         self._store(index, size, out)
         return True
 

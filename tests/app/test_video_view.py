@@ -298,6 +298,48 @@ def test_steps_paint_display_copies_alone_and_zooming_in_brings_the_full_frame(
     assert view.shown_frame == 53
 
 
+def test_a_step_onto_a_frame_decoded_but_not_scaled_yet_scales_it_here(
+    window, demo3, qtbot, monkeypatch
+):
+    """A step that catches up with the decode-ahead thread, onto a frame it decoded but has
+    not made the display copy of yet: the pane makes that copy itself from the decoded frame
+    (one swscale pass) and paints it, instead of converting the full frame to RGB, scaling it
+    in the paint, and scaling the previous copy back up on the way."""
+    import app.widgets.video_view as video_view_module
+
+    window.open_video(demo3)
+    view, session = window.video_view, window.session
+    qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
+    session.clock.set_frame(50)
+    session.prefetcher.wait_idle(30)
+    view.repaint()  # the display size is known from the first paints
+    session.clock.step(1)  # shown from its display copy now
+    session.prefetcher.wait_idle(30)
+    view.repaint()
+    assert view._display_only and session.video.raw_frame(52) is not None
+    made = session.display_frames.get(52)
+    session.display_frames.cache.clear()  # decoded, not scaled: what a busy worker leaves
+
+    def no(*_a):
+        raise AssertionError("the full frame was converted or a copy scaled back up")
+
+    monkeypatch.setattr(session, "frame_image", no)
+    monkeypatch.setattr(video_view_module, "copy_at_size", no)
+    session.prefetcher.close()  # the worker makes no copy meanwhile
+    session.clock.step(1)
+    view.repaint()
+    assert view.shown_frame == 52 and view._display_only and view._array is None
+    assert session.video.cache.peek(52) is None
+    here = session.display_frames.get(52)
+    assert here is not None and here.shape == made.shape
+    assert np.median(np.abs(here.astype(int) - made.astype(int))) <= 1  # the same picture
+    # and exactly one swscale pass of the decoded frame (the same every time)
+    from core.video.display import _reformatter, _scaled_bgra
+
+    raw, size = session.video.raw_frame(52), session.display_frames.size
+    assert np.array_equal(here, _scaled_bgra(_reformatter(), raw, size, np.empty_like(here)))
+
+
 def test_a_large_frame_the_worker_is_decoding_is_not_decoded_again_here(
     window, demo3, qtbot, monkeypatch
 ):

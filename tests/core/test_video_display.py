@@ -205,3 +205,21 @@ def test_decode_ahead_converts_nothing_while_the_pane_paints_copies(demo3: Path)
         pre.set_current(300)
         assert pre.wait_idle(60)
         assert all(video.cache.peek(i) is not None for i in range(300, 309))
+
+
+def test_copies_of_a_frame_are_the_same_every_time_and_on_either_thread(demo3: Path) -> None:
+    """A display copy is one swscale pass with a fixed thread count: FFmpeg's automatic count
+    gave a few different pixels from run to run. The decode-ahead thread's copy
+    (`make_from_frame`) and the GUI's (`make_here`) are then identical."""
+    import av
+
+    copies = []
+    with av.open(str(demo3)) as c:  # (a frame's pixels are the container's: used inside)
+        frame = next(c.decode(video=0))
+        for make in ("make_from_frame", "make_here") * 3:
+            d = DisplayFrames()
+            d.set_size((876, 493))
+            assert getattr(d, make)(7, frame)
+            copies.append(d.get(7))
+    assert all(np.array_equal(copies[0], c) for c in copies[1:])
+    assert (copies[0][..., 3] == 255).all() and copies[0].shape == (493, 876, 4)
