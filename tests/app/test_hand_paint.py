@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, QSize
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen
 
 from app.qimage import qimage_rgb
@@ -116,3 +116,30 @@ def test_a_painter_with_a_transform_gets_the_ellipses(qtbot):
         _ellipses(p, xy, ok)
 
     assert np.array_equal(_paint(1.0, hand), _paint(1.0, reference))
+
+
+@pytest.mark.parametrize("dpr", [1.0, 2.0])
+def test_the_blitted_badge_matches_the_drawn_one(qtbot, dpr):
+    """The L/R badge, drawn once and blitted, is where and what drawing it afresh gives."""
+    xy, ok = _joints()
+    xy[0], xy[9] = (100.3, 60.6), (100.3, 20.0)  # wrist, middle knuckle: the badge goes below
+    bounds = QSize(200, 150)
+    rects = []
+
+    def blitted(p: QPainter) -> None:
+        rects.append(hand_paint.paint_hand_mark(p, "R", xy, ok, COLOR, 3.7, "DejaVu Sans", bounds))
+
+    def drawn(p: QPainter) -> None:
+        r = rects[0]
+        hand_paint._draw_badge(p, r, "R", COLOR, "DejaVu Sans")
+
+    got, want = _paint(dpr, blitted), _paint(dpr, drawn)
+    r = rects[0]
+    assert r.top() > 60.6 and abs(r.center().x() - 100.3) < 1  # below the wrist, centred
+    assert np.abs(got - want).mean() < 0.2 and np.abs(got - want).max() < 40
+    assert np.abs(got - (90, 110, 70)).sum() > 1000  # something was drawn
+    a, b = (
+        hand_paint.badge_image("R", COLOR, "DejaVu Sans"),
+        hand_paint.badge_image("L", COLOR, "DejaVu Sans"),
+    )
+    assert hand_paint.badge_image("R", COLOR, "DejaVu Sans") is a and b is not a
