@@ -260,12 +260,9 @@ def test_a_frame_step_paints_the_views_not_the_window_under_them(window, sample,
     assert "mainWindow" not in painted and "dockTimeline" not in painted, painted
 
 
-def test_steps_paint_display_copies_alone_and_zooming_in_brings_the_full_frame(
-    window, demo3, qtbot
-):
-    """Stepping, the pane paints the decode-ahead thread's display copy of the frame without
-    ever holding the full-size RGB frame (the thread did not convert it); zoomed in past 100%
-    it shows the exact full frame."""
+def _at_frame_50_with_display_copies(window, demo3, qtbot):
+    """demo3 open at frame 50, the decode-ahead thread done around it and the pane's display
+    size known: (video pane, session)."""
     window.open_video(demo3)
     view, session = window.video_view, window.session
     qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
@@ -273,6 +270,16 @@ def test_steps_paint_display_copies_alone_and_zooming_in_brings_the_full_frame(
     session.prefetcher.wait_idle(30)
     view.repaint()  # the display size is known from the first paints
     session.prefetcher.wait_idle(30)
+    return view, session
+
+
+def test_steps_paint_display_copies_alone_and_zooming_in_brings_the_full_frame(
+    window, demo3, qtbot
+):
+    """Stepping, the pane paints the decode-ahead thread's display copy of the frame without
+    ever holding the full-size RGB frame (the thread did not convert it); zoomed in past 100%
+    it shows the exact full frame."""
+    view, session = _at_frame_50_with_display_copies(window, demo3, qtbot)
     blits = view.display_blits
     for f in (51, 52, 53):
         session.clock.step(1)
@@ -307,12 +314,7 @@ def test_a_step_onto_a_frame_decoded_but_not_scaled_yet_scales_it_here(
     in the paint, and scaling the previous copy back up on the way."""
     import app.widgets.video_view as video_view_module
 
-    window.open_video(demo3)
-    view, session = window.video_view, window.session
-    qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
-    session.clock.set_frame(50)
-    session.prefetcher.wait_idle(30)
-    view.repaint()  # the display size is known from the first paints
+    view, session = _at_frame_50_with_display_copies(window, demo3, qtbot)
     session.clock.step(1)  # shown from its display copy now
     session.prefetcher.wait_idle(30)
     view.repaint()
