@@ -92,12 +92,16 @@ def _reformatter() -> Any:
 
 
 def _scaled_bgra(
-    reformatter: Any, frame: Any, size: tuple[int, int], out: np.ndarray, threads: int = SWS_THREADS
+    reformatter: Any, frame: Any, size: tuple[int, int], out: np.ndarray
 ) -> np.ndarray:
-    """A decoded frame (YUV) scaled to `size` as BGRA with alpha 255, written into `out`.
-    `threads`: swscale's."""
+    """A decoded frame (YUV) scaled to `size` as BGRA with alpha 255, written into `out`."""
     scaled = reformatter.reformat(
-        frame, width=size[0], height=size[1], format="bgra", interpolation="AREA", threads=threads
+        frame,
+        width=size[0],
+        height=size[1],
+        format="bgra",
+        interpolation="AREA",
+        threads=SWS_THREADS,
     ).to_ndarray()
     np.copyto(out, scaled)  # FFmpeg's rows may be padded: a packed copy for Qt
     out[..., 3] = 255
@@ -183,8 +187,8 @@ class DisplayFrames:
         it (decode-ahead thread): one swscale pass, no full-size RGB on the way (that
         conversion was the largest part of a 4K frame's cost). False when it cannot (no size,
         a rotated frame): make the RGB frame and use `make`."""
-        size = self.size
-        if size is None or int(getattr(frame, "rotation", 0) or 0) % 360:
+        size = self._size_for(frame)
+        if size is None:
             return False
         if self._reformatter is None:
             self._reformatter = _reformatter()
@@ -196,16 +200,21 @@ class DisplayFrames:
         """`make_from_frame` for the GUI thread: a frame the decode-ahead thread decoded but has
         not scaled yet, which the GUI needs now (its own swscale context; no
         memory reuse, which is that thread's alone)."""
-        size = self.size
-        if size is None or int(getattr(frame, "rotation", 0) or 0) % 360:
+        size = self._size_for(frame)
+        if size is None:
             return False
-        with self._lock:
-            if self._here_reformatter is None:
-                self._here_reformatter = _reformatter()
-            reformatter = self._here_reformatter
-        out = _scaled_bgra(reformatter, frame, size, np.empty((size[1], size[0], 4), np.uint8))
-        self._store(index, size, out)
+        if self._here_reformatter is None:
+            self._here_reformatter = _reformatter()
+        out = np.empty((size[1], size[0], 4), np.uint8)
+        self._store(index, size, _scaled_bgra(self._here_reformatter, frame, size, out))
         return True
+
+    def _size_for(self, frame: Any) -> tuple[int, int] | None:
+        """The size to scale a decoded frame to, or None: no size set, or a rotated frame
+        (those take the RGB way, `make`)."""
+        if int(getattr(frame, "rotation", 0) or 0) % 360:
+            return None
+        return self.size
 
     def _out(self, size: tuple[int, int]) -> np.ndarray:
         """A (h, w, 4) array to write the next copy into: a spare one when there is one."""
