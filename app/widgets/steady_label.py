@@ -2,7 +2,8 @@
 
 A QLabel asks its parent's layout to run again on every `setText` (its size hint may have
 changed). In the status bar that layout pass ends in a repaint of the whole bar and of the main
-window's strip under it, every step: ~1.4 ms of the GUI thread per 1080p frame step, measured
+window's strip under it, every step: with the status line counting the hands on every frame,
+~1.1 ms of the GUI thread per 720p or 1080p frame step, measured
 (docs/app.md). A widget whose minimum and maximum sizes are equal never asks (Qt's
 `updateGeometry` stops there), so `reserve` gives a label a fixed size wide enough for every
 text it will show: the samples given, with each digit replaced by the font's widest one.
