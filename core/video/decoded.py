@@ -33,17 +33,20 @@ _CONTINUE_FRAMES = 300
 
 class RawFrames:
     """Frame index -> decoded `av.VideoFrame` not converted to RGB, LRU, bounded in bytes.
-    Thread-safe; `pop` hands a frame to the one thread that converts it."""
+    Thread-safe; `take` hands a frame to the one thread that converts it, and the frame
+    counts as held (`in`) until that thread says it is `converted`: another thread that
+    asks meanwhile waits for it (`wait_converted`) instead of decoding it again."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = int(max_bytes)
         self._items: OrderedDict[int, tuple[av.VideoFrame, int]] = OrderedDict()
         self._bytes = 0
-        self._lock = threading.Lock()
+        self._converting: set[int] = set()
+        self._cond = threading.Condition()
 
     def put(self, index: int, frame: av.VideoFrame) -> None:
         size = int(frame.width) * int(frame.height) * 3 // 2
-        with self._lock:
+        with self._cond:
             if index in self._items:
                 return
             self._items[index] = (frame, size)
@@ -53,24 +56,39 @@ class RawFrames:
                 self._bytes -= old
 
     def get(self, index: int) -> av.VideoFrame | None:
-        with self._lock:
+        with self._cond:
             item = self._items.get(index)
             return None if item is None else item[0]
 
-    def pop(self, index: int) -> av.VideoFrame | None:
-        with self._lock:
+    def take(self, index: int) -> av.VideoFrame | None:
+        """The frame, removed, for the caller to convert (then `converted(index)`, always);
+        None when it is not here (another thread may be converting it: `wait_converted`)."""
+        with self._cond:
             item = self._items.pop(index, None)
             if item is None:
                 return None
             self._bytes -= item[1]
+            self._converting.add(index)
             return item[0]
 
+    def converted(self, index: int) -> None:
+        """The frame `take` handed out is in the RGB cache now (or its conversion failed)."""
+        with self._cond:
+            self._converting.discard(index)
+            self._cond.notify_all()
+
+    def wait_converted(self, index: int, timeout: float = 5.0) -> bool:
+        """Wait until no thread is converting frame `index`; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: index not in self._converting, timeout)
+
     def __contains__(self, index: int) -> bool:
-        with self._lock:
-            return index in self._items
+        """Decoded and not converted yet, or being converted right now."""
+        with self._cond:
+            return index in self._items or index in self._converting
 
     def clear(self) -> None:
-        with self._lock:
+        with self._cond:
             self._items.clear()
             self._bytes = 0
 
@@ -93,15 +111,20 @@ class DecodedFrames:
         return img
 
     def _from_raw(self, index: int) -> np.ndarray | None:
-        """Convert and cache a frame kept unconverted (None: another thread took it first and
-        has cached it, or is about to)."""
-        frame = self._shared.raw.pop(index)
-        if frame is None:
+        """Convert and cache a frame kept unconverted (waits when another thread is converting
+        it; None when that failed, or the cache let it go at once)."""
+        raw = self._shared.raw
+        frame = raw.take(index)
+        if frame is None:  # another thread converts it: a few ms, where decoding is more
+            raw.wait_converted(index)
             cached: np.ndarray | None = self._shared.cache.get(index)
             return cached
-        with self._lock:  # this object's reformatter (each thread decodes on its own object)
-            img = self._convert(frame)
-        self._shared.cache.put(index, img)
+        try:
+            with self._lock:  # this object's reformatter (each thread decodes on its own)
+                img = self._convert(frame)
+            self._shared.cache.put(index, img)
+        finally:
+            raw.converted(index)
         return img
 
     def raw_frame(self, index: int) -> av.VideoFrame | None:
@@ -119,6 +142,8 @@ class DecodedFrames:
         raw: av.VideoFrame | None = sh.raw.get(index)
         if raw is not None:
             return raw
+        if index in sh.raw:  # another thread is converting it: RGB in a moment
+            sh.raw.wait_converted(index)
         if sh.cache.peek(index) is not None:
             return None
         with self._lock:

@@ -305,6 +305,45 @@ def test_steps_paint_display_copies_alone_and_zooming_in_brings_the_full_frame(
     assert view.shown_frame == 53
 
 
+def test_zooming_in_while_the_worker_converts_the_frame_shows_it_exact_at_once(
+    window, demo3, qtbot
+):
+    """Zoomed in, the pane stops painting display copies and the decode-ahead thread goes back
+    to converting frames to RGB, starting with the frame shown. The frame it holds while
+    converting is neither kept nor cached for those milliseconds: the pane took it for a long
+    decode and painted a stand-in (a thumbnail, or black) until the thread was done (a CI run
+    caught it). It waits for that conversion instead."""
+    import threading
+
+    view, session = _at_frame_50_with_display_copies(window, demo3, qtbot)
+    session.clock.step(1)
+    session.prefetcher.wait_idle(30)
+    view.repaint()
+    assert view._display_only and session.video.raw_frame(51) is not None
+    worker = session.prefetcher._worker_video
+    started, go = threading.Event(), threading.Event()
+    convert = worker._convert
+
+    def slow_convert(frame):
+        started.set()
+        go.wait(30)
+        return convert(frame)
+
+    worker._convert = slow_convert
+    try:
+        # what a zoom past 100% does first (the paint finds no display size), in this order
+        session.display_frames.set_size(None)
+        session.prefetcher.refresh()
+        assert started.wait(30)  # the thread holds frame 51 now, converting it
+        threading.Timer(0.1, go.set).start()
+        view.zoom_by(4.0)
+        view.repaint()
+        assert view.proxy_of is None and not view._display_only
+        assert np.array_equal(view._array, session.video.frame(51)) and view.shown_frame == 51
+    finally:
+        go.set()
+
+
 def test_a_step_onto_a_frame_decoded_but_not_scaled_yet_scales_it_here(
     window, demo3, qtbot, monkeypatch
 ):

@@ -185,7 +185,52 @@ def test_frames_kept_unconverted_are_exact_when_asked_for(demo3: Path) -> None:
     for i in range(5):
         store.put(i, F())
     assert [i in store for i in range(5)] == [False, False, True, True, True]
-    assert store.pop(3) is not None and 3 not in store and store.pop(3) is None
+    assert store.take(3) is not None and 3 in store  # being converted: still held
+    assert store.take(3) is None and store.wait_converted(3, timeout=0.01) is False
+    store.converted(3)
+    assert 3 not in store and store.wait_converted(3, timeout=0.01)
+
+
+def test_a_frame_being_converted_is_waited_for_not_decoded_again(demo3: Path) -> None:
+    """While the decode-ahead thread converts a kept frame to RGB it is neither kept nor cached:
+    the GUI must still see it as decoded (a zoom that asked for the full frame then showed a
+    stand-in, the frame taken for a long jump), and one asking for it waits for that
+    conversion instead of decoding the frame again."""
+    import threading
+
+    with open_video(demo3) as ref, open_video(demo3) as video:
+        worker = video.fork()
+        started, go = threading.Event(), threading.Event()
+        convert = worker._convert
+
+        def slow_convert(frame):
+            started.set()
+            assert go.wait(30)
+            return convert(frame)
+
+        worker._convert = slow_convert
+        got: dict[str, np.ndarray] = {}
+        try:
+            assert worker.frame_raw(120) is not None  # far into the GOP: a long decode here
+            converting = threading.Thread(target=lambda: got.update(worker=worker.frame(120)))
+            converting.start()
+            assert started.wait(30)
+            assert 120 in video._shared.raw and video.cache.peek(120) is None
+            assert video.decode_cost(120) == 0  # decoded: only converting left
+            decoded = video.decoded_frames
+            asking = threading.Thread(target=lambda: got.update(gui=video.frame(120)))
+            asking.start()
+            asking.join(0.2)
+            assert asking.is_alive()  # waiting for the conversion under way
+            go.set()
+            converting.join(30)
+            asking.join(30)
+            assert video.decoded_frames == decoded  # nothing decoded again
+            assert got["gui"] is got["worker"] and np.array_equal(got["gui"], ref.frame(120))
+            assert 120 not in video._shared.raw and worker.frame_raw(120) is None
+        finally:
+            go.set()
+            worker.close()
 
 
 def test_decode_ahead_converts_nothing_while_the_pane_paints_copies(demo3: Path) -> None:
