@@ -49,9 +49,6 @@ ASYNC_DECODE_FRAMES = 12
 #: frames larger than this (pixels) are left to the decode-ahead thread when it is decoding
 #: them already (`waits_for_worker`)
 WORKER_FRAME_PIXELS = 1920 * 1088
-#: up to that size, how long a frame step may block the GUI thread waiting for the decode-ahead
-#: thread to finish the frame (`wait_for_worker`); ~3-8 ms is typical, then it decodes here
-WORKER_WAIT_S = 0.04
 
 
 def async_decode_frames(width: int, height: int) -> int:
@@ -230,20 +227,6 @@ class LongVideo(QObject):
         if pre is None or video is None:
             return False
         return video.info.width * video.info.height > WORKER_FRAME_PIXELS and pre.decoding(index)
-
-    def wait_for_worker(self, index: int) -> bool:
-        """Frames up to 1080p: when the decode-ahead thread is about to decode frame `index`
-        (a step that caught up with it), block until it has, at most WORKER_WAIT_S: the rest
-        of one or two frames' decoding, where decoding the frame again here (the GUI's decoder
-        often some frames behind), converting it to RGB and scaling it in the paint took 5-15
-        ms and took the cores from that thread (the steps after missed too). The views still
-        paint the step together. True when the thread has done it."""
-        pre, video = self.session.prefetcher, self.session.video
-        if pre is None or video is None:
-            return False
-        if video.info.width * video.info.height > WORKER_FRAME_PIXELS:
-            return False  # the pane waits without blocking (`waits_for_worker`)
-        return bool(pre.wait_decoded(index, WORKER_WAIT_S))
 
     def image_for(self, index: int) -> tuple[np.ndarray | QImage | None, int | None]:
         """What to show for frame `index` without blocking: (exact RGB array, None) when

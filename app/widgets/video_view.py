@@ -123,13 +123,11 @@ class VideoView(QWidget):
         if index == self._frame and (self._image is not None or self._display_only):
             return
         self.waiting_for = -1
-        lv = self.session.long_video
-        # a step that caught up with the decode-ahead thread waits a moment for it (<= 1080p)
-        if self._copy_shown(index) or (
-            self._frame >= 0 and lv.wait_for_worker(index) and self._copy_shown(index)
+        if self._show_display_copy(index) or (
+            self.session.display_copy_now(index) and self._show_display_copy(index)
         ):
             return
-        if self._frame >= 0 and lv.waits_for_worker(index):
+        if self._frame >= 0 and self.session.long_video.waits_for_worker(index):
             self.waiting_for = index  # the picture shown stays until frameReady(index)
             return
         # the exact image shown now, if any, and which frame it is (it may be standing in)
@@ -140,6 +138,7 @@ class VideoView(QWidget):
         exact = self._array is not None and self._image is not None
         had_exact = shown >= 0 and (copy is not None or exact)
         self.proxy_of = None
+        lv = self.session.long_video
         if self.session.video is not None and lv.decodes_in_background(index):
             img, self.proxy_of = lv.image_for(index)  # never decodes on the GUI thread
             if not isinstance(img, np.ndarray):  # something stands in until it is decoded
@@ -181,13 +180,6 @@ class VideoView(QWidget):
         if self._frame < index < self.waiting_for:
             self._show_display_copy(index)  # (leaves `waiting_for` as it is)
 
-    def _copy_shown(self, index: int) -> bool:
-        """Frame `index` shown from its display copy, made here from the decoded frame when
-        the decode-ahead thread has not scaled it yet (`Session.display_copy_now`)."""
-        return self._show_display_copy(index) or (
-            self.session.display_copy_now(index) and self._show_display_copy(index)
-        )
-
     def _show_display_copy(self, index: int) -> bool:
         """Show frame `index` from its display-size copy alone, when the decode-ahead thread
         made one at the size the pane paints now: the full-size RGB frame is then never needed
@@ -196,7 +188,7 @@ class VideoView(QWidget):
         frames = self.session.display_frames
         if frames is None or self.session.video is None or self._full_size is None:
             return False
-        size = shrunk_size(self.transform().m11() * self.devicePixelRatioF(), self.image_size())
+        size = self._display_size(self.transform())
         if size is None or frames.size != size or frames.get(index, size) is None:
             return False
         self._display_only = True
@@ -205,6 +197,13 @@ class VideoView(QWidget):
         self._frame = index
         self.update()
         return True
+
+    def _display_size(self, t: QTransform) -> tuple[int, int] | None:
+        """(w, h) in device pixels the frame is painted at when that shrinks it, else None."""
+        dpr = self.devicePixelRatioF()
+        scale = t.m11() * dpr  # image pixels -> device pixels
+        w, h = self.image_size()
+        return (max(1, round(w * scale)), max(1, round(h * scale))) if scale < 1.0 else None
 
     def _scaled_source(self) -> QImage:
         """The image to draw through the view transform. Frames up to 1080p are converted to
@@ -227,7 +226,7 @@ class VideoView(QWidget):
         if self.proxy_of is not None:
             return None
         dpr = self.devicePixelRatioF()
-        size = shrunk_size(t.m11() * dpr, self.image_size())
+        size = self._display_size(t)
         if frames.set_size(size) and self.session.prefetcher is not None:
             self.session.prefetcher.refresh()
         arr = frames.get(self._frame, size) if size is not None else None
@@ -456,13 +455,6 @@ def paint_badge(p: QPainter, text: str, family: str) -> None:
     p.drawRoundedRect(rect, 4, 4)
     p.setPen(TEXT)
     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
-
-
-def shrunk_size(scale: float, size: tuple[int, int]) -> tuple[int, int] | None:
-    """(w, h) in device pixels a frame of `size` is painted at, `scale` device pixels an image
-    pixel, when that shrinks it; else None."""
-    w, h = size
-    return (max(1, round(w * scale)), max(1, round(h * scale))) if scale < 1.0 else None
 
 
 def shown_copy(

@@ -106,7 +106,6 @@ class Prefetcher:
         self._cond = threading.Condition()
         self._current: int | None = None
         self._done_center: int | None = None  # the last center whose window was finished
-        self._waiters = 0  # threads in `wait_decoded`
         self._generation = 0  # bumped on a jump outside the window being decoded
         self._work_gen = 0  # generation the worker is decoding for
         self._window = (0, -1)  # frames the worker is working through now
@@ -134,14 +133,14 @@ class Prefetcher:
             if not lo <= index <= hi:
                 self._generation += 1  # a jump: cancel the work in progress
             self._current = int(index)
-            self._cond.notify_all()  # the worker, whoever else waits
+            self._cond.notify()
 
     def refresh(self) -> None:
         """Go over the window around the current frame again (the display size changed)."""
         with self._cond:
             self._refreshes += 1
             self._done_center = None
-            self._cond.notify_all()
+            self._cond.notify()
 
     def request(self, index: int) -> np.ndarray | None:
         """Make `index` current and return its frame if already cached (else None; `on_frame`
@@ -157,33 +156,12 @@ class Prefetcher:
         GUI can wait for it instead of decoding the same frame a second time on cores both
         threads need."""
         with self._cond:
-            return self._decoding(index)
-
-    def _decoding(self, index: int) -> bool:
-        """`decoding`, with `_cond` held."""
-        if self._stopped:
-            return False
-        if index in self._left:
-            return True
-        hi = self._window[1]
-        return index == self._current != self._done_center and hi < index <= hi + _STEP_PAST
-
-    def wait_decoded(self, index: int, timeout: float) -> bool:
-        """When the worker is about to decode `index` (`decoding`), block until it has (its
-        display copy made too, when one is wanted), at most `timeout` seconds: for a frame step
-        that caught up with it, the rest of a frame's decoding instead of decoding the same
-        frame again on the caller's thread. True when it is done with `index`; False when it
-        was not about to decode it, took longer, or a jump or `close` came first (the caller
-        then looks for the frame as usual)."""
-        with self._cond:
-            if not self._decoding(index):
+            if self._stopped:
                 return False
-            self._waiters += 1
-            try:
-                done = self._cond.wait_for(lambda: not self._decoding(index), timeout)
-            finally:
-                self._waiters -= 1
-            return done and not self._stopped and index not in self._left
+            if index in self._left:
+                return True
+            hi = self._window[1]
+            return index == self._current != self._done_center and hi < index <= hi + _STEP_PAST
 
     def yield_cpu(self, on: bool) -> bool:
         """While `on`, the worker runs only on a core nothing else wants (Linux `SCHED_IDLE`):
@@ -287,7 +265,7 @@ class Prefetcher:
                 self._left = set()
                 if done and self._refreshes == refreshes:  # else go over the window again
                     self._done_center = center
-                self._cond.notify_all()
+                    self._cond.notify_all()
 
     def _raw_first(self) -> bool:
         """Decode without converting to RGB (display copies straight from the decoded frames;
@@ -348,8 +326,6 @@ class Prefetcher:
                 return False
             with self._cond:
                 self._left.discard(i)
-                if self._waiters:  # the GUI may be waiting for this frame (`wait_decoded`)
-                    self._cond.notify_all()
             # the frame the pass is for, the one the GUI stepped to meanwhile (it may be
             # waiting for it: `decoding`) and those on the way there (stepping faster than this
             # thread, the GUI shows them meanwhile); after an error the GUI tries it and says

@@ -434,53 +434,6 @@ def test_a_large_frame_the_worker_is_decoding_is_not_decoded_again_here(
     assert session.video.decoded_frames == decoded_here  # the GUI thread decoded nothing
 
 
-def test_a_step_that_catches_up_with_the_worker_waits_for_it_and_paints_all_views_together(
-    window, demo3, qtbot
-):
-    """A step onto the frame the decode-ahead thread is decoding right now (stepping faster
-    than it): the pane waits the moment it takes (the thread at full priority meanwhile)
-    instead of decoding the same frame again on the GUI thread, and every view shows the new
-    frame in the same turn."""
-    import os
-    import threading
-
-    view, session = _at_frame_50_with_display_copies(window, demo3, qtbot)
-    worker = session.prefetcher._worker_video
-    frame_raw = worker.frame_raw
-    reached, go = threading.Event(), threading.Event()
-    priority: list[int] = []
-
-    def held(i: int):  # the worker stops at frame 151 until let go
-        if i == 151:
-            reached.set()
-            assert go.wait(30)
-        return frame_raw(i)
-
-    worker.frame_raw = held
-    tid = session.prefetcher._thread.native_id
-    try:
-        session.clock.set_frame(150)  # a jump: a new pass, 150, then 151 (held), ...
-        assert reached.wait(30)
-        qtbot.waitUntil(lambda: view.shown_frame == 150 and view.proxy_of is None, timeout=10000)
-        decoded_here = session.video.decoded_frames
-
-        def release() -> None:
-            priority.append(os.sched_getscheduler(tid))  # while the GUI thread waits
-            go.set()
-
-        threading.Timer(0.01, release).start()
-        session.clock.step(1)  # onto frame 151, which the worker is decoding
-        assert go.is_set()  # the step waited for the worker
-        QApplication.processEvents()
-        view.repaint()
-        assert view.shown_frame == 151 and view._display_only and view.waiting_for == -1
-        assert window.views_state()["view3d"] == 151
-        assert session.video.decoded_frames == decoded_here  # nothing decoded here
-        assert priority == [os.SCHED_OTHER]  # not yielding the cores while waited for
-    finally:
-        go.set()
-
-
 def test_the_decode_ahead_thread_yields_the_cores_for_a_step_and_takes_them_back(
     window, demo3, qtbot
 ):
@@ -495,7 +448,6 @@ def test_the_decode_ahead_thread_yields_the_cores_for_a_step_and_takes_them_back
     window.open_video(demo3)
     view, session = window.video_view, window.session
     qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
-    session.prefetcher.wait_idle(30)  # frame 1 decoded: the step does not wait for the thread
     tid = session.prefetcher._thread.native_id
     session.clock.step(1)
     during = os.sched_getscheduler(tid)

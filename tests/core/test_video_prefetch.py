@@ -260,40 +260,6 @@ def test_a_step_inside_the_pass_is_reported_when_decoded(clip: tuple[Path, list[
         assert 119 in reported and not pre.decoding(119)
 
 
-def test_waiting_for_a_frame_the_worker_is_decoding(clip: tuple[Path, list[bytes]]) -> None:
-    """`wait_decoded` blocks while the worker is about to decode the frame and returns as soon
-    as that frame is done (not the rest of the window); it returns at once for a frame the
-    worker is not about to decode, and gives up after its timeout."""
-    import time
-
-    path, truth = clip
-    with open_video(path) as video, Prefetcher(video, ahead=12, behind=0) as pre:
-        worker = pre._worker_video
-        decode = worker.frame
-        gates = {i: (threading.Event(), threading.Event()) for i in (103, 106)}
-
-        def held(i: int) -> np.ndarray:  # the worker stops before frames 103 and 106
-            if i in gates:
-                gates[i][0].set()
-                assert gates[i][1].wait(30)
-            return decode(i)
-
-        worker.frame = held
-        pre.set_current(100)
-        assert gates[103][0].wait(30)
-        t0 = time.monotonic()
-        assert not pre.wait_decoded(101, 5.0)  # decoded already: no wait
-        assert not pre.wait_decoded(140, 5.0)  # outside the window: no wait
-        assert not pre.wait_decoded(104, 0.05)  # held up: gives up after the timeout
-        assert time.monotonic() - t0 < 2.0
-        threading.Timer(0.05, gates[103][1].set).start()
-        assert pre.wait_decoded(104, 30.0)  # 103, then 104: done
-        assert sha(video.cached(104)) == truth[104]
-        assert gates[106][0].wait(30) and pre.decoding(106)  # the pass is not over
-        gates[106][1].set()
-        assert pre.wait_idle(30)
-
-
 def test_the_worker_yields_the_cores_only_where_it_can_take_them_back(
     clip: tuple[Path, list[bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
