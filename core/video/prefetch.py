@@ -133,14 +133,14 @@ class Prefetcher:
             if not lo <= index <= hi:
                 self._generation += 1  # a jump: cancel the work in progress
             self._current = int(index)
-            self._cond.notify()
+            self._cond.notify_all()  # the worker, and whoever else waits (`wait_idle`)
 
     def refresh(self) -> None:
         """Go over the window around the current frame again (the display size changed)."""
         with self._cond:
             self._refreshes += 1
             self._done_center = None
-            self._cond.notify()
+            self._cond.notify_all()
 
     def request(self, index: int) -> np.ndarray | None:
         """Make `index` current and return its frame if already cached (else None; `on_frame`
