@@ -46,8 +46,8 @@ THUMB_WIDTH = 128
 #: can reach it is decoded on the decode-ahead thread (~4 ms a 720p frame: ~50 ms; scaled by
 #: frame size, so 5 frames at 1080p, 2 at 4K)
 ASYNC_DECODE_FRAMES = 12
-#: frames larger than this (pixels) are left to the decode-ahead thread when it is decoding
-#: them already (`waits_for_worker`)
+#: frames larger than this (pixels) are never scaled for display on the GUI thread: the pane
+#: waits for the decode-ahead thread's copy (`Session.display_copy_now`)
 WORKER_FRAME_PIXELS = 1920 * 1088
 
 
@@ -218,15 +218,17 @@ class LongVideo(QObject):
     def waits_for_worker(self, index: int) -> bool:
         """Should the video pane keep the picture it shows and wait for `frameReady(index)`?
         When the decode-ahead thread is about to decode `index` on the pass under way (a step
-        inside its window, the thread not there yet) and the frames are larger than 1080p:
-        decoding it here too was the same frame decoded twice on cores both threads need (at
-        4K a step that decoded here took 40-110 ms instead of ~20), and even a frame decoded
-        but not yet scaled for display costs ~12 ms to convert here and more to scale. Up to
-        1080p a frame decoded here is a few ms and is painted with the other views."""
+        inside its window, the thread not there yet): decoding it here too was the same frame
+        decoded twice on cores both threads need (at 4K a step that decoded here took 40-110
+        ms instead of ~20), and a frame decoded here is converted to RGB and scaled by the
+        paint besides. At 720p and 1080p as well: back-to-back steps found the frame not
+        decoded yet in ~14% of steps, and those made the step p95 (docs/app.md, "Issue 17,
+        sixth part"). The session lets that thread decode at full priority meanwhile
+        (`Session._on_frame`); the pane shows the frame a few ms after the other views."""
         pre, video = self.session.prefetcher, self.session.video
-        if pre is None or video is None:
-            return False
-        return video.info.width * video.info.height > WORKER_FRAME_PIXELS and pre.decoding(index)
+        if pre is None or video is None or video.decode_cost(index) == 0:
+            return False  # (decoded already: the thread's pass may go over it all the same)
+        return bool(pre.decoding(index))
 
     def image_for(self, index: int) -> tuple[np.ndarray | QImage | None, int | None]:
         """What to show for frame `index` without blocking: (exact RGB array, None) when

@@ -351,6 +351,10 @@ class MainWindow(QMainWindow):
         return {
             "clock": self.session.clock.frame,
             "video": self.video_view.shown_frame,
+            # another picture stands in while the clock's frame is on its way (a step that
+            # caught up with the decode-ahead thread, a jump into a long GOP)
+            "video_pending": self.video_view.waiting_for >= 0
+            or self.video_view.proxy_of is not None,
             "overlay": sorted(self.video_view.drawn_joints),
             "view3d": self.view3d.shown_frame,
             "view3d_hands": sorted(self.view3d.drawn_joints),

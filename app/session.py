@@ -187,8 +187,15 @@ class Session(QObject):
             pre.set_current(index)
             # a step's paint first: the decode-ahead thread yields the cores for a moment
             # (core/video/prefetch.py, `yield_cpu`; docs/app.md, "Issue 17, fourth part");
-            # not in playback, where it must keep ahead of the clock
-            if not self.clock.playing and (pre.yield_cpu(True) or self._unyield.isActive()):
+            # not in playback, where it must keep ahead of the clock, and not when it is about
+            # to decode this very frame: the video pane waits for it then
+            # (`LongVideo.waits_for_worker`), so it decodes at full priority
+            if self.clock.playing:
+                return
+            if self.long_video.waits_for_worker(index):
+                self._unyield.stop()
+                pre.yield_cpu(False)
+            elif pre.yield_cpu(True) or self._unyield.isActive():
                 self._unyield.start()
 
     # -------------------------------------------------------------- document

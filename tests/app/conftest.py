@@ -31,3 +31,23 @@ def window(qtbot, tmp_path):
     w.recon.shutdown()
     if w.isVisible():
         w.close()
+
+
+@pytest.fixture
+def settle_views(qtbot):
+    """`settle_views(window)`: wait until the video pane shows the clock's frame itself. The
+    other views follow the clock at once; the pane shows a frame the decode-ahead thread is
+    decoding when that thread has it, a few ms later (`LongVideo.waits_for_worker`), and a jump
+    into a long GOP after a stand-in."""
+    from PySide6.QtWidgets import QApplication
+
+    def settle(window, timeout_ms: int = 30_000) -> None:
+        def shown() -> bool:
+            QApplication.processEvents()
+            window.video_view.repaint()
+            state = window.views_state()
+            return not state["video_pending"] and state["video"] == state["clock"]
+
+        qtbot.waitUntil(shown, timeout=timeout_ms)
+
+    return settle

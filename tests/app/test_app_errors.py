@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from core.io.labels_h5 import save_labels
@@ -20,10 +22,15 @@ pytestmark = pytest.mark.gui
 
 
 def views_agree(window, frame: int) -> None:
-    for _ in range(3):
-        QApplication.processEvents()
-    window.video_view.repaint()
-    state = window.views_state()
+    deadline = time.monotonic() + 30.0  # the pane may wait a moment for the decode-ahead thread
+    while True:
+        for _ in range(3):
+            QApplication.processEvents()
+        window.video_view.repaint()
+        state = window.views_state()
+        if not state["video_pending"] or time.monotonic() > deadline:
+            break
+        QTest.qWait(5)
     assert state["clock"] == state["video"] == state["view3d"] == frame, state
     doc = window.session.doc
     present = [h for h in (0, 1) if doc.hands[h].present[frame]]

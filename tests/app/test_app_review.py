@@ -30,6 +30,9 @@ def assert_views_agree(window, frame: int) -> None:
     settle(window)
     while window.session.clock.frame != frame and time.monotonic() < deadline:
         QTest.qWait(20)
+    # the pane may wait a moment for the decode-ahead thread (`LongVideo.waits_for_worker`)
+    while window.views_state()["video_pending"] and time.monotonic() < deadline:
+        QTest.qWait(5)
     settle(window)
     window.video_view.repaint()
     window.timeline.repaint()

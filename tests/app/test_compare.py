@@ -31,7 +31,9 @@ def wait_evaluation(qtbot, window) -> None:
     settle()
 
 
-def test_compare_mode_matches_core_metrics(window, qtbot, sample, artifacts, tmp_path):
+def test_compare_mode_matches_core_metrics(
+    window, qtbot, sample, artifacts, tmp_path, settle_views
+):
     from app.screenshot import grab_window, region_array, save_screenshot
     from app.widgets.analysis_lanes import ERROR_METRICS, error_columns
     from app.widgets.compare_panel import format_value
@@ -94,8 +96,7 @@ def test_compare_mode_matches_core_metrics(window, qtbot, sample, artifacts, tmp
 
     # the reference is drawn in the overlay (2D) and in the 3D view, next to the prediction
     window.goto(20)
-    settle()
-    window.video_view.repaint()
+    settle_views(window)
     for h in (0, 1):
         np.testing.assert_array_equal(ui.reference_overlay.drawn[h], gt.hands[h].joints_2d[20])
         np.testing.assert_array_equal(ui.reference_3d.drawn[h], gt.hands[h].joints_3d[20])

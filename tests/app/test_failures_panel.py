@@ -65,7 +65,9 @@ def click_row(qtbot, table, row: int) -> None:
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
-def test_failures_listed_jump_review_persist(window, qtbot, faulty, artifacts, tmp_path):
+def test_failures_listed_jump_review_persist(
+    window, qtbot, faulty, artifacts, tmp_path, settle_views
+):
     from app.screenshot import save_screenshot
     from app.widgets.analysis_lanes import failure_columns
     from app.widgets.timeline import Columns
@@ -92,8 +94,7 @@ def test_failures_listed_jump_review_persist(window, qtbot, faulty, artifacts, t
     # a click on a row moves the clock (and every view) to the segment's first frame
     window.goto(0)
     click_row(qtbot, panel.table, expected.index(swap))
-    settle()
-    window.video_view.repaint()
+    settle_views(window)
     assert window.session.clock.frame == swap.start
     assert window.video_view.shown_frame == swap.start == window.view3d.shown_frame
     assert panel.selected() == swap

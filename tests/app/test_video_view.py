@@ -381,19 +381,15 @@ def test_a_step_onto_a_frame_decoded_but_not_scaled_yet_scales_it_here(
     assert np.array_equal(here, _scaled_bgra(_reformatter(), raw, size, np.empty_like(here)))
 
 
-def test_a_large_frame_the_worker_is_decoding_is_not_decoded_again_here(
-    window, demo3, qtbot, monkeypatch
-):
-    """A step to a frame the decode-ahead thread is about to decode, when decoding it here
-    would cost more than a 1080p frame (4K; here any size, by lowering the bound): the pane
+def test_a_frame_the_worker_is_decoding_is_not_decoded_again_here(window, demo3, qtbot):
+    """A step to a frame the decode-ahead thread is about to decode (any frame size): the pane
     keeps the frame it shows instead of decoding the same frame a second time on the GUI
-    thread, shows the frames the thread decodes on the way (stepping faster than it), and the
+    thread, the thread decodes at full priority meanwhile (no yielding for the step's paint),
+    the pane shows the frames the thread decodes on the way (stepping faster than it), and the
     wanted one as soon as the thread reports it."""
+    import os
     import threading
 
-    import app.long_video
-
-    monkeypatch.setattr(app.long_video, "WORKER_FRAME_PIXELS", 0)
     window.open_video(demo3)
     view, session = window.video_view, window.session
     qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
@@ -422,7 +418,10 @@ def test_a_large_frame_the_worker_is_decoding_is_not_decoded_again_here(
         session.clock.set_frame(104)  # inside the pass under way, not decoded yet
         view.repaint()
         assert view.waiting_for == 104 and view.shown_frame == 100
+        assert window.views_state()["video_pending"]
         assert window.views_state()["view3d"] == 104  # the other views do not wait
+        tid = session.prefetcher._thread.native_id
+        assert os.sched_getscheduler(tid) == os.SCHED_OTHER  # not yielding: it is waited for
         gates[103][1].set()  # frame 103 decodes: shown while 104 is still on its way
         qtbot.waitUntil(lambda: view.shown_frame == 103, timeout=10000)
         assert view.waiting_for == 104
@@ -448,6 +447,7 @@ def test_the_decode_ahead_thread_yields_the_cores_for_a_step_and_takes_them_back
     window.open_video(demo3)
     view, session = window.video_view, window.session
     qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
+    session.prefetcher.wait_idle(30)  # frame 1 decoded: the step does not wait for the thread
     tid = session.prefetcher._thread.native_id
     session.clock.step(1)
     during = os.sched_getscheduler(tid)

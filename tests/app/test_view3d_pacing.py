@@ -31,6 +31,9 @@ def _open(window, sample):
 
 
 def _settle(qtbot, window, frame: int) -> None:
+    """All views at `frame` and the decode-ahead thread done around it: the next steps find
+    their frames decoded (a step that catches up with that thread paints the video after the
+    other views: `LongVideo.waits_for_worker`)."""
     canvas = window.view3d.canvas
     qtbot.waitUntil(
         lambda: (
@@ -39,6 +42,7 @@ def _settle(qtbot, window, frame: int) -> None:
             and window.video_view.shown_frame == frame
         )
     )
+    assert window.session.prefetcher.wait_idle(30)
 
 
 def _assert_scene_at(window, frame: int) -> None:
