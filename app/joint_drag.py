@@ -104,9 +104,9 @@ class JointDrag(QObject):
         if s.recovery is not None or history.in_gesture:
             return True  # selected, but no edit until the restore question is answered
         frame = s.clock.frame
-        if self.view.proxy_of is not None:
-            # another frame's image stands in while this one decodes: a joint placed on it
-            # would be placed against the wrong picture
+        if self.view.proxy_of is not None or self.view.waiting_for >= 0:
+            # another frame's image stands in while this one decodes (or the pane waits for
+            # the decode-ahead thread): a joint placed on it would be against the wrong picture
             self.status(f"Frame {frame} is still decoding: drag the joint once it shows", 4000)
             return True
         s.clock.pause()

@@ -395,6 +395,11 @@ def test_a_frame_the_worker_is_decoding_is_not_decoded_again_here(window, demo3,
     qtbot.waitUntil(lambda: view.shown_frame == 0, timeout=10000)
     view.repaint()  # the display size is known from the first paints
     session.prefetcher.wait_idle(30)
+    uv = np.stack([np.linspace(500, 700, 21), np.linspace(300, 400, 21)], 1)
+    for f in (100, 104):  # a right hand on both, to try a drag while the pane waits
+        session.doc.write(
+            1, np.array([f]), {"present": True, "confidence": 1.0, "joints_2d": uv[None]}
+        )
     worker = session.prefetcher._worker_video
     frame_raw = worker.frame_raw
     gates = {
@@ -422,6 +427,14 @@ def test_a_frame_the_worker_is_decoding_is_not_decoded_again_here(window, demo3,
         assert window.views_state()["view3d"] == 104  # the other views do not wait
         tid = session.prefetcher._thread.native_id
         assert os.sched_getscheduler(tid) == os.SCHED_OTHER  # not yielding: it is waited for
+        # no joint drag against frame 100's picture while frame 104 is on its way
+        from PySide6.QtCore import QPointF
+
+        assert 1 in view.drawn_joints  # frame 100's right hand, drawn
+        xy = view.image_to_widget(session.doc.hands[1].joints_2d[100][8:9])[0]
+        assert window.editing.drag.press(QPointF(*xy)) and not window.editing.drag.active
+        assert "still decoding" in window.statusBar().currentMessage()
+        np.testing.assert_array_equal(session.doc.hands[1].joints_2d[104], uv)
         gates[103][1].set()  # frame 103 decodes: shown while 104 is still on its way
         qtbot.waitUntil(lambda: view.shown_frame == 103, timeout=10000)
         assert view.waiting_for == 104
