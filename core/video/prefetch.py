@@ -106,6 +106,7 @@ class Prefetcher:
         self._cond = threading.Condition()
         self._current: int | None = None
         self._done_center: int | None = None  # the last center whose window was finished
+        self._jumped_to: int | None = None  # the current frame, when a jump made it current
         self._generation = 0  # bumped on a jump outside the window being decoded
         self._work_gen = 0  # generation the worker is decoding for
         self._window = (0, -1)  # frames the worker is working through now
@@ -130,8 +131,13 @@ class Prefetcher:
             if index == self._current:
                 return
             lo, hi = self._window
+            # the frame a jump went to is never "decoding", even once the worker's new pass
+            # has it in its plan: the GUI shows a stand-in, named, rather than the frame before
+            self._jumped_to = None
             if not lo <= index <= hi:
                 self._generation += 1  # a jump: cancel the work in progress
+                if not hi < index <= hi + _STEP_PAST:  # (a step just past the window is not)
+                    self._jumped_to = int(index)
             self._current = int(index)
             self._cond.notify_all()  # the worker, and whoever else waits (`wait_idle`)
 
@@ -156,7 +162,7 @@ class Prefetcher:
         GUI can wait for it instead of decoding the same frame a second time on cores both
         threads need."""
         with self._cond:
-            if self._stopped:
+            if self._stopped or index == self._jumped_to:
                 return False
             if index in self._left:
                 return True

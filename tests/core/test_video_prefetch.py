@@ -258,6 +258,23 @@ def test_a_step_inside_the_pass_is_reported_when_decoded(clip: tuple[Path, list[
         assert pre.decoding(119) or video.cache.peek(119) is not None  # the worker may be done
         assert pre.wait_idle(30)
         assert 119 in reported and not pre.decoding(119)
+        # a jump's target is never 'decoding', even while the worker's new pass holds it (the
+        # GUI shows a named stand-in meanwhile, not the frame before, however fast the worker
+        # starts the pass)
+        at_200, go_200 = threading.Event(), threading.Event()
+
+        def held_200(i: int) -> np.ndarray:
+            if i == 200:
+                at_200.set()
+                assert go_200.wait(30)
+            return decode(i)
+
+        worker.frame = held_200
+        pre.set_current(200)
+        assert at_200.wait(30)  # the pass for the jump is under way, at frame 200
+        assert not pre.decoding(200) and pre.decoding(201)
+        go_200.set()
+        assert pre.wait_idle(30)
 
 
 def test_the_worker_yields_the_cores_only_where_it_can_take_them_back(
