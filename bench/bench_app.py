@@ -12,6 +12,12 @@ reconstruction. Run under a display (CI: Xvfb):
    the step also prints "video shown": from the step to the end of the video pane's paint of
    the new frame (overlay and timeline are painted in the same pass). Targets: p95
    <= 16.7 ms at 720p and 1080p (one 60 fps period), <= 33 ms at 4K.
+   Each case also prints what the steps cost the machine: the process's CPU a step (all its
+   threads: GUI, decode-ahead, software OpenGL), the GUI thread's CPU a step, and the share of
+   the machine's CPU time its hypervisor took ("steal", /proc/stat) during the steps, and the
+   time a fixed CPU-bound workload took just before and after them (`calibration_ms`). On a
+   shared 2-core virtual machine the step p95 moves by several ms from minute to minute with
+   the same code; these tell a slow minute from slow code.
    Baselines in the same run: decoding the same frames alone (the floor the views add to), and
    at 720p the same steps in a window whose 3D view uses the other canvas (pyvistaqt's embedded
    QOpenGLWidget, when "auto" chose the off-screen canvas: app/widgets/vtk_canvas.py).
@@ -93,6 +99,37 @@ def synthetic_labels(window) -> None:
         )
 
 
+def machine_now() -> tuple[float, int, int]:
+    """(CPU seconds this process used so far, all threads; the machine's total and stolen CPU
+    time in clock ticks from /proc/stat, 0 and 0 where there is none)."""
+    t = os.times()
+    total = steal = 0
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        total, steal = sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+    except (OSError, ValueError):
+        pass
+    return t.user + t.system, total, steal
+
+
+def calibration_ms() -> float:
+    """Wall time of a fixed CPU-bound workload (Python and numpy, one thread, ~8-11 ms on the
+    2-core CI machine): the machine's speed in this minute, to compare runs by. Best of 3."""
+    rng = np.random.default_rng(0)
+    a = rng.random((256, 256))
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        acc = 0.0
+        for i in range(20000):
+            acc += (i * 0.5) % 7.0
+        for _ in range(12):
+            a = np.sqrt(a @ a.T / 256.0)
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
 def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values) * 1e3, q))
 
@@ -153,9 +190,13 @@ def step_latency(app, window, video: Path, n_steps: int) -> dict:
         painted_at[f] = time.perf_counter()
 
     window.video_view.framePainted.connect(on_painted)
+    gui_cpu = []
+    calib = calibration_ms()
+    m0 = machine_now()
     for i in range(1, n_steps + 1):
         before = counter.count
         t0 = time.perf_counter()
+        g0 = time.thread_time()
         clock.step(1)
         app.processEvents()
         deadline = t0 + 2.0
@@ -164,8 +205,11 @@ def step_latency(app, window, video: Path, n_steps: int) -> dict:
         ) and time.perf_counter() < deadline:
             app.processEvents()
         lat.append(time.perf_counter() - t0)
+        gui_cpu.append(time.thread_time() - g0)
         shown.append(painted_at[i] - t0)
         assert window.views_state()["view3d"] == i and window.video_view.shown_frame == i
+    m1 = machine_now()
+    calib = (calib + calibration_ms()) / 2
     window.video_view.framePainted.disconnect(on_painted)
     # scrubbing: random jumps (seek + decode)
     rng = np.random.default_rng(0)
@@ -204,6 +248,10 @@ def step_latency(app, window, video: Path, n_steps: int) -> dict:
         "decode": dec,
         "step": lat,
         "shown": shown,
+        "gui_cpu": gui_cpu,
+        "calibration_ms": calib,
+        "cpu_per_step": (m1[0] - m0[0]) / n_steps,
+        "steal": (m1[2] - m0[2]) / max(1, m1[1] - m0[1]) if m1[1] else float("nan"),
         "seek": seek,
         "exact": exact,
         "blocked": blocked,
@@ -336,6 +384,12 @@ def main() -> int:
         print(
             f"  video shown p50 {pct(r['shown'], 50):6.1f} ms   p95 {pct(r['shown'], 95):6.1f} ms   "
             f"(video + overlay + timeline painted; paused, the 3D renders first in the same paint pass)"
+        )
+        print(
+            f"  machine   process CPU {1e3 * r['cpu_per_step']:.1f} ms a step (all threads, "
+            f"{os.cpu_count()} cores), GUI thread CPU p50 {pct(r['gui_cpu'], 50):.1f} / p95 "
+            f"{pct(r['gui_cpu'], 95):.1f} ms, CPU steal {100 * r['steal']:.0f}% during the steps, "
+            f"fixed workload {r['calibration_ms']:.1f} ms (the machine's speed: lower is faster)"
         )
         print(
             f"  decode    p50 {pct(r['decode'], 50):6.1f} ms   p95 {pct(r['decode'], 95):6.1f} ms   (baseline: decoding alone)"
