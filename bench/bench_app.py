@@ -15,7 +15,7 @@ reconstruction. Run under a display (CI: Xvfb):
    Each case also prints what the steps cost the machine: the process's CPU a step (all its
    threads: GUI, decode-ahead, software OpenGL), the GUI thread's CPU a step, and the share of
    the machine's CPU time its hypervisor took ("steal", /proc/stat) during the steps, and the
-   time a fixed CPU-bound workload took just before and after them (`calibration_ms`). On a
+   times of two fixed workloads, compute and memory, around them (`calibration_ms`). On a
    shared 2-core virtual machine the step p95 moves by several ms from minute to minute with
    the same code; these tell a slow minute from slow code.
    Baselines in the same run: decoding the same frames alone (the floor the views add to), and
@@ -113,12 +113,17 @@ def machine_now() -> tuple[float, int, int]:
     return t.user + t.system, total, steal
 
 
-def calibration_ms() -> float:
-    """Wall time of a fixed CPU-bound workload (Python and numpy, one thread, ~8-11 ms on the
-    2-core CI machine): the machine's speed in this minute, to compare runs by. Best of 3."""
+def calibration_ms() -> tuple[float, float]:
+    """Wall times (ms, best of 3) of two fixed one-thread workloads: compute (Python and a small
+    numpy product, in cache: ~8 ms on the 2-core CI machine) and memory (copies of a 64 MiB
+    array: ~20 ms there), the machine's speed in this minute, to compare runs by. The second
+    matters more here: painting and frame copies are memory-bound, and a busy neighbour on
+    the host slows them while the compute loop barely moves."""
     rng = np.random.default_rng(0)
     a = rng.random((256, 256))
-    best = float("inf")
+    src = np.ones(64 * 2**20, np.uint8)
+    dst = np.empty_like(src)
+    compute = memory = float("inf")
     for _ in range(3):
         t0 = time.perf_counter()
         acc = 0.0
@@ -126,8 +131,12 @@ def calibration_ms() -> float:
             acc += (i * 0.5) % 7.0
         for _ in range(12):
             a = np.sqrt(a @ a.T / 256.0)
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e3
+        t1 = time.perf_counter()
+        for _ in range(3):
+            np.copyto(dst, src)
+        t2 = time.perf_counter()
+        compute, memory = min(compute, t1 - t0), min(memory, t2 - t1)
+    return compute * 1e3, memory * 1e3
 
 
 def pct(values, q) -> float:
@@ -209,7 +218,7 @@ def step_latency(app, window, video: Path, n_steps: int) -> dict:
         shown.append(painted_at[i] - t0)
         assert window.views_state()["view3d"] == i and window.video_view.shown_frame == i
     m1 = machine_now()
-    calib = (calib + calibration_ms()) / 2
+    calib = tuple(min(a, b) for a, b in zip(calib, calibration_ms(), strict=True))
     window.video_view.framePainted.disconnect(on_painted)
     # scrubbing: random jumps (seek + decode)
     rng = np.random.default_rng(0)
@@ -389,7 +398,8 @@ def main() -> int:
             f"  machine   process CPU {1e3 * r['cpu_per_step']:.1f} ms a step (all threads, "
             f"{os.cpu_count()} cores), GUI thread CPU p50 {pct(r['gui_cpu'], 50):.1f} / p95 "
             f"{pct(r['gui_cpu'], 95):.1f} ms, CPU steal {100 * r['steal']:.0f}% during the steps, "
-            f"fixed workload {r['calibration_ms']:.1f} ms (the machine's speed: lower is faster)"
+            f"fixed workloads (lower: a faster machine) compute {r['calibration_ms'][0]:.1f} / memory "
+            f"{r['calibration_ms'][1]:.1f} ms"
         )
         print(
             f"  decode    p50 {pct(r['decode'], 50):6.1f} ms   p95 {pct(r['decode'], 95):6.1f} ms   (baseline: decoding alone)"
