@@ -358,7 +358,6 @@ class VideoView(QWidget):
     # ---------------------------------------------------------------- paint
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         p = QPainter(self)
-        p.fillRect(self.rect(), BACKGROUND)
         t = self.transform()
         drawn: dict[int, np.ndarray] = {}
         has_frame = self._image is not None or self._display_only
@@ -369,10 +368,13 @@ class VideoView(QWidget):
             f, self._frame = self._frame, -1
             self.show_frame(f)
             display = self._display_copy(t) if self._image is not None else None
-        if display is not None:  # already scaled: a plain blit
-            p.drawImage(blit_origin(t, self.devicePixelRatioF()), display)
+        if display is not None:  # already scaled: a plain blit, the background around it
+            origin = blit_origin(t, self.devicePixelRatioF())
+            fill_around(p, QRectF(self.rect()), QRectF(origin, display.deviceIndependentSize()))
+            p.drawImage(origin, display)
             self.display_blits += 1
         elif self._image is not None:
+            p.fillRect(self.rect(), BACKGROUND)
             p.save()
             p.setTransform(t)
             # smooth scaling only when shrinking a lot; nearest keeps zoomed pixels honest
@@ -382,11 +384,15 @@ class VideoView(QWidget):
             p.drawImage(QPointF(0, 0), self._scaled_source())
             p.restore()
             self.scaled_paints += 1
-        elif self._frame >= 0:
-            p.setPen(TEXT)
-            p.drawText(
-                self.rect(), Qt.AlignmentFlag.AlignCenter, f"Frame {self._frame} cannot be decoded"
-            )
+        else:
+            p.fillRect(self.rect(), BACKGROUND)
+            if self._frame >= 0:
+                p.setPen(TEXT)
+                p.drawText(
+                    self.rect(),
+                    Qt.AlignmentFlag.AlignCenter,
+                    f"Frame {self._frame} cannot be decoded",
+                )
         doc = self.session.doc
         if self.show_overlay and doc is not None and 0 <= self._frame < doc.n_frames:
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -438,6 +444,25 @@ class VideoView(QWidget):
         if self.proxy_of is not None:  # the image is not frame f yet: say what it is
             text += "   decoding..." if self.proxy_of < 0 else f"   proxy: frame {self.proxy_of}"
         paint_badge(p, text, self.font().family())
+
+
+def fill_around(p: QPainter, area: QRectF, image: QRectF) -> None:
+    """The background over `area` but `image` (an opaque picture painted there next): the
+    bands around it only. Filling the whole pane first wrote every pixel twice, ~0.2-0.3 ms
+    of a 1080p step's paint."""
+    inside = image.intersected(area)
+    if inside.isEmpty():
+        p.fillRect(area, BACKGROUND)
+        return
+    bands = (
+        QRectF(area.left(), area.top(), area.width(), inside.top() - area.top()),
+        QRectF(area.left(), inside.bottom(), area.width(), area.bottom() - inside.bottom()),
+        QRectF(area.left(), inside.top(), inside.left() - area.left(), inside.height()),
+        QRectF(inside.right(), inside.top(), area.right() - inside.right(), inside.height()),
+    )
+    for band in bands:
+        if band.width() > 0 and band.height() > 0:
+            p.fillRect(band, BACKGROUND)
 
 
 def blit_origin(t: QTransform, dpr: float) -> QPointF:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from app.screenshot import region_array
 
@@ -104,6 +104,10 @@ a = region_array(fast, 0, 0, fast.width(), fast.height()).astype(int)
 b = region_array(slow, 0, 0, slow.width(), slow.height()).astype(int)
 print("dpr", dpr, "size", size, "diff", np.abs(a - b).mean())
 assert np.abs(a - b).mean() < 2.0
+# the band below the picture (260 - 225 widget px high, split above and below) is background
+from app.widgets.colors import BACKGROUND
+bg = [BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue()]
+assert (a[-int(15 * dpr):] == bg).all() and not (a[fast.height() // 2] == bg).all()
 session.close()
 """
 
@@ -467,3 +471,53 @@ def test_the_decode_ahead_thread_yields_the_cores_for_a_step_and_takes_them_back
     assert during == (os.SCHED_IDLE if idle_is_reversible() else os.SCHED_OTHER)
     qtbot.waitUntil(lambda: os.sched_getscheduler(tid) == os.SCHED_OTHER, timeout=10 * YIELD_MS)
     qtbot.waitUntil(lambda: view.shown_frame == 1, timeout=10000)
+
+
+def test_the_pane_paints_the_background_around_a_display_copy_and_nothing_twice(
+    window, demo3, qtbot
+):
+    """Painted from a display copy, the pane fills only the bands around the picture (filling
+    it all first wrote every pixel twice): the bands are the background, however the pane's
+    shape leaves them (above and below, or left and right), and the picture is the copy."""
+    from app.widgets.colors import BACKGROUND
+
+    view, session = _at_frame_50_with_display_copies(window, demo3, qtbot)
+    bg = np.array([BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue()])
+    for size in ((1500, 1100), (1600, 520)):  # tall pane: bands above/below; wide: left/right
+        window.resize(*size)
+        qtbot.waitUntil(
+            lambda: session.display_frames.size == view._display_size(view.transform()),
+            timeout=5000,
+        )
+        session.prefetcher.refresh()
+        qtbot.waitUntil(lambda: session.display_frames.get(50) is not None, timeout=10000)
+        blits = view.display_blits
+        img = view.grab().toImage()
+        assert view.display_blits == blits + 1
+        shot = region_array(img, 0, 0, img.width(), img.height()).astype(int)
+        copy = session.display_frames.get(50)
+        t = view.transform()
+        x0, y0 = round(t.dx()), round(t.dy())
+        h, w = copy.shape[:2]
+        assert (x0 > 0) != (y0 > 0), (x0, y0)  # letterboxed on one axis
+        mask = np.ones(shot.shape[:2], bool)
+        mask[y0 : y0 + h, x0 : x0 + w] = False
+        mask[:48, :360] = False  # the frame counter's badge
+        assert mask.sum() > 1000
+        assert (shot[mask] == bg).all(), np.unique(shot[mask].reshape(-1, 3), axis=0)[:5]
+        pic = shot[y0 : y0 + h, x0 : x0 + w]
+        pic_mask = ~np.zeros(pic.shape[:2], bool)
+        pic_mask[: max(0, 48 - y0), : max(0, 360 - x0)] = False
+        for card in view.findChildren(QWidget):  # the "no labels yet" card over the picture
+            if card.isVisible():
+                g = card.geometry()
+                mask_y, mask_x = (
+                    slice(g.top() - y0, g.bottom() + 1 - y0),
+                    slice(g.left() - x0, g.right() + 1 - x0),
+                )
+                pic_mask[
+                    max(0, mask_y.start) : max(0, mask_y.stop),
+                    max(0, mask_x.start) : max(0, mask_x.stop),
+                ] = False
+        bad = np.argwhere((pic != copy[..., 2::-1].astype(int)).any(-1) & pic_mask)
+        assert not len(bad), (bad.min(0), bad.max(0), len(bad), pic.shape)

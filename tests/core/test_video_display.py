@@ -268,3 +268,27 @@ def test_copies_of_a_frame_are_the_same_every_time_and_on_either_thread(demo3: P
             copies.append(d.get(7))
     assert all(np.array_equal(copies[0], c) for c in copies[1:])
     assert (copies[0][..., 3] == 255).all() and copies[0].shape == (493, 876, 4)
+
+
+def test_copies_are_opaque_whatever_alpha_the_source_has() -> None:
+    """swscale writes alpha 255 for sources without alpha and copies a source's alpha through:
+    a copy of a transparent RGBA frame must still be opaque (Qt paints it as RGB32)."""
+    import av
+
+    rgba = np.zeros((90, 160, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = np.arange(160, dtype=np.uint8)[None, :]  # transparent on the left
+    yuv = av.VideoFrame.from_ndarray(rgba[..., :3].copy(), format="rgb24").reformat(
+        format="yuv420p"
+    )
+    for frame in (av.VideoFrame.from_ndarray(rgba, format="rgba"), yuv):
+        for make in ("make_from_frame", "make_here"):
+            d = DisplayFrames()
+            d.set_size((80, 45))
+            assert getattr(d, make)(3, frame)
+            copy = d.get(3)
+            assert copy.shape == (45, 80, 4) and (copy[..., 3] == 255).all(), (
+                frame.format.name,
+                make,
+            )
+            assert abs(int(np.median(copy[..., 2])) - 200) <= 3  # (BGRA: red is channel 2)
