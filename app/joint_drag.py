@@ -13,6 +13,7 @@ smoothing preview as a dashed skeleton.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -167,6 +168,10 @@ class JointDrag(QObject):
         self.view.update()
 
 
+#: the ring on the selected joint (made once: this layer paints on every frame step)
+_RING_PEN = QPen(QColor(255, 255, 255, 220), 1.6)
+
+
 class SelectionOverlay:
     """Overlay layer: a ring on the selected joint, the smoothing preview as dashed bones."""
 
@@ -183,12 +188,15 @@ class SelectionOverlay:
         if doc is None:
             return
         uv = view.drawn_joints.get(sel.hand)
-        if uv is not None and np.isfinite(uv[sel.joint]).all():
-            xy = view.image_to_widget(uv[sel.joint])
-            p.setBrush(Qt.BrushStyle.NoBrush)
-            p.setPen(QPen(QColor(255, 255, 255, 220), 1.6))
-            p.drawEllipse(QPointF(*xy), 8.0, 8.0)
-        self.drawn_preview = {}
+        if uv is not None:
+            u, v = (float(c) for c in uv[sel.joint])
+            if math.isfinite(u) and math.isfinite(v):
+                xy = view.image_to_widget(np.array([u, v]))
+                p.setBrush(Qt.BrushStyle.NoBrush)
+                p.setPen(_RING_PEN)
+                p.drawEllipse(QPointF(*xy), 8.0, 8.0)
+        if self.drawn_preview:
+            self.drawn_preview = {}
         patch = self.preview.patch
         if patch is None or "joints_3d" not in patch.values:
             return

@@ -287,9 +287,11 @@ class VtkCanvas(QWidget):
         if w < 1 or h < 1:
             return
         self.plotter.ren_win.GetRGBACharPixelData(0, 0, w - 1, h - 1, 0, self._pixels)
-        rgba = vtk_to_numpy(self._pixels).reshape(h, w, 4)[::-1]
-        rgba = np.ascontiguousarray(rgba)
-        image = QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBX8888).copy()
+        rgba = vtk_to_numpy(self._pixels)
+        # one copy, flipped on the way (a flipped numpy copy, then a QImage copy, were two)
+        image = QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBX8888).flipped(
+            Qt.Orientation.Vertical
+        )
         image.setDevicePixelRatio(self.devicePixelRatioF())
         self._image = image
         if not self._painting:  # a render from elsewhere (pyvista, a camera move): show it
@@ -336,8 +338,9 @@ class VtkCanvas(QWidget):
             self.note_rect = None
             return
         dpr = self.devicePixelRatioF()
-        axes = np.round(self.axes_directions(), 4).tobytes() if self.show_axes else b""
-        key = (self.width(), self.height(), dpr, self.font().family(), self._note, axes)
+        cam = self.plotter.renderer.GetActiveCamera()  # (the axes follow its orientation)
+        view = (cam.GetPosition(), cam.GetFocalPoint(), cam.GetViewUp()) if self.show_axes else ()
+        key = (self.width(), self.height(), dpr, self.font().family(), self._note, view)
         if key != self._overlay_key:
             self._overlay_key = key
             self._overlay = self._draw_overlay(dpr)
