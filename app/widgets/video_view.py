@@ -388,11 +388,8 @@ class VideoView(QWidget):
             p.fillRect(self.rect(), BACKGROUND)
             if self._frame >= 0:
                 p.setPen(TEXT)
-                p.drawText(
-                    self.rect(),
-                    Qt.AlignmentFlag.AlignCenter,
-                    f"Frame {self._frame} cannot be decoded",
-                )
+                text = f"Frame {self._frame} cannot be decoded"
+                p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, text)
         doc = self.session.doc
         if self.show_overlay and doc is not None and 0 <= self._frame < doc.n_frames:
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
