@@ -195,8 +195,7 @@ class SelectionOverlay:
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 p.setPen(_RING_PEN)
                 p.drawEllipse(QPointF(*xy), 8.0, 8.0)
-        if self.drawn_preview:
-            self.drawn_preview = {}
+        self.drawn_preview = {}
         patch = self.preview.patch
         if patch is None or "joints_3d" not in patch.values:
             return
