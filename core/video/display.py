@@ -85,28 +85,36 @@ def scale_to_bgra(
     return out
 
 
-def _reformatter() -> Any:
-    from av.video.reformatter import VideoReformatter
+class BgraScaler:
+    """Scales decoded frames (YUV) to BGRA display copies for one thread: by swscale straight
+    into the copy's memory where it can (core/video/sws.py: no per-frame allocation, no copy),
+    else through PyAV's reformatter (a new frame each time, copied into the array)."""
 
-    return VideoReformatter()
+    def __init__(self) -> None:
+        from av.video.reformatter import VideoReformatter
 
+        from core.video import sws
 
-def _scaled_bgra(
-    reformatter: Any, frame: Any, size: tuple[int, int], out: np.ndarray
-) -> np.ndarray:
-    """A decoded frame (YUV) scaled to `size` as BGRA with alpha 255, written into `out`."""
-    scaled = reformatter.reformat(
-        frame,
-        width=size[0],
-        height=size[1],
-        format="bgra",
-        interpolation="AREA",
-        threads=SWS_THREADS,
-    ).to_ndarray()
-    np.copyto(out, scaled)  # FFmpeg's rows may be padded: a packed copy for Qt
-    if _has_alpha(frame):  # (without alpha in the source swscale writes 255 itself)
-        out[..., 3] = 255  # RGB32 is opaque: a source's transparency must not reach Qt
-    return out
+        self._reformatter = VideoReformatter()
+        self.direct = sws.DirectScaler.create(self._pyav)
+
+    def _pyav(self, frame: Any, size: tuple[int, int]) -> np.ndarray:
+        return self._reformatter.reformat(
+            frame,
+            width=size[0],
+            height=size[1],
+            format="bgra",
+            interpolation="AREA",
+            threads=SWS_THREADS,
+        ).to_ndarray()
+
+    def __call__(self, frame: Any, size: tuple[int, int], out: np.ndarray) -> np.ndarray:
+        """`frame` scaled to `size` as BGRA with alpha 255, written into `out`."""
+        if self.direct is None or not self.direct.scale(frame, size, out):
+            np.copyto(out, self._pyav(frame, size))  # FFmpeg's rows may be padded: packed
+        if _has_alpha(frame):  # (without alpha in the source swscale writes 255 itself)
+            out[..., 3] = 255  # RGB32 is opaque: a source's transparency must not reach Qt
+        return out
 
 
 def _has_alpha(frame: Any) -> bool:
@@ -137,8 +145,8 @@ class DisplayFrames:
         self._spare: list[np.ndarray] = []
         self._scratch: dict[tuple[int, ...], np.ndarray] = {}
         self._pool_size: tuple[int, int] | None = None
-        self._reformatter: Any = None  #: swscale context for `make_from_frame` (one thread)
-        self._here_reformatter: Any = None  #: and for `make_here` (the GUI thread)
+        self._scaler: BgraScaler | None = None  #: for `make_from_frame` (decode-ahead thread)
+        self._here_scaler: BgraScaler | None = None  #: and for `make_here` (the GUI thread)
         #: copies written into reused memory (tests, benchmarks)
         self.reused = 0
         #: copies made (tests, benchmarks)
@@ -205,9 +213,9 @@ class DisplayFrames:
         size = self._size_for(frame)
         if size is None:
             return False
-        if self._reformatter is None:
-            self._reformatter = _reformatter()
-        out = _scaled_bgra(self._reformatter, frame, size, self._out(size))
+        if self._scaler is None:
+            self._scaler = BgraScaler()
+        out = self._scaler(frame, size, self._out(size))
         self._store(index, size, out)
         return True
 
@@ -218,10 +226,10 @@ class DisplayFrames:
         size = self._size_for(frame)
         if size is None:
             return False
-        if self._here_reformatter is None:
-            self._here_reformatter = _reformatter()
+        if self._here_scaler is None:
+            self._here_scaler = BgraScaler()
         out = np.empty((size[1], size[0], 4), np.uint8)
-        self._store(index, size, _scaled_bgra(self._here_reformatter, frame, size, out))
+        self._store(index, size, self._here_scaler(frame, size, out))
         return True
 
     def _size_for(self, frame: Any) -> tuple[int, int] | None:

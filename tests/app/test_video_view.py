@@ -378,11 +378,12 @@ def test_a_step_onto_a_frame_decoded_but_not_scaled_yet_scales_it_here(
     here = session.display_frames.get(52)
     assert here is not None and here.shape == made.shape
     assert np.median(np.abs(here.astype(int) - made.astype(int))) <= 1  # the same picture
-    # and exactly one swscale pass of the decoded frame (the same every time)
-    from core.video.display import _reformatter, _scaled_bgra
-
+    # and exactly one swscale pass of the decoded frame: PyAV's own reformat, pixel for pixel
     raw, size = session.video.raw_frame(52), session.display_frames.size
-    assert np.array_equal(here, _scaled_bgra(_reformatter(), raw, size, np.empty_like(here)))
+    ref = raw.reformat(
+        width=size[0], height=size[1], format="bgra", interpolation="AREA", threads=1
+    )
+    assert np.array_equal(here, ref.to_ndarray())
 
 
 def test_a_frame_the_worker_is_decoding_is_not_decoded_again_here(window, demo3, qtbot):
