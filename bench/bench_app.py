@@ -147,12 +147,21 @@ def pct(values, q) -> float:
 
 
 class RenderCounter:
+    """Renders of the 3D view whose picture reached the canvas: the off-screen canvas reads a
+    render's pixels back when it paints them (`readbacks`); the OpenGL canvas shows a render
+    when it ends."""
+
     def __init__(self, window) -> None:
-        self.count = 0
+        self._ended = 0
+        self._canvas = window.view3d.canvas
         window.view3d.plotter.ren_win.AddObserver("EndEvent", self._on)
 
     def _on(self, *_a) -> None:
-        self.count += 1
+        self._ended += 1
+
+    @property
+    def count(self) -> int:
+        return getattr(self._canvas, "readbacks", self._ended)
 
 
 def steps_without_3d(app, window, n_steps: int) -> list[float]:

@@ -73,9 +73,11 @@ def test_frame_changes_in_one_turn_render_once_showing_the_last(window, sample, 
     clock.set_frame(int(both[0]))
     _settle(qtbot, window, int(both[0]))
     order: list[str] = []
+    reads_at_video: list[int] = []
     window.video_view.framePainted.connect(lambda _f: order.append("video"))
+    window.video_view.framePainted.connect(lambda _f: reads_at_video.append(canvas.readbacks))
     canvas.rendered.connect(lambda: order.append("3d"))
-    renders = canvas.renders
+    renders, reads = canvas.renders, canvas.readbacks
     targets = [int(f) for f in both[1:6]]
     for f in targets:  # five frame changes before the event loop runs again
         clock.set_frame(f)
@@ -86,6 +88,9 @@ def test_frame_changes_in_one_turn_render_once_showing_the_last(window, sample, 
     # paused: the scene rendered as the window's paint pass began, and the pass painted the
     # video pane (and the canvas) after it: all views reach the screen together
     assert order == ["3d", "video"]
+    # the render's pixels were read back when the canvas was painted, after the video pane:
+    # software OpenGL rasterized them on its threads while the GUI thread painted the video
+    assert reads_at_video == [reads] and canvas.readbacks == reads + 1
     # what the canvas shows is that render: a fresh render of the scene gives the same picture
     shown = canvas.image_array()
     canvas.render()
