@@ -9,6 +9,9 @@
   with the GL widget's). In software that alone cost 13-16 ms per frame step, before VTK drew
   anything. Here the window stays on Qt's raster backing store; VTK renders into its own
   off-screen buffer, and the pixels are read back (~0.3 ms for a dock-sized view) and painted.
+  The read-back waits until the canvas is painted: software OpenGL rasterizes a render on its
+  own threads, and a paint pass that renders first paints the video pane and the timeline
+  while they do (read back at once, the GUI thread waited ~2 ms for them every frame step).
 
 `make_canvas(parent, kind)` picks one: kind "auto" (the default; `Settings.view3d_canvas`, or
 the environment variable VIDIHAND_3D) asks OpenGL for its renderer once and takes the off-screen
