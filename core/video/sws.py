@@ -41,19 +41,28 @@ _lock = threading.Lock()
 _libs: tuple[Any, Any] | None | bool = False  # False: not looked up yet
 
 
-def _loaded_library(stem: str) -> str | None:
-    """Path of the shared library `stem` (e.g. "libswscale") this process has mapped (Linux),
-    or None."""
+def _loaded_library(stem: str, home: Path) -> str | None:
+    """Path of the shared library `stem` (e.g. "libswscale") that PyAV uses, among those this
+    process has mapped (Linux): the one in PyAV's wheel (`home`: the av package; its libraries
+    lie in av.libs beside it), else the only one mapped. None when it cannot be told (OpenCV's
+    wheel maps its own FFmpeg too)."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
         return None
+    found: set[str] = set()
     for line in maps.splitlines():
-        path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
-        name = Path(path).name
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6:
+            continue
+        name = Path(fields[5]).name
         if name.startswith(stem + "-") or name.startswith(stem + "."):
-            return path
-    return None
+            found.add(fields[5])
+    roots = (str(home) + "/", str(home.parent / "av.libs") + "/")
+    own = sorted(p for p in found if p.startswith(roots))
+    if own:
+        return own[0]
+    return found.pop() if len(found) == 1 else None
 
 
 def _load() -> tuple[Any, Any] | None:
@@ -69,10 +78,12 @@ def _find() -> tuple[Any, Any] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
+        import av
         import av.video.reformatter  # noqa: F401 - maps PyAV's libswscale into the process
     except ImportError:
         return None
-    paths = [_loaded_library(s) for s in ("libswscale", "libavutil")]
+    home = Path(av.__file__).resolve().parent
+    paths = [_loaded_library(s, home) for s in ("libswscale", "libavutil")]
     if None in paths:
         return None
     try:

@@ -37,7 +37,13 @@ def test_the_library_pyav_uses_is_found_here() -> None:
     fails, every display copy silently went back to PyAV's allocating path."""
     if not sys.platform.startswith("linux"):
         pytest.skip("found among the process's mapped libraries on Linux only")
+    pytest.importorskip("cv2")  # OpenCV's wheel maps an FFmpeg of its own: not that one
     assert sws.available()
+    libs = sws._load()
+    assert libs is not None
+    home = Path(av.__file__).resolve().parent
+    for lib in libs:  # PyAV's wheel: its libraries lie in av.libs beside the package
+        assert Path(lib._name).parent in (home, home.parent / "av.libs"), lib._name
 
 
 @pytest.mark.parametrize(
