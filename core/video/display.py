@@ -140,8 +140,8 @@ class DisplayFrames:
         self.behind = behind
         self._size: tuple[int, int] | None = None
         self._lock = threading.Lock()
-        #: evicted copies nobody holds (written over by the next ones) and the scaling's
-        #: intermediate images: the decode-ahead thread's alone (`make`)
+        #: evicted copies nobody holds (written over by the next ones; either thread takes one,
+        #: under the lock) and the scaling's intermediate images (the decode-ahead thread's)
         self._spare: list[np.ndarray] = []
         self._scratch: dict[tuple[int, ...], np.ndarray] = {}
         self._pool_size: tuple[int, int] | None = None
@@ -221,14 +221,16 @@ class DisplayFrames:
 
     def make_here(self, index: int, frame: Any) -> bool:
         """`make_from_frame` for the GUI thread: a frame the decode-ahead thread decoded but has
-        not scaled yet, which the GUI needs now (its own swscale context; no
-        memory reuse, which is that thread's alone)."""
+        not scaled yet, which the GUI needs now (its own swscale context; a spare array when
+        there is one)."""
         size = self._size_for(frame)
         if size is None:
             return False
         if self._here_scaler is None:
             self._here_scaler = BgraScaler()
-        out = np.empty((size[1], size[0], 4), np.uint8)
+        out = self._take_spare(size)  # (a fresh 1080p copy was ~600 page faults here)
+        if out is None:
+            out = np.empty((size[1], size[0], 4), np.uint8)
         self._store(index, size, self._here_scaler(frame, size, out))
         return True
 
@@ -240,16 +242,24 @@ class DisplayFrames:
         return self.size
 
     def _out(self, size: tuple[int, int]) -> np.ndarray:
-        """A (h, w, 4) array to write the next copy into: a spare one when there is one."""
+        """A (h, w, 4) array to write the next copy into: a spare one when there is one
+        (decode-ahead thread: the scaling's intermediates are reset here too)."""
         if self._pool_size != size:  # another size now: the old spares do not fit
-            self._spare.clear()
+            with self._lock:
+                self._spare.clear()
             self._scratch.clear()
             self._pool_size = size
+        spare = self._take_spare(size)
+        return spare if spare is not None else np.empty((size[1], size[0], 4), np.uint8)
+
+    def _take_spare(self, size: tuple[int, int]) -> np.ndarray | None:
+        """A spare array of `size`, now the caller's (either thread), or None."""
         shape = (size[1], size[0], 4)
-        spare = next((a for a in self._spare if a.shape == shape), None)
-        if spare is None:
-            return np.empty(shape, np.uint8)
-        self._spare.remove(spare)
+        with self._lock:
+            spare = next((a for a in self._spare if a.shape == shape), None)
+            if spare is None:
+                return None
+            self._spare.remove(spare)
         spare.flags.writeable = True  # ours: nobody else held it when it was evicted
         self.reused += 1
         return spare
@@ -265,8 +275,10 @@ class DisplayFrames:
         any other it still holds stays its own) become spares, a few at most."""
         for arr in evicted:
             # references: this loop's variable, the list, getrefcount's argument
-            if arr.base is None and sys.getrefcount(arr) <= 3 and len(self._spare) < 2:
-                self._spare.append(arr)
+            if arr.base is None and sys.getrefcount(arr) <= 3:
+                with self._lock:
+                    if len(self._spare) < 2:
+                        self._spare.append(arr)
 
     def clear(self) -> None:
         self.cache.clear()

@@ -4,6 +4,7 @@ frame and again after the size changed."""
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,32 @@ def test_copies_reuse_evicted_memory_nobody_holds(demo3: Path) -> None:
     d.set_size((160, 90))
     d.make(99, frames[0])
     assert d.get(99).shape == (90, 160, 4)
+
+
+def test_copies_made_on_the_gui_thread_reuse_spares_too(demo3: Path) -> None:
+    """A step that caught up with the decode-ahead thread makes its copy on the GUI thread
+    (`make_here`): it takes a spare as that thread does (a fresh 1080p copy cost the step ~600
+    page faults), with the same pixels as a fresh copy, and never one the GUI still holds."""
+    import av
+
+    with av.open(str(demo3)) as c:
+        frames = [f.reformat(format="yuv420p") for f in islice(c.decode(video=0), 10)]
+    size = (320, 180)
+    d = DisplayFrames(max_bytes=3 * 320 * 180 * 4, ahead=2, behind=0)
+    d.set_size(size)
+    fresh = DisplayFrames()
+    fresh.set_size(size)
+    held, gui_reused = None, 0
+    for i, f in enumerate(frames):
+        before = d.reused
+        assert (d.make_here if i % 2 else d.make_from_frame)(i, f)
+        gui_reused += (d.reused - before) * (i % 2)
+        if i == 3:
+            held, held_pixels = d.get(3), d.get(3).copy()
+        assert fresh.make_from_frame(i, f)
+        assert np.array_equal(d.get(i), fresh.get(i)), i
+    assert gui_reused >= 2, gui_reused  # copies 5 and 9 (7 found none: 3 is held)
+    assert np.array_equal(held, held_pixels)
 
 
 def test_frames_kept_unconverted_are_exact_when_asked_for(demo3: Path) -> None:
