@@ -166,7 +166,7 @@ def gl_flush() -> None:
 class VtkCanvas(QWidget):
     """`plotter` is an off-screen `pyvista.Plotter`; this widget shows and steers it."""
 
-    #: emitted after every render that reached the screen image
+    #: emitted after every render (its pixels are read back when the canvas is painted)
     rendered = Signal()
     kind = "offscreen"
 
@@ -325,7 +325,7 @@ class VtkCanvas(QWidget):
 
     def _read_back(self) -> None:
         """Copy the last render's pixels (VTK's origin is bottom-left, Qt's top-left)."""
-        if not self._unread:
+        if not self._unread or self._closed:
             return
         self._unread = False
         w, h = self.plotter.ren_win.GetSize()
