@@ -144,3 +144,80 @@ def test_frames_kept_before_a_target_are_free_and_exact(demo3: Path) -> None:
         assert video.decode_cost(399) > 100
     finally:
         video.close()
+
+
+# ------------------------------------------------------------------ packets left out (H.264)
+def _nonref_pts_by_ffmpeg(path: Path) -> tuple[set[int], set[int]]:
+    """(pts of every frame, pts of the frames FFmpeg's own NONREF skip leaves out)."""
+    import av
+
+    with av.open(str(path)) as c:
+        every = {int(f.pts) for f in c.decode(video=0)}
+    with av.open(str(path)) as c:
+        c.streams.video[0].codec_context.skip_frame = "NONREF"
+        kept = {int(f.pts) for f in c.decode(video=0)}
+    return every, every - kept
+
+
+@pytest.mark.parametrize("layout", ["mp4", "ts"])
+def test_packets_read_as_non_reference_are_the_frames_ffmpeg_skips(
+    demo3: Path, tmp_path: Path, ffmpeg_binary: str, layout: str
+) -> None:
+    """The NAL header reader agrees with FFmpeg's decoder, packet by packet, on the real clip
+    (MP4: length-prefixed NAL units) and on its MPEG-TS remux (Annex B start codes)."""
+    import subprocess
+
+    import av
+
+    from core.video.packets import NonRefPackets
+
+    path = demo3
+    if layout == "ts":
+        path = tmp_path / "demo3.ts"
+        subprocess.run(
+            [ffmpeg_binary, "-v", "error", "-i", str(demo3), "-c", "copy", str(path)], check=True
+        )
+    every, skipped = _nonref_pts_by_ffmpeg(path)
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        reader = NonRefPackets.for_stream(stream)
+        assert reader is not None and reader.length_size == (4 if layout == "mp4" else 0)
+        marked = {int(p.pts) for p in c.demux(stream) if p.size and reader.is_nonref(memoryview(p))}
+    assert len(skipped) > 0.3 * len(every)  # demo3: 232 of 500 frames are non-reference
+    assert marked == skipped
+
+
+def test_a_jump_leaves_non_reference_packets_out_and_stays_exact(demo3: Path) -> None:
+    truth = decode_all_hashes(demo3)
+    video = PyAVVideo(demo3, cache_bytes=1)
+    try:
+        video.release_decoder()
+        before = video.decoded_frames
+        assert sha(video.frame(245)) == truth[245]  # near the end of the first GOP (0-249)
+        decoder = video._decoder
+        assert decoder is not None and decoder.dropped > 80  # never sent to FFmpeg
+        assert video.decoded_frames - before < 170  # the reference frames and the kept ones
+        assert [sha(video.frame(i)) for i in range(246, 256)] == truth[246:256]
+    finally:
+        video.close()
+
+
+def test_packets_the_reader_does_not_understand_are_decoded() -> None:
+    from core.video.packets import NonRefPackets
+
+    def nal(header: int, body: bytes = b"\x88\x84") -> bytes:
+        return len(body + b"x").to_bytes(4, "big") + bytes([header]) + body
+
+    avcc = NonRefPackets(4)
+    b_slice, p_slice, sei, sps = 0x01, 0x41, 0x06, 0x67  # nal_ref_idc 0 / 2 / 0 / 3
+    assert avcc.is_nonref(nal(sei) + nal(b_slice))
+    assert not avcc.is_nonref(nal(p_slice))
+    assert not avcc.is_nonref(nal(sps) + nal(b_slice))  # parameter sets travel inside
+    assert not avcc.is_nonref(nal(sei))  # no picture at all
+    assert not avcc.is_nonref(nal(b_slice)[:-1])  # a length that does not add up
+    assert not avcc.is_nonref(nal(b_slice) + b"\x00\x00")
+    assert not avcc.is_nonref(b"")
+    annexb = NonRefPackets(0)
+    assert annexb.is_nonref(b"\x00\x00\x00\x01\x09\xf0\x00\x00\x01\x01\x9e\x42")
+    assert not annexb.is_nonref(b"\x00\x00\x01\x21\x9e")  # nal_ref_idc 1
+    assert not annexb.is_nonref(b"\x17\x00\x00\x01\x01\x9e")  # bytes before the start code
