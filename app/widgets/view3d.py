@@ -177,8 +177,12 @@ class View3D(QWidget):
             else:
                 self._mesh.append(None)
                 self._mesh_actors.append(None)
-            n = self.trail_length
-            trail = pv.PolyData(np.zeros((n, 3)), lines=np.hstack([[n], np.arange(n)]))
+            # one two-point line per step between frames, so a dropout breaks the trail
+            n_seg = self.trail_length - 1
+            trail = pv.PolyData(
+                np.zeros((2 * n_seg, 3)),
+                lines=_lines_cells([(2 * k, 2 * k + 1) for k in range(n_seg)]),
+            )
             self._trail.append(trail)
             self._trail_actors.append(
                 # opaque, darker instead of translucent: a translucent actor costs VTK a second
@@ -292,21 +296,23 @@ class View3D(QWidget):
             self.show_frame(self.session.clock.frame)
 
     def _update_trail(self, hand: int, frame: int) -> None:
+        """The wrist's path over the last `trail_length` frames: a segment joins two frames in a
+        row where the hand is present; across a dropout the trail breaks (a straight line there
+        would show a move the hand never made)."""
         track = self.session.doc.hands[hand]  # type: ignore[union-attr]
         a = max(0, frame - self.trail_length + 1)
         w = track.joints_3d[a : frame + 1, WRIST]
         ok = track.present[a : frame + 1] & ~np.isnan(w).any(1)
-        pts = w[ok]
+        seg = np.flatnonzero(ok[:-1] & ok[1:])  # steps i -> i + 1 with the hand in both
         actor = self._trail_actors[hand]
-        if len(pts) < 2:
+        if not len(seg):
             actor.SetVisibility(False)
             return
-        n = self.trail_length
-        # fixed topology: pad at the old end by repeating the oldest point
-        filled = (
-            np.vstack([np.repeat(pts[:1], n - len(pts), axis=0), pts]) if len(pts) < n else pts[-n:]
-        )
-        _set_points(self._trail[hand], filled)
+        # fixed topology: the segments not used collapse onto the newest point (draw nothing)
+        pts = np.repeat(w[seg[-1] + 1][None], 2 * (self.trail_length - 1), axis=0)
+        pts[: 2 * len(seg) : 2] = w[seg]
+        pts[1 : 2 * len(seg) : 2] = w[seg + 1]
+        _set_points(self._trail[hand], pts)
         actor.SetVisibility(True)
 
     def schedule_render(self) -> None:
