@@ -31,10 +31,14 @@ def _open(window, sample):
 
 
 def _settle(qtbot, window, frame: int) -> None:
-    """All views at `frame` and the decode-ahead thread done around it: the next steps find
-    their frames decoded (a step that catches up with that thread paints the video after the
-    other views: `LongVideo.waits_for_worker`)."""
+    """All views at `frame`, the failure detectors done and the decode-ahead thread done around
+    it: the next steps find their frames decoded (a step that catches up with that thread
+    paints the video after the other views: `LongVideo.waits_for_worker`)."""
     canvas = window.view3d.canvas
+    # the failure detectors run off the GUI thread after a document opens; their result
+    # repaints the timeline's lanes, a paint pass of its own in the middle of a counted step
+    failures = window.analysis.failures
+    qtbot.waitUntil(lambda: not failures.busy, timeout=60000)
     qtbot.waitUntil(
         lambda: (
             not canvas.dirty
@@ -43,6 +47,7 @@ def _settle(qtbot, window, frame: int) -> None:
         )
     )
     assert window.session.prefetcher.wait_idle(30)
+    QApplication.processEvents()  # the paint pass of anything that ended meanwhile
 
 
 def _assert_scene_at(window, frame: int) -> None:
