@@ -243,6 +243,8 @@ def test_a_frame_step_paints_the_views_not_the_window_under_them(window, sample,
     clock = window.session.clock
     clock.set_frame(10)
     qtbot.waitUntil(lambda: window.video_view.shown_frame == 10)
+    # the failure detectors' result repaints the timeline and the failures dock (not a step's)
+    qtbot.waitUntil(lambda: not window.analysis.failures.busy, timeout=60000)
     qtbot.wait(300)  # the docks' layout settles after opening (a one-time repaint of all)
     painted: list[str] = []
 
