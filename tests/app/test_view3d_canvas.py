@@ -6,6 +6,8 @@ and pyvistaqt's embedded QtInteractor, each driven like a user drives it.
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import pyvista as pv
@@ -139,7 +141,11 @@ def test_window_with_the_embedded_opengl_canvas(qtbot, tmp_path, sample, artifac
     window.show()
     qtbot.waitExposed(window)
     assert window.view3d.canvas.kind == "opengl"
-    video, labels = sample
+    video, gt = sample
+    # a copy: the Ctrl+drag below edits it, and closing keeps the crash journal of unsaved
+    # work, which would offer a restore to every later test opening the shared file
+    labels = tmp_path / "labels.h5"
+    shutil.copy(gt, labels)
     assert window.open_video(video) and window.open_labels(labels)
     doc = window.session.doc
     f = int(np.flatnonzero(doc.hands[0].present & doc.hands[1].present)[10])
