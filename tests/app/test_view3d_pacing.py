@@ -224,7 +224,11 @@ def test_paused_steps_paint_all_views_in_one_pass_playback_paints_the_video_firs
             ["pass", "3d", "video", "canvas"],
             ["pass", "3d", "canvas", "video"],
         ), events
-        assert events.count("pass") == 1 and events.count("3d") == 1, events
+        # one render, and the video and the canvas each painted once, both in that first pass;
+        # under load Qt may send the window a second update request that paints nothing (seen
+        # in CI: ['pass', '3d', 'video', 'canvas', 'pass']): not a paint of these views
+        assert events.count("3d") == 1, events
+        assert events.count("video") == 1 and events.count("canvas") == 1, events
         # the 3D view's answer follows the clock
         assert canvas.with_paint() is True
         clock.play()
