@@ -51,3 +51,39 @@ def settle_views(qtbot):
         qtbot.waitUntil(shown, timeout=timeout_ms)
 
     return settle
+
+
+@pytest.fixture
+def wait_quiet(qtbot):
+    """`wait_quiet()`: wait until the event loop runs 300 ms without a paint or a layout request
+    anywhere (the window's one-time settling after a file opens), however long a loaded machine
+    takes to get there; a test that counts the paints or layouts of one step starts after it."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    kinds = (QEvent.Type.Paint, QEvent.Type.LayoutRequest)
+
+    class Seen(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt API
+            if event.type() in kinds:
+                self.seen.append(obj.objectName() or type(obj).__name__)
+            return False
+
+    def wait(period_ms: int = 300, tries: int = 40) -> None:
+        spy = Seen()
+        QApplication.instance().installEventFilter(spy)
+        try:
+            for _ in range(tries):
+                spy.seen.clear()
+                qtbot.wait(period_ms)
+                if not spy.seen:
+                    return
+        finally:
+            QApplication.instance().removeEventFilter(spy)
+        raise AssertionError(f"the window never went quiet: {spy.seen}")
+
+    return wait

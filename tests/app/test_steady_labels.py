@@ -28,14 +28,15 @@ class _Events(QObject):
         return False
 
 
-def test_steps_do_not_lay_out_the_status_bar_or_the_inspector(window, sample, qtbot):
+def test_steps_do_not_lay_out_the_status_bar_or_the_inspector(window, sample, qtbot, wait_quiet):
     video, labels = sample
     assert window.open_video(video) and window.open_labels(labels)
     clock, status = window.session.clock, window.status_line
     clock.set_frame(5)
     qtbot.waitUntil(lambda: window.video_view.shown_frame == 5)
     window.statusBar().clearMessage()  # a message hides the labels (and their layout)
-    qtbot.wait(300)  # the window's layout settles after opening
+    qtbot.waitUntil(lambda: not window.analysis.failures.busy, timeout=60000)
+    wait_quiet()  # the window's layout settles after opening
     spy = _Events()
     QApplication.instance().installEventFilter(spy)
     texts = set()
