@@ -232,9 +232,7 @@ def test_a_jump_into_a_long_gop_never_blocks_the_window(window, qtbot, tmp_path)
     assert (view._image.width(), view._image.height()) == (1280, 720)
 
 
-def test_a_frame_step_paints_the_views_not_the_window_under_them(
-    window, sample, qtbot, wait_quiet
-):
+def test_a_frame_step_paints_the_views_not_the_window_under_them(window, sample, qtbot, wait_quiet):
     """The video pane and the timeline cover themselves when they paint, so a frame step does
     not make Qt paint the main window and the timeline's dock under them first (that was
     ~0.85 ms of the GUI thread's time in each 1080p step)."""
