@@ -230,6 +230,16 @@ class LongVideo(QObject):
             return False  # (decoded already: the thread's pass may go over it all the same)
         return bool(pre.decoding(index))
 
+    def worker_decodes(self, index: int) -> bool:
+        """Is the video pane about to wait for the decode-ahead thread to decode `index`: a step
+        the thread is about to decode (`waits_for_worker`), or a frame not decoded yet that the
+        pane leaves to it, showing a stand-in (`decodes_in_background`: a jump into a long GOP,
+        any frame of a long video)? The session keeps that thread at full priority then."""
+        video = self.session.video
+        if video is None or video.decode_cost(index) == 0:
+            return False
+        return self.waits_for_worker(index) or self.decodes_in_background(index)
+
     def image_for(self, index: int) -> tuple[np.ndarray | QImage | None, int | None]:
         """What to show for frame `index` without blocking: (exact RGB array, None) when
         decoded, else (thumbnail scaled to the frame size, its frame index), or (a black frame, -1)

@@ -187,12 +187,13 @@ class Session(QObject):
             pre.set_current(index)
             # a step's paint first: the decode-ahead thread yields the cores for a moment
             # (core/video/prefetch.py, `yield_cpu`; docs/app.md, "Issue 17, fourth part");
-            # not in playback, where it must keep ahead of the clock, and not when it is about
-            # to decode this very frame: the video pane waits for it then
-            # (`LongVideo.waits_for_worker`), so it decodes at full priority
+            # not in playback, where it must keep ahead of the clock, and not when it is to
+            # decode this very frame: the video pane waits for it then (a step it is about to
+            # decode, or a jump into a long GOP: `LongVideo.worker_decodes`), so it decodes at
+            # full priority (idle priority on a machine busy with other work is no CPU at all)
             if self.clock.playing:
                 return
-            if self.long_video.waits_for_worker(index):
+            if self.long_video.worker_decodes(index):
                 self._unyield.stop()
                 pre.yield_cpu(False)
             elif pre.yield_cpu(True) or self._unyield.isActive():

@@ -190,6 +190,7 @@ class Prefetcher:
     def get(self, index: int, timeout: float = 30.0) -> np.ndarray:
         """Make `index` current and wait for the worker to decode it (scripts, benchmarks; the
         GUI uses `request` and `on_frame` instead). Falls back to decoding here on timeout."""
+        self.yield_cpu(False)  # waited for: full priority
         self.set_current(index)
         with self._cond:
             self._cond.wait_for(
@@ -199,7 +200,11 @@ class Prefetcher:
         return img if img is not None else self.video.frame(index)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Block until the window around the current frame is decoded (tests, benchmarks)."""
+        """Block until the window around the current frame is decoded (tests, benchmarks). The
+        worker runs at full priority from here on: at idle priority (`yield_cpu`) it gets no CPU
+        at all while other processes keep the cores busy, and the caller blocks the thread
+        whose timer would end the yield."""
+        self.yield_cpu(False)
         with self._cond:
             return self._cond.wait_for(
                 lambda: (

@@ -142,6 +142,7 @@ def test_a_jump_into_a_long_gop_never_blocks_the_window(window, qtbot, tmp_path)
     frames on the GUI thread. It goes to the decode-ahead thread instead: the jump returns at
     once with the last exact frame standing in (the badge names it), the exact frame swaps in
     when decoded, and nearby steps still decode on the spot."""
+    import os
     import threading
 
     from app.long_video import async_decode_frames
@@ -187,6 +188,9 @@ def test_a_jump_into_a_long_gop_never_blocks_the_window(window, qtbot, tmp_path)
         assert view.proxy_of == 0 and view._frame == 590  # frame 0's image stands in, named
         view.repaint()
         assert view.shown_frame == 590
+        # the pane waits for the decode-ahead thread: it decodes at full priority (at idle
+        # priority a machine busy with other work would give it no CPU at all)
+        assert os.sched_getscheduler(pre._thread.native_id) == os.SCHED_OTHER
         # the jump returned without decoding on the GUI thread: the decode-ahead thread does it
         assert decoded.wait(60) and gui_decodes == []
         # no joint drag against another frame's picture: said in the status bar, nothing moves

@@ -294,9 +294,21 @@ def test_the_worker_yields_the_cores_only_where_it_can_take_them_back(
         if reversible:  # root or CAP_SYS_NICE, as in CI
             assert os.sched_getscheduler(tid) == os.SCHED_IDLE
         pre.set_current(150)
-        assert pre.wait_idle(30)  # the cores are free here: it decodes all the same
+        with pre._cond:  # the cores are free here: it decodes all the same, still yielding
+            assert pre._cond.wait_for(lambda: pre._done_center == 150, 30)
         assert sha(video.cached(155)) == truth[155]
+        if reversible:
+            assert os.sched_getscheduler(tid) == os.SCHED_IDLE
         pre.yield_cpu(False)
+        assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+        # whoever blocks on the worker gets it at full priority: at idle priority it would get
+        # no CPU at all while other processes keep the cores busy
+        assert pre.yield_cpu(True) is reversible
+        pre.set_current(20)
+        assert pre.wait_idle(30)
+        assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+        assert pre.yield_cpu(True) is reversible
+        assert sha(pre.get(40)) == truth[40]
         assert os.sched_getscheduler(tid) == os.SCHED_OTHER
     # a kernel that refuses the way back: the probe says so, and nothing is ever changed
     calls: list[int] = []
