@@ -235,10 +235,13 @@ class LongVideo(QObject):
         the thread is about to decode (`waits_for_worker`), or a frame not decoded yet that the
         pane leaves to it, showing a stand-in (`decodes_in_background`: a jump into a long GOP,
         any frame of a long video)? The session keeps that thread at full priority then."""
-        video = self.session.video
-        if video is None or video.decode_cost(index) == 0:
+        if self.waits_for_worker(index):
+            return True
+        if not self.decodes_in_background(index):
             return False
-        return self.waits_for_worker(index) or self.decodes_in_background(index)
+        # (a long video leaves every frame to the thread: only those not decoded yet wait)
+        video = self.session.video
+        return video is not None and video.decode_cost(index) > 0
 
     def image_for(self, index: int) -> tuple[np.ndarray | QImage | None, int | None]:
         """What to show for frame `index` without blocking: (exact RGB array, None) when
